@@ -32,7 +32,14 @@
 
 #![no_std]
 #![deny(missing_docs)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 extern crate alloc;
 
@@ -57,5 +64,5 @@ pub use config::{
 pub use error::{AxVmError, AxVmErrorKind, AxVmResult};
 pub use flags::MappingFlags;
 pub use ids::{InterruptVector, MAX_VCPU_NUM, VCpuId, VCpuSet, VMId};
-pub use named::{UnknownCode, UnknownName};
+pub use named::{ConfigEnum, UnknownCode, UnknownName};
 pub use npt::NestedPagingConfig;
