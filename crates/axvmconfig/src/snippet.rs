@@ -73,7 +73,7 @@ mod tests {
     fn tabs_are_kept_in_the_caret_line() {
         let source = "[base]\n\tid = \"one\"\n";
         let report = check(source);
-        let error = report.errors.first().unwrap();
+        let error = report.errors.iter().find(|e| e.path == "base.id").unwrap();
         let text = render_diagnostic("f", source, Severity::Error, error);
         assert!(
             text.ends_with(" 2 | \tid = \"one\"\n   | \t     ^^^^^\n"),
