@@ -33,11 +33,11 @@
 //! let config = AxVMCrateConfig::from_toml(toml)?;
 //! assert_eq!(config.kernel.memory_regions[0].size, 0x400_0000);
 //!
-//! // The same file with a typo: the error names the field and the place.
-//! let report = check(&toml.replace("cpu_num", "cpu_nmu"));
+//! // Too many vCPUs: the error names the field and the place of the value.
+//! let report = check(&toml.replace("cpu_num = 1", "cpu_num = 65"));
 //! let error = &report.errors[0];
-//! assert!(matches!(error.kind, ErrorKind::UnknownKey { .. }));
-//! assert_eq!(error.to_string(), "5:1: base.cpu_nmu: unknown key `cpu_nmu`; did you mean `cpu_num`?");
+//! assert!(matches!(error.kind, ErrorKind::OutOfRange { value: 65, .. }));
+//! assert_eq!(error.to_string(), "5:11: base.cpu_num: 65 is out of range; expected 1..=64");
 //! # Ok::<(), axvmconfig::ConfigErrors>(())
 //! ```
 
