@@ -1,6 +1,13 @@
 //! The example configs of the repository (`configs/vms/`) pass every check.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::expect_used
+)]
 
 use std::{fs, path::PathBuf};
 
@@ -17,12 +24,25 @@ fn example_configs_pass_without_warnings() {
         let path = entry.unwrap().path();
         let source = fs::read_to_string(&path).unwrap();
         let report = axvmconfig::check(&source);
-        assert!(report.errors.is_empty(), "{}: {:#?}", path.display(), report.errors);
-        assert!(report.warnings.is_empty(), "{}: {:#?}", path.display(), report.warnings);
+        assert!(
+            report.errors.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            report.errors
+        );
+        assert!(
+            report.warnings.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            report.warnings
+        );
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         archs.push(name.split('-').next().unwrap().to_owned());
     }
     for arch in ["aarch64", "riscv64", "x86_64"] {
-        assert!(archs.iter().any(|a| a == arch), "no example config for {arch}");
+        assert!(
+            archs.iter().any(|a| a == arch),
+            "no example config for {arch}"
+        );
     }
 }

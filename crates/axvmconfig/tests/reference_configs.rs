@@ -2,7 +2,14 @@
 //! beside the repository, when present) parse, validate and survive a round trip
 //! through the normalised form.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 use std::{fs, path::PathBuf};
 
@@ -27,11 +34,20 @@ fn every_reference_config_validates_and_round_trips() {
         }
         let source = fs::read_to_string(&path).unwrap();
         let report = check(&source);
-        assert!(report.errors.is_empty(), "{}: {:#?}", path.display(), report.errors);
+        assert!(
+            report.errors.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            report.errors
+        );
         let config = report.config.unwrap();
         let normalised = config.to_toml();
-        let again = AxVMCrateConfig::from_toml(&normalised)
-            .unwrap_or_else(|e| panic!("{}: normalised form rejected: {e}\n{normalised}", path.display()));
+        let again = AxVMCrateConfig::from_toml(&normalised).unwrap_or_else(|e| {
+            panic!(
+                "{}: normalised form rejected: {e}\n{normalised}",
+                path.display()
+            )
+        });
         assert_eq!(again, config, "{}", path.display());
         checked += 1;
     }
@@ -52,7 +68,10 @@ fn reference_configs_keep_their_values() {
     assert_eq!(config.kernel.memory_regions.len(), 2);
     assert_eq!(config.devices.emu_devices[2].name, "x86-pit");
     assert_eq!(config.devices.emu_devices[2].base_gpa, 0x40);
-    assert_eq!(config.devices.passthrough_addresses[5].base_gpa, 0x3800_0000_0000);
+    assert_eq!(
+        config.devices.passthrough_addresses[5].base_gpa,
+        0x3800_0000_0000
+    );
     assert_eq!(config.devices.passthrough_ports[0].base_port, 0x6000);
     // The two RAM regions overlap on purpose: a warning, not an error.
     assert_eq!(report.warnings.len(), 1);

@@ -29,8 +29,9 @@ use crate::{
 /// The top-level keys.
 const ROOT_KEYS: &[&str] = &["base", "kernel", "devices"];
 
-/// Reads `source` into a config and the spans of its values. Returns `None` when
-/// anything was reported as an error.
+/// Reads `source` into a config and the spans of its values. Returns `None` when a
+/// value could not be read; unknown keys alone still give the config, so that the
+/// semantic rules can report their own findings beside them.
 pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<(AxVMCrateConfig, ConfigSpans)> {
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
@@ -81,5 +82,12 @@ pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<(AxVMCrateConfi
             .sink
             .error("", start, ErrorKind::MissingKey("[kernel]"));
     }
-    (reader.sink.errors.len() == errors_before).then_some((config, spans))
+    let values_read = reader
+        .sink
+        .errors
+        .get(errors_before..)
+        .unwrap_or_default()
+        .iter()
+        .all(|error| matches!(error.kind, ErrorKind::UnknownKey { .. }));
+    values_read.then_some((config, spans))
 }

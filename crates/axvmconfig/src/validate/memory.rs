@@ -96,7 +96,7 @@ pub(super) fn checked_window(
         sink.error(size_path, site.spans.size, ErrorKind::ZeroSize);
         return None;
     }
-    if size % align != 0 {
+    if size.checked_rem(align) != Some(0) {
         let kind = ErrorKind::Unaligned { value: size, align };
         sink.error(size_path, site.spans.size, kind);
     }

@@ -86,11 +86,17 @@ fn check_file(file: &PathBuf) -> bool {
         "FAILED"
     };
     eprintln!(
-        "{name}: {verdict} ({} errors, {} warnings)",
-        report.errors.len(),
-        report.warnings.len()
+        "{name}: {verdict} ({}, {})",
+        count(report.errors.len(), "error"),
+        count(report.warnings.len(), "warning")
     );
     report.errors.is_empty()
+}
+
+/// `1 error`, `2 errors`.
+fn count(n: usize, noun: &str) -> String {
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {noun}{plural}")
 }
 
 fn show(file: &PathBuf) -> ExitCode {
