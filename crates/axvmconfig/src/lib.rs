@@ -162,3 +162,8 @@ impl AxVMCrateConfig {
         render::to_toml(self)
     }
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
