@@ -111,6 +111,18 @@ fn syntax_errors_are_located() {
 }
 
 #[test]
+fn errors_without_a_span_from_the_parser_are_still_located() {
+    let source = format!("z{}z = 1\n", ".".repeat(200));
+    let report = check(&source);
+    assert!(!report.errors.is_empty());
+    assert!(
+        report.errors.iter().all(|e| e.location.is_some()),
+        "{:#?}",
+        report.errors
+    );
+}
+
+#[test]
 fn wrong_types_are_reported() {
     let source = broken(r#"name = "t""#, "name = 5");
     assert_error(&source, "base.name", 3, 8, |k| {

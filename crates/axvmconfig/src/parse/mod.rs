@@ -36,7 +36,9 @@ pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<(AxVMCrateConfi
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
         for error in syntax_errors {
-            let span = error.span().map_or(Span::NONE, Span::from_range);
+            // The parser gives no span for a few errors (nesting past its recursion
+            // limit); they are reported at the start of the file rather than nowhere.
+            let span = Span::from_range(error.span().unwrap_or(0..0));
             let message = error.message().trim_end().to_string();
             sink.error("", span, ErrorKind::Syntax(message));
         }
