@@ -134,3 +134,106 @@ fn template_output_passes_check() {
     let output = run(&["template", "--arch", "mips"]);
     assert_ne!(output.status.code(), Some(0));
 }
+
+#[test]
+fn every_kind_of_broken_config_fails_check_with_a_located_error() {
+    let aarch64 = axvmconfig::template(axvmconfig::Arch::Aarch64);
+    let x86 = axvmconfig::template(axvmconfig::Arch::X86_64);
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("syntax", aarch64, "cpu_num = 1", "cpu_num = = 1"),
+        ("wrong type", aarch64, "cpu_num = 1", "cpu_num = \"one\""),
+        (
+            "unknown key",
+            aarch64,
+            "cpu_num = 1",
+            "cpu_num = 1\ncpus = 1",
+        ),
+        ("out of range", aarch64, "cpu_num = 1", "cpu_num = 100"),
+        (
+            "phys_cpu_ids length",
+            aarch64,
+            "phys_cpu_ids = [0]",
+            "phys_cpu_ids = [0, 1]",
+        ),
+        (
+            "phys_cpu_sets length",
+            x86,
+            "phys_cpu_sets = [0x1]",
+            "phys_cpu_sets = []",
+        ),
+        ("zero size", aarch64, "0x800_0000, 0x7, 0]", "0x0, 0x7, 0]"),
+        (
+            "unaligned size",
+            aarch64,
+            "0x800_0000, 0x7, 0]",
+            "0x800_0001, 0x7, 0]",
+        ),
+        (
+            "unknown map_type",
+            aarch64,
+            "0x800_0000, 0x7, 0]",
+            "0x800_0000, 0x7, 9]",
+        ),
+        ("unknown emu_type", aarch64, "33, 0x2, []", "33, 0x77, []"),
+        ("unknown vm_type", aarch64, "vm_type = 1", "vm_type = 5"),
+        (
+            "unknown mode",
+            aarch64,
+            "interrupt_mode = \"no_irq\"",
+            "interrupt_mode = \"msi\"",
+        ),
+        (
+            "entry outside RAM",
+            aarch64,
+            "entry_point = 0x4020_0000",
+            "entry_point = 0x10",
+        ),
+        (
+            "load outside RAM",
+            aarch64,
+            "kernel_load_addr = 0x4020_0000",
+            "kernel_load_addr = 0x10",
+        ),
+        (
+            "MMIO overlaps RAM",
+            aarch64,
+            "0x0900_0000, 0x1000",
+            "0x4000_0000, 0x1000",
+        ),
+        (
+            "MMIO overlaps MMIO",
+            aarch64,
+            "passthrough_addresses = []",
+            "passthrough_addresses = [[0x0900_0000, 0x1000]]",
+        ),
+        (
+            "port overlaps port",
+            x86,
+            "passthrough_ports = []",
+            "passthrough_ports = [[0x3f8, 8]]",
+        ),
+    ];
+    for (i, (kind, base, from, to)) in cases.iter().enumerate() {
+        assert!(base.contains(from), "{kind}: `{from}` not in the template");
+        let file = temp_file(&format!("kind-{i}.toml"), &base.replacen(from, to, 1));
+        let name = file.display().to_string();
+        let output = run(&["check", &name]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{kind}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        let location = first
+            .strip_prefix(&format!("{name}:"))
+            .and_then(|rest| rest.split_once(": error: "))
+            .map(|(location, _)| location.to_owned())
+            .unwrap_or_default();
+        let parts: Vec<&str> = location.split(':').collect();
+        assert!(
+            parts.len() == 2 && parts.iter().all(|p| p.parse::<usize>().is_ok()),
+            "{kind}: no FILE:LINE:COL in `{first}`"
+        );
+        assert!(
+            stderr.lines().nth(2).is_some_and(|l| l.contains('^')),
+            "{kind}: no caret\n{stderr}"
+        );
+    }
+}
