@@ -32,6 +32,26 @@ pub(crate) fn span_of<T>(value: &Spanned<T>) -> Span {
     Span::from_range(value.span())
 }
 
+/// An integer value in the radix it was written in.
+struct DisplayInt<'v, 'i>(&'v DeValue<'i>);
+
+impl core::fmt::Display for DisplayInt<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            DeValue::Integer(int) => {
+                let prefix = match int.radix() {
+                    16 => "0x",
+                    8 => "0o",
+                    2 => "0b",
+                    _ => "",
+                };
+                write!(f, "{prefix}{}", int.as_str())
+            }
+            _ => f.write_str("?"),
+        }
+    }
+}
+
 /// The name of a TOML value's type, for messages.
 fn type_name(value: &DeValue<'_>) -> &'static str {
     match value {
@@ -193,18 +213,20 @@ impl Reader<'_, '_> {
         path: Path<'_>,
         what: &'static str,
     ) -> Option<E> {
-        let (found, written) = match value.get_ref() {
-            DeValue::String(name) => (E::from_name(name), alloc::format!("`{name}`")),
-            DeValue::Integer(_) => {
-                let code = self.usize(value, path)?;
-                (E::from_usize(code), alloc::format!("{code:#x}"))
-            }
+        let found = match value.get_ref() {
+            DeValue::String(name) => E::from_name(name),
+            DeValue::Integer(_) => E::from_usize(self.usize(value, path)?),
             _ => {
                 self.wrong_type(value, path, "an integer code or a name");
                 return None;
             }
         };
         if found.is_none() {
+            // Only the failure path formats: a valid config allocates nothing here.
+            let written = match value.get_ref() {
+                DeValue::String(name) => alloc::format!("`{name}`"),
+                other => alloc::format!("{}", DisplayInt(other)),
+            };
             let mut valid = String::new();
             for (i, item) in E::ALL.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
