@@ -53,9 +53,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "test" => {
             let archs = match rest {
                 [] => Arch::ALL.to_vec(),
-                [flag, name] if flag == "--arch" => vec![name.parse()?],
+                [flag, name] if flag == "--arch" => vec![parse_arch(name)?],
                 [flag] if flag.starts_with("--arch=") => {
-                    vec![flag.trim_start_matches("--arch=").parse()?]
+                    vec![parse_arch(flag.trim_start_matches("--arch="))?]
                 }
                 _ => return Err(format!("unexpected arguments: {}", rest.join(" "))),
             };
@@ -64,4 +64,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
     }
+}
+
+fn parse_arch(name: &str) -> Result<Arch, String> {
+    name.parse()
+        .map_err(|error: axvmconfig::UnknownArch| error.to_string())
 }

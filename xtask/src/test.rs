@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    arch::Arch,
+    arch::{self, Arch},
     steps::{Outcome, Steps},
     toolchain, workspace,
 };
@@ -29,7 +29,7 @@ fn cargo(args: &[&str]) -> Command {
 
 pub fn run(archs: &[Arch]) -> ExitCode {
     let mut steps = Steps::default();
-    let targets: Vec<&str> = archs.iter().map(|arch| arch.target()).collect();
+    let targets: Vec<&str> = archs.iter().map(|arch| arch::target(*arch)).collect();
 
     let start = Instant::now();
     match toolchain::ensure(&targets) {
@@ -60,8 +60,8 @@ pub fn run(archs: &[Arch]) -> ExitCode {
                 for package in &packages {
                     args.extend(["-p", package.as_str()]);
                 }
-                args.extend(["--target", arch.target(), "--", "-D", "warnings"]);
-                steps.command(format!("clippy {}", arch.target()), &mut cargo(&args));
+                args.extend(["--target", arch::target(*arch), "--", "-D", "warnings"]);
+                steps.command(format!("clippy {}", arch::target(*arch)), &mut cargo(&args));
             }
         }
         Err(why) => steps.record("clippy bare-metal", Outcome::Failed(why), Duration::ZERO),
