@@ -10,6 +10,9 @@ use crate::{
     traits::{BaseDeviceOps, SharedDevice},
 };
 
+#[cfg(test)]
+mod tests;
+
 /// A registered device with the window it had when registered.
 struct Entry<A: DeviceAddr> {
     range: DeviceRange<A>,

@@ -97,6 +97,8 @@ mod ivc;
 mod models;
 mod platform;
 mod registry;
+#[cfg(test)]
+mod testing;
 mod traits;
 
 pub use addr::{DeviceAddr, DeviceRange, MmioRange, PortRange, RangeError, SysRegRange};

@@ -91,7 +91,7 @@ impl core::fmt::Display for Platform {
 
 #[cfg(test)]
 mod tests {
-    use alloc::string::String;
+    use alloc::string::{String, ToString};
 
     use super::*;
 

@@ -94,14 +94,14 @@ impl<A: DeviceAddr> Ns16550<A> {
         addr: A,
         width: AccessWidth,
     ) -> AxVmResult<impl Iterator<Item = usize> + use<A>> {
+        if !self.range.contains_access(addr, width.size()) {
+            return Err(AxVmErrorKind::BadAddress.into());
+        }
         let first = self
             .range
             .offset_of(addr)
             .ok_or(AxVmErrorKind::BadAddress)?;
-        first
-            .checked_add(width.size())
-            .map(|end| first..end)
-            .ok_or_else(|| AxVmErrorKind::BadAddress.into())
+        Ok(first..first.saturating_add(width.size()))
     }
 }
 
