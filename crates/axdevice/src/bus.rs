@@ -4,30 +4,32 @@ use alloc::{string::ToString, vec::Vec};
 
 use axvm_types::AccessWidth;
 
+use self::index::StartIndex;
 use crate::{
     addr::{DeviceAddr, DeviceRange},
     error::DeviceError,
     traits::{BaseDeviceOps, SharedDevice},
 };
 
+mod index;
 #[cfg(test)]
 mod tests;
 
-/// A registered device with the window it had when registered.
-struct Entry<A: DeviceAddr> {
-    range: DeviceRange<A>,
-    device: SharedDevice<A>,
-}
+/// Up to this many devices, a scan of the windows (one or two cache lines, no table) is
+/// the fastest lookup.
+const SCAN_MAX: usize = 8;
 
 /// The devices of one address kind, sorted by window start.
 ///
-/// Lookup is a binary search for the last window starting at or below the address
-/// (O(log n)); the window starts live in their own dense array so the search touches as
-/// few cache lines as possible. Windows never overlap, so that window is the only
-/// candidate.
+/// Lookup is a predecessor search: the last window starting at or below the address is
+/// the only candidate, since windows never overlap. The search runs over a dense array of
+/// window starts narrowed by a bucket table (see `index.rs`): O(1) for typical layouts,
+/// O(log n) at worst; a bus of a few devices is simply scanned. The windows are kept in their own dense array too, so a lookup
+/// touches few cache lines; registration, which is rare, pays for the rebuild.
 pub struct DeviceBus<A: DeviceAddr> {
-    starts: Vec<usize>,
-    entries: Vec<Entry<A>>,
+    index: StartIndex,
+    ranges: Vec<DeviceRange<A>>,
+    devices: Vec<SharedDevice<A>>,
 }
 
 impl<A: DeviceAddr> Default for DeviceBus<A> {
@@ -40,9 +42,8 @@ impl<A: DeviceAddr> core::fmt::Debug for DeviceBus<A> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map()
             .entries(
-                self.entries
-                    .iter()
-                    .map(|entry| (entry.range, entry.device.name())),
+                self.iter_ranges()
+                    .map(|(range, device)| (range, device.name())),
             )
             .finish()
     }
@@ -53,21 +54,22 @@ impl<A: DeviceAddr> DeviceBus<A> {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            starts: Vec::new(),
-            entries: Vec::new(),
+            index: StartIndex::new(),
+            ranges: Vec::new(),
+            devices: Vec::new(),
         }
     }
 
     /// The number of registered devices.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.devices.len()
     }
 
     /// Whether no device is registered.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.devices.is_empty()
     }
 
     /// Registers `device` at its [`address_range`](BaseDeviceOps::address_range).
@@ -78,67 +80,70 @@ impl<A: DeviceAddr> DeviceBus<A> {
     pub fn insert(&mut self, device: SharedDevice<A>) -> Result<(), DeviceError> {
         let range = device.address_range();
         let start = range.start().to_usize();
-        let index = self.starts.partition_point(|&s| s <= start);
-        let neighbours = [index.checked_sub(1), Some(index)];
-        for entry in neighbours
-            .into_iter()
-            .flatten()
-            .filter_map(|i| self.entries.get(i))
-        {
-            if entry.range.overlaps(&range) {
+        let at = self.index.insertion_point(start);
+        for neighbour in [at.checked_sub(1), Some(at)].into_iter().flatten() {
+            let (Some(existing), Some(other)) =
+                (self.ranges.get(neighbour), self.devices.get(neighbour))
+            else {
+                continue;
+            };
+            if existing.overlaps(&range) {
                 return Err(DeviceError::Overlap {
                     kind: A::KIND,
                     name: device.name().to_string(),
                     start,
                     end: range.end(),
-                    existing: entry.device.name().to_string(),
-                    existing_start: entry.range.start().to_usize(),
-                    existing_end: entry.range.end(),
+                    existing: other.name().to_string(),
+                    existing_start: existing.start().to_usize(),
+                    existing_end: existing.end(),
                 });
             }
         }
-        self.starts.insert(index, start);
-        self.entries.insert(index, Entry { range, device });
+        self.index.insert(at, start);
+        self.ranges.insert(at, range);
+        self.devices.insert(at, device);
         Ok(())
     }
 
     /// Removes the device whose window contains `addr` and returns it.
     pub fn remove(&mut self, addr: A) -> Option<SharedDevice<A>> {
-        let index = self.index_of(addr)?;
-        if index < self.entries.len() {
-            self.starts.remove(index);
-            Some(self.entries.remove(index).device)
+        let at = self.position(addr)?;
+        if at < self.devices.len() && at < self.ranges.len() {
+            self.index.remove(at);
+            self.ranges.remove(at);
+            Some(self.devices.remove(at))
         } else {
             None
         }
     }
 
-    fn index_of(&self, addr: A) -> Option<usize> {
+    fn position(&self, addr: A) -> Option<usize> {
         let raw = addr.to_usize();
-        let index = self.starts.partition_point(|&s| s <= raw).checked_sub(1)?;
-        let entry = self.entries.get(index)?;
-        (raw < entry.range.end()).then_some(index)
+        let at = self.index.upper_bound(raw).checked_sub(1)?;
+        (raw < self.ranges.get(at)?.end()).then_some(at)
     }
 
     /// The device whose window contains `addr`, with that window.
     #[must_use]
+    #[inline]
     pub fn find(&self, addr: A) -> Option<(DeviceRange<A>, &SharedDevice<A>)> {
-        let entry = self.entries.get(self.index_of(addr)?)?;
-        Some((entry.range, &entry.device))
+        if self.ranges.len() <= SCAN_MAX {
+            return self.iter_ranges().find(|(range, _)| range.contains(addr));
+        }
+        let at = self.position(addr)?;
+        Some((*self.ranges.get(at)?, self.devices.get(at)?))
     }
 
     /// The registered devices in window order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &SharedDevice<A>> + '_ {
-        self.entries.iter().map(|entry| &entry.device)
+        self.devices.iter()
     }
 
     /// The registered windows in order, each with its device.
     pub fn iter_ranges(
         &self,
     ) -> impl ExactSizeIterator<Item = (DeviceRange<A>, &SharedDevice<A>)> + '_ {
-        self.entries
-            .iter()
-            .map(|entry| (entry.range, &entry.device))
+        self.ranges.iter().copied().zip(self.devices.iter())
     }
 
     fn target(&self, addr: A, width: AccessWidth) -> Result<&SharedDevice<A>, DeviceError> {

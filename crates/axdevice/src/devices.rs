@@ -89,6 +89,7 @@ impl AxVmDevices {
 
     /// The MMIO device at `addr`, with its window.
     #[must_use]
+    #[inline]
     pub fn find_mmio_dev(
         &self,
         addr: GuestPhysAddr,
@@ -98,12 +99,14 @@ impl AxVmDevices {
 
     /// The port device at `port`, with its window.
     #[must_use]
+    #[inline]
     pub fn find_port_dev(&self, port: Port) -> Option<(DeviceRange<Port>, &PortDevice)> {
         self.port.find(port)
     }
 
     /// The system-register device at `addr`, with its window.
     #[must_use]
+    #[inline]
     pub fn find_sys_reg_dev(
         &self,
         addr: SysRegAddr,
