@@ -111,3 +111,8 @@ pub use models::{DummyDevice, Ns16550, Pl011};
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};
 pub use traits::{BaseDeviceOps, MmioDevice, PortDevice, SharedDevice, SysRegDevice};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

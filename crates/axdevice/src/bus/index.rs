@@ -19,9 +19,9 @@ pub(super) struct StartIndex {
     origin: usize,
     /// log2 of a bucket's width.
     shift: u32,
-    /// `bounds[b]`: the number of starts at or below the first address of bucket `b`.
-    /// Empty when the bus is empty (or has more than `u32::MAX` windows): every search
-    /// then covers all starts.
+    /// `bounds[b]`: the number of starts at or below the first address of bucket `b`; one
+    /// more entry, the number of starts, closes the last bucket. Empty when the bus is
+    /// empty (or has more than `u32::MAX` windows): every search then covers all starts.
     bounds: Vec<u32>,
 }
 
@@ -41,18 +41,14 @@ impl StartIndex {
         let Some(offset) = addr.checked_sub(self.origin) else {
             return 0;
         };
-        let bucket = offset.checked_shr(self.shift).unwrap_or(0);
-        let last = self.bounds.len().saturating_sub(1);
-        let lo = self
-            .bounds
-            .get(bucket.min(last))
-            .map_or(0, |&bound| bound as usize);
-        let hi = if bucket < last {
-            self.bounds
-                .get(bucket.saturating_add(1))
-                .map_or(self.starts.len(), |&bound| bound as usize)
-        } else {
-            self.starts.len()
+        // The last bucket also holds every address past the table's end.
+        let bucket = offset
+            .checked_shr(self.shift)
+            .unwrap_or(0)
+            .min(self.bounds.len().saturating_sub(2));
+        let (lo, hi) = match self.bounds.get(bucket..bucket.saturating_add(2)) {
+            Some(&[lo, hi]) => (lo as usize, hi as usize),
+            _ => (0, self.starts.len()),
         };
         let within = self
             .starts
@@ -113,6 +109,8 @@ impl StartIndex {
             }
             self.bounds.push(u32::try_from(below).unwrap_or(u32::MAX));
         }
+        self.bounds
+            .push(u32::try_from(self.starts.len()).unwrap_or(u32::MAX));
     }
 }
 
