@@ -3,7 +3,7 @@
 //! - [`BaseDeviceOps`]: the trait of a device in MMIO, port or system-register space, with
 //!   one half-open window type ([`DeviceRange`]) for all three.
 //! - [`DeviceBus`]: the devices of one address kind, ordered by window, found by
-//!   predecessor search in O(log n); overlapping registrations are refused, and an access
+//!   predecessor search (O(1) typical, O(log n) worst); overlapping registrations are refused, and an access
 //!   that hits nothing is an error value for the caller to turn into a guest fault.
 //! - [`AxVmDevices`]: a VM's three buses and its IVC channel pool, built from an
 //!   [`AxVmDeviceConfig`] by a [`DeviceRegistry`] of factories keyed by

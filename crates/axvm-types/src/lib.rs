@@ -64,5 +64,10 @@ pub use config::{
 pub use error::{AxVmError, AxVmErrorKind, AxVmResult};
 pub use flags::MappingFlags;
 pub use ids::{InterruptVector, MAX_VCPU_NUM, VCpuId, VCpuSet, VMId};
-pub use named::{UnknownCode, UnknownName};
+pub use named::{ConfigEnum, UnknownCode, UnknownName};
 pub use npt::NestedPagingConfig;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
