@@ -5,6 +5,9 @@
 //! the trait object, as the reference implementation does; `linear_ranges` scans the
 //! windows the bus stores, the fastest a scan can be.
 //!
+//! `bus/*-skewed/1024` puts the last of the 1024 devices far above the others, so the
+//! bucket table cannot separate the rest: the worst case, a binary search over them all.
+//!
 //! Run: `cargo bench -p axdevice --bench lookup`.
 
 // Setup with constant, valid inputs; the measured code paths return values, not panics.
@@ -23,10 +26,18 @@ const STRIDE: usize = 0x2000;
 /// Lookups cycle through this many addresses, in an order the branch predictor cannot learn.
 const ADDRESSES: usize = 4096;
 
-fn devices(count: usize) -> AxVmDevices {
+/// Where the far device of the skewed layout sits.
+const FAR: usize = 0xffff_0000_0000_0000;
+
+fn devices(count: usize, skewed: bool) -> AxVmDevices {
     let mut devices = AxVmDevices::empty();
     for i in 0..count {
-        let range = MmioRange::from_raw(BASE + i * STRIDE, WINDOW).expect("valid window");
+        let start = if skewed && i + 1 == count {
+            FAR
+        } else {
+            BASE + i * STRIDE
+        };
+        let range = MmioRange::from_raw(start, WINDOW).expect("valid window");
         let name = format!("dev{i}");
         devices
             .add_mmio_dev(Arc::new(DummyDevice::new(&name, range)))
@@ -57,7 +68,7 @@ fn lookup(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for count in [4, 64, 1024] {
-        let devices = devices(count);
+        let devices = devices(count, false);
         for hit in [true, false] {
             let addrs = addresses(count, hit);
             let case = if hit { "hit" } else { "miss" };
@@ -96,6 +107,20 @@ fn lookup(c: &mut Criterion) {
                 },
             );
         }
+    }
+    let skewed = devices(1024, true);
+    for hit in [true, false] {
+        // Addresses among the 1023 crowded devices.
+        let addrs = addresses(1023, hit);
+        let case = if hit { "hit-skewed" } else { "miss-skewed" };
+        let mut i = 0usize;
+        group.bench_function(BenchmarkId::new(format!("bus/{case}"), 1024), |b| {
+            b.iter(|| {
+                i = (i + 1) % ADDRESSES;
+                let addr = addrs.get(i).copied().unwrap_or_default();
+                black_box(skewed.find_mmio_dev(black_box(addr)).is_some())
+            });
+        });
     }
     group.finish();
 }
