@@ -10,8 +10,8 @@ use std::{
 };
 
 use axdevice::{
-    AxVmDeviceConfig, AxVmDevices, DeviceError, DeviceRegistry, DummyDevice, MmioRange,
-    Platform, PortRange, SerialBackend,
+    AxVmDeviceConfig, AxVmDevices, DeviceError, DeviceRegistry, DummyDevice, MmioRange, Platform,
+    PortRange, SerialBackend,
 };
 use axvm_types::{AccessWidth, EmulatedDeviceConfig, EmulatedDeviceType, GuestPhysAddr, Port};
 use libfuzzer_sys::fuzz_target;
@@ -96,10 +96,20 @@ fn build(platform: Platform, line: &Arc<Line>) -> AxVmDevices {
         ..Default::default()
     };
     let config = AxVmDeviceConfig::new(vec![
-        device("pl011-or-16550", 0x900_0000, 0x1000, EmulatedDeviceType::Console),
+        device(
+            "pl011-or-16550",
+            0x900_0000,
+            0x1000,
+            EmulatedDeviceType::Console,
+        ),
         device("uart-mmio", 0x1000_0000, 0x100, EmulatedDeviceType::Console),
         device("com1", 0x3f8, 8, EmulatedDeviceType::Console),
-        device("ivc", 0x8000_0000, 0x10_0000, EmulatedDeviceType::IVCChannel),
+        device(
+            "ivc",
+            0x8000_0000,
+            0x10_0000,
+            EmulatedDeviceType::IVCChannel,
+        ),
     ]);
     match registry.build(&config) {
         Ok(devices) => devices,
@@ -109,14 +119,17 @@ fn build(platform: Platform, line: &Arc<Line>) -> AxVmDevices {
 
 fn check_read(result: Result<usize, DeviceError>, width: AccessWidth) {
     if let Ok(value) = result {
-        assert!(value as u64 <= width.mask(), "{value:#x} wider than {width:?}");
+        assert!(
+            value as u64 <= width.mask(),
+            "{value:#x} wider than {width:?}"
+        );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
-    let platform = [Platform::Aarch64, Platform::X86_64, Platform::Riscv64]
-        [usize::from(input.byte() % 3)];
+    let platform =
+        [Platform::Aarch64, Platform::X86_64, Platform::Riscv64][usize::from(input.byte() % 3)];
     let line = Arc::new(Line::default());
     let mut devices = build(platform, &line);
     let mut live_ivc = Vec::new();
@@ -181,14 +194,17 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 let pick = usize::from(input.byte());
-                let (addr, size) = match live_ivc.len() {
-                    0 => (GuestPhysAddr::from(input.usize()), input.usize()),
-                    n => live_ivc.swap_remove(pick % n),
+                let (addr, size, live) = match live_ivc.len() {
+                    0 => (GuestPhysAddr::from(input.usize()), input.usize(), false),
+                    n => {
+                        let (addr, size) = live_ivc.swap_remove(pick % n);
+                        (addr, size, true)
+                    }
                 };
                 // A live allocation releases exactly once; anything else is refused.
                 let first = devices.release_ivc_channel(addr, size);
+                assert_eq!(first.is_ok(), live, "{first:?}");
                 assert!(devices.release_ivc_channel(addr, size).is_err());
-                let _ = first;
             }
         }
     }
