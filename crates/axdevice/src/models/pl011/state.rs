@@ -113,6 +113,8 @@ impl Pl011State {
         if self.rx.is_empty() {
             self.ris &= !INT_RT;
         }
+        // Data left below the trigger level times out at once (see `raise_rx_interrupts`).
+        self.raise_rx_interrupts();
         u32::from(entry)
     }
 

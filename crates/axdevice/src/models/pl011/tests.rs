@@ -89,6 +89,25 @@ fn rx_interrupt_follows_the_trigger_level() {
 }
 
 #[test]
+fn data_left_below_the_trigger_times_out() {
+    let (uart, line) = uart();
+    write(&uart, LCR_H, usize::from(LCR_H_FEN));
+    write(&uart, IFLS, 0); // RX trigger at 4 entries
+    line.type_in(b"abcde");
+    uart.poll();
+    assert_eq!(read(&uart, RIS), usize::from(INT_RX));
+    read(&uart, DR);
+    read(&uart, DR);
+    assert_eq!(
+        read(&uart, RIS),
+        usize::from(INT_RT),
+        "3 left, below the trigger"
+    );
+    write(&uart, ICR, usize::from(INT_RT));
+    assert_eq!(read(&uart, RIS), 0);
+}
+
+#[test]
 fn fifo_holds_32_entries_when_enabled() {
     let (uart, line) = uart();
     write(&uart, LCR_H, usize::from(LCR_H_FEN));
