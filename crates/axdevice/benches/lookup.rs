@@ -5,8 +5,10 @@
 //! the trait object, as the reference implementation does; `linear_ranges` scans the
 //! windows the bus stores, the fastest a scan can be.
 //!
-//! `bus/*-skewed/1024` puts the last of the 1024 devices far above the others, so the
-//! bucket table cannot separate the rest: the worst case, a binary search over them all.
+//! Two more layouts of 1024 devices test the bucket table's limits (bus only):
+//! `outlier` moves the last device far above the others; `clustered` packs half of the
+//! devices and spreads the other half 1 GiB apart, the table's worst case (the spread half
+//! is found by binary search).
 //!
 //! Run: `cargo bench -p axdevice --bench lookup`.
 
@@ -20,34 +22,45 @@ use axvm_types::GuestPhysAddr;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const BASE: usize = 0x1000_0000;
-/// Each device has a 4 KiB window; windows are 8 KiB apart so a gap follows each one.
+/// Each device has a 4 KiB window; windows are at least 8 KiB apart so a gap follows each.
 const WINDOW: usize = 0x1000;
 const STRIDE: usize = 0x2000;
 /// Lookups cycle through this many addresses, in an order the branch predictor cannot learn.
 const ADDRESSES: usize = 4096;
 
-/// Where the far device of the skewed layout sits.
-const FAR: usize = 0xffff_0000_0000_0000;
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Windows 8 KiB apart.
+    Uniform,
+    /// Uniform, but the last window at 0xffff_0000_0000_0000.
+    Outlier,
+    /// The first half 8 KiB apart, the second half 1 GiB apart above 4 GiB.
+    Clustered,
+}
 
-fn devices(count: usize, skewed: bool) -> AxVmDevices {
+impl Layout {
+    fn start(self, i: usize, count: usize) -> usize {
+        match self {
+            Self::Outlier if i + 1 == count => 0xffff_0000_0000_0000,
+            Self::Clustered if i >= count / 2 => 0x1_0000_0000 + (i - count / 2) * 0x4000_0000,
+            _ => BASE + i * STRIDE,
+        }
+    }
+}
+
+fn devices(layout: Layout, count: usize) -> AxVmDevices {
     let mut devices = AxVmDevices::empty();
     for i in 0..count {
-        let start = if skewed && i + 1 == count {
-            FAR
-        } else {
-            BASE + i * STRIDE
-        };
-        let range = MmioRange::from_raw(start, WINDOW).expect("valid window");
-        let name = format!("dev{i}");
+        let range = MmioRange::from_raw(layout.start(i, count), WINDOW).expect("valid window");
         devices
-            .add_mmio_dev(Arc::new(DummyDevice::new(&name, range)))
+            .add_mmio_dev(Arc::new(DummyDevice::new(&format!("dev{i}"), range)))
             .expect("windows are disjoint");
     }
     devices
 }
 
 /// Pseudo-random addresses inside windows (`hit`) or in the gaps after them.
-fn addresses(count: usize, hit: bool) -> Vec<GuestPhysAddr> {
+fn addresses(layout: Layout, count: usize, hit: bool) -> Vec<GuestPhysAddr> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..ADDRESSES)
         .map(|_| {
@@ -57,9 +70,18 @@ fn addresses(count: usize, hit: bool) -> Vec<GuestPhysAddr> {
             let device = (state % count as u64) as usize;
             let offset = ((state >> 32) % WINDOW as u64) as usize;
             let gap = if hit { 0 } else { WINDOW };
-            GuestPhysAddr::from(BASE + device * STRIDE + gap + offset)
+            GuestPhysAddr::from(layout.start(device, count) + gap + offset)
         })
         .collect()
+}
+
+/// Cycles through `addrs`.
+fn cycle(addrs: Vec<GuestPhysAddr>) -> impl FnMut() -> GuestPhysAddr {
+    let mut i = 0usize;
+    move || {
+        i = (i + 1) % ADDRESSES;
+        addrs.get(i).copied().unwrap_or_default()
+    }
 }
 
 fn lookup(c: &mut Criterion) {
@@ -68,15 +90,10 @@ fn lookup(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for count in [4, 64, 1024] {
-        let devices = devices(count, false);
+        let devices = devices(Layout::Uniform, count);
         for hit in [true, false] {
-            let addrs = addresses(count, hit);
             let case = if hit { "hit" } else { "miss" };
-            let mut i = 0usize;
-            let mut next = move || {
-                i = (i + 1) % ADDRESSES;
-                addrs.get(i).copied().unwrap_or_default()
-            };
+            let mut next = cycle(addresses(Layout::Uniform, count, hit));
             group.bench_function(BenchmarkId::new(format!("bus/{case}"), count), |b| {
                 b.iter(|| black_box(devices.find_mmio_dev(black_box(next())).is_some()));
             });
@@ -108,19 +125,18 @@ fn lookup(c: &mut Criterion) {
             );
         }
     }
-    let skewed = devices(1024, true);
-    for hit in [true, false] {
-        // Addresses among the 1023 crowded devices.
-        let addrs = addresses(1023, hit);
-        let case = if hit { "hit-skewed" } else { "miss-skewed" };
-        let mut i = 0usize;
-        group.bench_function(BenchmarkId::new(format!("bus/{case}"), 1024), |b| {
-            b.iter(|| {
-                i = (i + 1) % ADDRESSES;
-                let addr = addrs.get(i).copied().unwrap_or_default();
-                black_box(skewed.find_mmio_dev(black_box(addr)).is_some())
+    for (layout, name) in [
+        (Layout::Outlier, "outlier"),
+        (Layout::Clustered, "clustered"),
+    ] {
+        let devices = devices(layout, 1024);
+        for hit in [true, false] {
+            let case = if hit { "hit" } else { "miss" };
+            let mut next = cycle(addresses(layout, 1024, hit));
+            group.bench_function(BenchmarkId::new(format!("bus/{case}-{name}"), 1024), |b| {
+                b.iter(|| black_box(devices.find_mmio_dev(black_box(next())).is_some()));
             });
-        });
+        }
     }
     group.finish();
 }

@@ -3,9 +3,10 @@
 //! A plain binary search over 1024 starts is ten dependent loads. A bucket table over the
 //! span of the starts narrows the search first: bucket `b` records how many starts lie at
 //! or below its first address, so the predecessor of an address in bucket `b` is among the
-//! starts between the bounds of `b` and `b + 1`, usually none or one of them. The search
-//! in that slice is still a binary search, so a layout that crowds many windows into one
-//! bucket costs O(log n), never more.
+//! starts between the bounds of `b` and `b + 1`, usually none or one of them. Buckets are
+//! no wider than the median gap between starts, so a few far outliers do not crowd the
+//! rest into one bucket. The search in the slice is still a binary search, so a layout
+//! that does crowd many windows into one bucket costs O(log n), never more.
 
 use alloc::vec::Vec;
 
@@ -74,6 +75,25 @@ impl StartIndex {
         }
     }
 
+    /// `floor(log2)` of the median gap between consecutive starts (`u32::MAX` for fewer
+    /// than two starts, which then leaves the choice to the span).
+    fn median_gap_log2(&self) -> u32 {
+        let mut gaps: Vec<usize> = self
+            .starts
+            .windows(2)
+            .filter_map(|pair| match pair {
+                &[low, high] => high.checked_sub(low),
+                _ => None,
+            })
+            .collect();
+        if gaps.is_empty() {
+            return u32::MAX;
+        }
+        let middle = gaps.len() / 2;
+        let (_, &mut median, _) = gaps.select_nth_unstable(middle);
+        median.checked_ilog2().unwrap_or(0)
+    }
+
     fn rebuild(&mut self) {
         self.bounds.clear();
         let (Some(&first), Some(&last)) = (self.starts.first(), self.starts.last()) else {
@@ -93,7 +113,12 @@ impl StartIndex {
         let span = last.saturating_sub(first);
         let span_bits = usize::BITS.saturating_sub(span.leading_zeros());
         self.origin = first;
-        self.shift = span_bits.saturating_sub(buckets.trailing_zeros());
+        // Wide enough to cover every start, but no wider than the median gap between
+        // starts: a few windows far above the rest then fall past the table's end (into
+        // the last bucket) instead of squeezing the rest into one bucket.
+        self.shift = span_bits
+            .saturating_sub(buckets.trailing_zeros())
+            .min(self.median_gap_log2());
         let mut below = 0usize;
         for bucket in 0..buckets {
             let bucket_start = bucket
