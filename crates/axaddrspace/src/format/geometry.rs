@@ -191,7 +191,7 @@ mod tests {
             assert_eq!(PageSize::at_height(size.height()), Some(size));
             assert_eq!(span(size.height()), size.bytes());
             assert!(size.is_aligned(0x4000_0000));
-            assert!(!size.is_aligned(0x4000_1000));
+            assert!(!size.is_aligned(0x4000_0800));
         }
         assert_eq!(PageSize::at_height(3), None);
     }

@@ -341,3 +341,8 @@ fn range(start: usize, end: usize) -> GuestPhysAddrRange {
         end: GuestPhysAddr::from(end.max(start)),
     }
 }
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;

@@ -49,19 +49,16 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
     /// aligned to its size, for concatenated and x4 roots).
     pub(crate) fn new(format: F) -> AxVmResult<Self> {
         let geometry = format.geometry();
-        let output_limit = 1u64
-            .checked_shl(u32::from(format.output_bits()))
-            .unwrap_or(0);
-        let mut table = Self {
+        let output_limit = 1u64.checked_shl(u32::from(format.output_bits())).unwrap_or(0);
+        let root = Self::alloc_zeroed(output_limit, geometry.root_frames())?;
+        Ok(Self {
             format,
             geometry,
-            root: 0,
+            root,
             root_mask: geometry.root_entries().wrapping_sub(1),
             output_limit,
             _hal: PhantomData,
-        };
-        table.root = table.alloc_frames(geometry.root_frames())?;
-        Ok(table)
+        })
     }
 
     pub(crate) fn format(&self) -> &F {
@@ -130,6 +127,10 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
     /// Allocates `count` zeroed frames for a table (contiguous and aligned to
     /// their size when more than one) whose address an entry can hold.
     fn alloc_frames(&self, count: usize) -> AxVmResult<u64> {
+        Self::alloc_zeroed(self.output_limit, count)
+    }
+
+    fn alloc_zeroed(output_limit: u64, count: usize) -> AxVmResult<u64> {
         let bytes = count
             .checked_mul(FRAME_SIZE)
             .ok_or(AxVmError::InvalidInput)?;
@@ -140,12 +141,9 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         }
         .ok_or(AxVmError::NoMemory)?;
         let pa = frame.as_usize() as u64;
-        let fits = self.output_limit == 0
-            || pa
-                .checked_add(bytes as u64)
-                .is_some_and(|end| end <= self.output_limit);
+        let fits = output_limit == 0 || pa.checked_add(bytes as u64).is_some_and(|end| end <= output_limit);
         if !fits || pa.checked_rem(bytes as u64) != Some(0) {
-            self.dealloc_frames(pa, count);
+            Self::dealloc_frames(pa, count);
             return Err(AxVmError::BadAddress);
         }
         // SAFETY: the HAL handed us these `count` frames for our exclusive use and
@@ -154,7 +152,7 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         Ok(pa)
     }
 
-    fn dealloc_frames(&self, pa: u64, count: usize) {
+    fn dealloc_frames(pa: u64, count: usize) {
         let frame = HostPhysAddr::from(pa as usize);
         if count == 1 {
             H::dealloc_frame(frame);
@@ -213,7 +211,7 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         } else {
             1
         };
-        self.dealloc_frames(pa, frames);
+        Self::dealloc_frames(pa, frames);
     }
 
     /// Whether the table at `pa` still has an entry the hardware uses.
