@@ -303,7 +303,7 @@ mod tests {
                 assert_eq!(s2.leaf_flags(entry), flags);
                 let disabled = s2.disable(entry);
                 assert!(!s2.is_present(disabled));
-                assert_eq!(s2.is_table(disabled, size.height()), false);
+                assert!(!s2.is_table(disabled, size.height()));
                 assert_eq!(s2.decode_pa(disabled), 0x4000_0000);
             }
         }

@@ -49,7 +49,9 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
     /// aligned to its size, for concatenated and x4 roots).
     pub(crate) fn new(format: F) -> AxVmResult<Self> {
         let geometry = format.geometry();
-        let output_limit = 1u64.checked_shl(u32::from(format.output_bits())).unwrap_or(0);
+        let output_limit = 1u64
+            .checked_shl(u32::from(format.output_bits()))
+            .unwrap_or(0);
         let root = Self::alloc_zeroed(output_limit, geometry.root_frames())?;
         Ok(Self {
             format,
@@ -141,7 +143,10 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         }
         .ok_or(AxVmError::NoMemory)?;
         let pa = frame.as_usize() as u64;
-        let fits = output_limit == 0 || pa.checked_add(bytes as u64).is_some_and(|end| end <= output_limit);
+        let fits = output_limit == 0
+            || pa
+                .checked_add(bytes as u64)
+                .is_some_and(|end| end <= output_limit);
         if !fits || pa.checked_rem(bytes as u64) != Some(0) {
             Self::dealloc_frames(pa, count);
             return Err(AxVmError::BadAddress);
