@@ -28,6 +28,8 @@ pub(crate) struct PageTable<F: NestedFormat, H: AxMmHal> {
     geometry: Geometry,
     root: u64,
     root_mask: usize,
+    root_height: usize,
+    input_limit: usize,
     output_limit: u64,
     _hal: PhantomData<fn() -> H>,
 }
@@ -58,6 +60,8 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
             geometry,
             root,
             root_mask: geometry.root_entries().wrapping_sub(1),
+            root_height: geometry.root_height(),
+            input_limit: geometry.input_limit(),
             output_limit,
             _hal: PhantomData,
         })
@@ -83,11 +87,11 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
     /// Walks the tables for `gpa`.
     #[inline]
     pub(crate) fn lookup(&self, gpa: usize) -> Lookup {
-        if gpa >= self.geometry.input_limit() {
+        if gpa >= self.input_limit {
             return Lookup::Outside;
         }
         let mut table = self.root;
-        let mut height = self.geometry.root_height();
+        let mut height = self.root_height;
         let mut mask = self.root_mask;
         loop {
             let index = (gpa >> shift(height)) & mask;
@@ -103,6 +107,33 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
                     Some(size) => Lookup::Mapped(entry, size),
                     None => Lookup::Outside,
                 };
+            }
+            table = self.format.decode_pa(entry);
+            height = height.wrapping_sub(1);
+            mask = TABLE_ENTRIES.wrapping_sub(1);
+        }
+    }
+
+    /// The host address `gpa` is mapped to: [`lookup`](Self::lookup) without
+    /// decoding flags and size, the hot path of guest memory access.
+    #[inline]
+    pub(crate) fn translate_pa(&self, gpa: usize) -> Option<u64> {
+        if gpa >= self.input_limit {
+            return None;
+        }
+        let mut table = self.root;
+        let mut height = self.root_height;
+        let mut mask = self.root_mask;
+        loop {
+            let shift = shift(height);
+            // SAFETY: as in `lookup`.
+            let entry = unsafe { self.table_ptr(table).add((gpa >> shift) & mask).read() };
+            if !self.format.is_present(entry) {
+                return None;
+            }
+            if height == 0 || !self.format.is_table(entry, height) {
+                let offset = gpa & span(height).wrapping_sub(1);
+                return Some(self.format.decode_pa(entry) | offset as u64);
             }
             table = self.format.decode_pa(entry);
             height = height.wrapping_sub(1);

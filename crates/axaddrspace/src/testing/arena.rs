@@ -181,7 +181,7 @@ impl Arena {
         }
     }
 
-    /// Next-fit search for `count` free frames whose address is a multiple of
+    /// Search from the lowest freed frame on for `count` free frames whose address is a multiple of
     /// `align` frames.
     fn alloc(&mut self, count: usize, align: usize) -> Option<HostPhysAddr> {
         let mut wrapped = false;
@@ -222,6 +222,8 @@ impl Arena {
             self.misuse += 1;
             return;
         };
+        // Reuse the lowest free frames first, so memory stays warm.
+        self.next = self.next.min(first);
         for frame in first..first.saturating_add(count) {
             if frame >= self.frames || !self.is_used(frame) {
                 self.misuse += 1;
