@@ -200,8 +200,8 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     #[inline]
     pub fn translate(&self, gpa: GuestPhysAddr) -> Option<HostPhysAddr> {
         self.table
-            .translate(gpa.as_usize())
-            .map(|(hpa, _, _)| HostPhysAddr::from(hpa as usize))
+            .translate_pa(gpa.as_usize())
+            .map(|hpa| HostPhysAddr::from(hpa as usize))
     }
 
     /// The host physical address, flags and leaf size of the mapping of `gpa`.
