@@ -20,10 +20,13 @@ use axvm_types::{AxVmError, AxVmResult, HostPhysAddr, MappingFlags, NestedPaging
 /// blocks, height 2 1 GiB blocks. The engine never looks at entry bits itself; it
 /// only calls these methods, so the three architectures share one walker.
 ///
+/// The trait is sealed: the engine follows table entries to memory, so it trusts
+/// formats to decode exactly what they encode.
+///
 /// A *disabled* entry is one the hardware ignores but that still tells software
 /// its address and whether it points at a table: unmapping first disables
 /// entries, flushes the TLB, and only then frees what they pointed at.
-pub trait NestedFormat: Clone + Send + Sync + 'static {
+pub trait NestedFormat: sealed::Sealed + Clone + Send + Sync + 'static {
     /// Levels and guest-physical input width of the tables.
     fn geometry(&self) -> Geometry;
     /// Width in bits of the host physical addresses an entry can hold.
@@ -60,6 +63,15 @@ pub trait NestedFormat: Clone + Send + Sync + 'static {
             vmid: self.vmid(),
         }
     }
+}
+
+mod sealed {
+    /// Only this crate's formats implement [`NestedFormat`](super::NestedFormat).
+    pub trait Sealed {}
+
+    impl Sealed for super::Ept {}
+    impl Sealed for super::Stage2 {}
+    impl Sealed for super::Sv4x {}
 }
 
 /// Checks that `flags` can be encoded by every format: readable, and writable only

@@ -440,6 +440,7 @@ fn lazy_areas_fault_in_the_largest_block() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // a 2 GiB arena
 fn lazy_faults_use_a_gigabyte_when_the_host_has_one() {
     ArenaHal::install(ArenaConfig {
         bytes: 2 * GIB + 8 * MIB2,
