@@ -300,8 +300,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> Drop for AddrSpace<H, F, T> {
         self.tlb
             .invalidate(&self.table.paging_config(), range(self.base, self.end));
         let mut give_back = |pa: u64, size: PageSize| free_block::<H>(pa, size);
-        let areas: alloc::vec::Vec<(usize, Area)> = self.areas.iter().collect();
-        for (start, area) in areas {
+        for (start, area) in self.areas.iter() {
             let sink: crate::table::LeafSink<'_> = if area.backend.owns_frames() {
                 Some(&mut give_back)
             } else {

@@ -332,7 +332,7 @@ fn allocated_memory_is_zeroed_and_given_back() {
     );
     let mut buf = vec![0xffu8; 3 * MIB2];
     space.read(0x1000.into(), &mut buf).unwrap();
-    assert!(buf.iter().all(|byte| *byte == 0));
+    assert!(buf == vec![0; 3 * MIB2]);
     space.unmap(0x1000.into(), 3 * MIB2).unwrap();
     assert_eq!(ArenaHal::frames_in_use(), root_frames);
     drop(space);
