@@ -56,7 +56,8 @@ struct Arena {
     base: usize,
     frames: usize,
     used: Vec<u64>,
-    next: usize,
+    /// Word of the bitmap where the search for single frames starts.
+    top: usize,
     in_use: usize,
     misuse: usize,
     config: ArenaConfig,
@@ -148,13 +149,22 @@ impl Arena {
             return None;
         }
         let base = memory.expose_provenance().next_multiple_of(FRAME_SIZE);
+        advise_huge_pages(base, frames * FRAME_SIZE);
+        // Bits past the last frame count as used.
+        let mut used = std::vec![0u64; frames.div_ceil(WORD_BITS)];
+        if let Some(last) = used.last_mut() {
+            let tail = frames % WORD_BITS;
+            if tail != 0 {
+                *last = u64::MAX << tail;
+            }
+        }
         Some(Self {
             memory,
             layout,
             base,
             frames,
-            used: std::vec![0; frames.div_ceil(WORD_BITS)],
-            next: 0,
+            top: used.len().saturating_sub(1),
+            used,
             in_use: 0,
             misuse: 0,
             config,
@@ -181,34 +191,52 @@ impl Arena {
         }
     }
 
-    /// Search from the lowest freed frame on for `count` free frames whose address is a multiple of
-    /// `align` frames.
+    /// Allocates `count` frames aligned to `align` frames. Single frames come
+    /// from the top of the arena down, blocks from the bottom up, so that large
+    /// aligned blocks stay available (as with a buddy allocator), and freed
+    /// memory is reused first, so it stays warm.
     fn alloc(&mut self, count: usize, align: usize) -> Option<HostPhysAddr> {
-        let mut wrapped = false;
-        let mut candidate = self.aligned_from(self.next, align);
+        let first = if count == 1 {
+            self.highest_free()?
+        } else {
+            self.lowest_free_run(count, align)?
+        };
+        for frame in first..first + count {
+            self.set_used(frame, true);
+        }
+        self.in_use += count;
+        Some(HostPhysAddr::from(
+            (self.base + first * FRAME_SIZE) ^ PHYS_TAG,
+        ))
+    }
+
+    /// The highest free frame, searching down from the word of the last free.
+    fn highest_free(&mut self) -> Option<usize> {
+        let mut word_index = self.top.min(self.used.len().checked_sub(1)?);
+        loop {
+            let word = self.used.get(word_index).copied().unwrap_or(u64::MAX);
+            if word != u64::MAX {
+                let bit = WORD_BITS - 1 - (!word).leading_zeros() as usize;
+                self.top = word_index;
+                return Some(word_index * WORD_BITS + bit);
+            }
+            word_index = word_index.checked_sub(1)?;
+        }
+    }
+
+    /// The lowest run of `count` free frames starting at a multiple of `align` frames.
+    fn lowest_free_run(&self, count: usize, align: usize) -> Option<usize> {
+        let mut candidate = self.aligned_from(0, align);
         loop {
             let end = candidate.checked_add(count)?;
             if end > self.frames {
-                if wrapped {
-                    return None;
-                }
-                wrapped = true;
-                candidate = self.aligned_from(0, align);
-                continue;
+                return None;
             }
             match (candidate..end).find(|frame| self.is_used(*frame)) {
-                None => break,
+                None => return Some(candidate),
                 Some(used) => candidate = self.aligned_from(used + 1, align),
             }
         }
-        for frame in candidate..candidate + count {
-            self.set_used(frame, true);
-        }
-        self.next = candidate + count;
-        self.in_use += count;
-        Some(HostPhysAddr::from(
-            (self.base + candidate * FRAME_SIZE) ^ PHYS_TAG,
-        ))
     }
 
     /// The first frame index at or after `from` whose address is aligned to `align` frames.
@@ -222,8 +250,9 @@ impl Arena {
             self.misuse += 1;
             return;
         };
-        // Reuse the lowest free frames first, so memory stays warm.
-        self.next = self.next.min(first);
+        self.top = self
+            .top
+            .max(first.saturating_add(count).saturating_sub(1) / WORD_BITS);
         for frame in first..first.saturating_add(count) {
             if frame >= self.frames || !self.is_used(frame) {
                 self.misuse += 1;
@@ -241,6 +270,29 @@ impl Arena {
         }
     }
 }
+
+/// Asks for huge host pages, as a hypervisor's direct map has: table walks
+/// then measure the tables, not the host's TLB misses.
+#[cfg(all(unix, not(miri)))]
+fn advise_huge_pages(start: usize, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let aligned = start.next_multiple_of(HUGE);
+    let len = (start + len).saturating_sub(aligned) / HUGE * HUGE;
+    if len > 0 {
+        // SAFETY: the range lies inside the arena allocation, which this process
+        // owns; the advice changes no contents. Failure only means small pages.
+        unsafe {
+            libc::madvise(
+                std::ptr::with_exposed_provenance_mut(aligned),
+                len,
+                libc::MADV_HUGEPAGE,
+            )
+        };
+    }
+}
+
+#[cfg(not(all(unix, not(miri))))]
+fn advise_huge_pages(_start: usize, _len: usize) {}
 
 impl Drop for Arena {
     fn drop(&mut self) {
