@@ -88,7 +88,10 @@ impl PhysCpuList {
     pub fn get_vcpu_affinities_pcpu_ids(&self) -> Vec<(usize, Option<usize>, usize)> {
         (0..self.cpu_num)
             .map(|vcpu| {
-                let mask = self.phys_cpu_sets.as_ref().and_then(|s| s.get(vcpu).copied());
+                let mask = self
+                    .phys_cpu_sets
+                    .as_ref()
+                    .and_then(|s| s.get(vcpu).copied());
                 let phys = self
                     .phys_cpu_ids
                     .as_ref()
@@ -103,6 +106,7 @@ impl PhysCpuList {
 /// A VM's configuration, ready to build the VM from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AxVMConfig {
+    arch: Arch,
     id: VMId,
     name: String,
     vm_type: VMType,
@@ -156,6 +160,7 @@ impl AxVMConfig {
         };
         let entry = GuestPhysAddr::from(kernel.entry_point);
         Ok(Self {
+            arch,
             id: base.id,
             name: base.name,
             vm_type: base.vm_type,
@@ -182,6 +187,12 @@ impl AxVMConfig {
             excluded_devices: devices.excluded_devices,
             interrupt_mode: devices.interrupt_mode,
         })
+    }
+
+    /// The architecture the VM is built for.
+    #[must_use]
+    pub const fn arch(&self) -> Arch {
+        self.arch
     }
 
     /// The VM's id.
