@@ -1,29 +1,21 @@
 //! `cargo xtask test`: every check CI runs, with a summary table at the end.
 
 use std::{
-    path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::{Duration, Instant},
 };
 
 use crate::{
     arch::{self, Arch},
+    emulator, images, run, scenarios,
     steps::{Outcome, Steps},
-    toolchain, workspace,
+    system, toolchain, workspace,
 };
-
-/// The workspace root (the parent of this crate).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
 
 /// `cargo` with the given arguments, run from the workspace root.
 fn cargo(args: &[&str]) -> Command {
-    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(program);
-    command.args(args).current_dir(root());
+    let mut command = images::cargo();
+    command.args(args).current_dir(images::root());
     command
 }
 
@@ -85,17 +77,7 @@ pub fn run(archs: &[Arch]) -> ExitCode {
     );
 
     for arch in archs {
-        let issue = match arch {
-            Arch::Aarch64 => 5,
-            Arch::Riscv64 => 6,
-            Arch::X86_64 => 7,
-        };
-        let why = format!("system tests under emulators are not there yet (issue {issue})");
-        steps.record(
-            format!("system tests {arch}"),
-            Outcome::Skipped(why),
-            Duration::ZERO,
-        );
+        system_tests(*arch, &mut steps);
     }
 
     println!("\n{}", steps.table());
@@ -103,5 +85,41 @@ pub fn run(archs: &[Arch]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// One row per scenario of `arch`, or one row saying why there are none.
+fn system_tests(arch: Arch, steps: &mut Steps) {
+    if run::system_tests_missing(arch) {
+        let issue = match arch {
+            Arch::Riscv64 => 6,
+            Arch::X86_64 => 7,
+            Arch::Aarch64 => 5,
+        };
+        let why = format!("minivisor has no {arch} port yet (issue {issue})");
+        steps.record(
+            format!("system {arch}"),
+            Outcome::Skipped(why),
+            Duration::ZERO,
+        );
+        return;
+    }
+    let start = Instant::now();
+    if let Err(why) = emulator::ensure_qemu(arch).and_then(|()| images::build_guests(arch)) {
+        eprintln!("xtask: {why}");
+        steps.record(
+            format!("system {arch}: set-up"),
+            Outcome::Failed(why),
+            start.elapsed(),
+        );
+        return;
+    }
+    for scenario in scenarios::scenarios(arch) {
+        let (outcome, duration) = system::run_scenario(arch, scenario);
+        steps.record(
+            format!("system {arch}: {}", scenario.name),
+            outcome,
+            duration,
+        );
     }
 }
