@@ -125,16 +125,6 @@ pub const fn fault_ipa(far: u64, hpfar: u64) -> u64 {
     ((hpfar & HPFAR_FIPA_MASK) << 8) | (far & 0xfff)
 }
 
-/// What the backend does after a synchronous exception from the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncOutcome {
-    /// Return this exit to the caller of `run`.
-    Exit(AxVCpuExitReason),
-    /// The backend handled the exception itself (a PSCI query, an unsupported SMC);
-    /// enter the guest again.
-    Resume,
-}
-
 /// PSCI function identifiers (DEN 0022), in their SMC32 form; `_64` are the SMC64
 /// forms.
 pub mod psci {
@@ -205,16 +195,20 @@ enum Conduit {
 /// behaviour table of the crate README says (PSCI answers in `x0`, the PC moved past
 /// a trapped SMC or WFI/WFE).
 ///
+/// [`AxVCpuExitReason::Nothing`] means the backend handled the exception itself (a
+/// PSCI query, an unsupported SMC) and the guest simply continues: `run` enters it
+/// again without returning.
+///
 /// # Errors
 ///
 /// `BadAddress` for an abort that is not a stage-2 translation, access-flag or
 /// permission fault; `Unsupported` for an exception class the backend does not
 /// handle (AArch32 calls, FP traps, undefined instructions...). Each error is logged.
-pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<SyncOutcome> {
+pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<AxVCpuExitReason> {
     let esr = Esr(frame.esr);
     match esr.ec() {
-        ec::DABT_LOWER => data_abort(frame, esr).map(SyncOutcome::Exit),
-        ec::IABT_LOWER => instruction_abort(frame, esr).map(SyncOutcome::Exit),
+        ec::DABT_LOWER => data_abort(frame, esr),
+        ec::IABT_LOWER => instruction_abort(frame, esr),
         ec::HVC64 => Ok(call(frame, Conduit::Hvc)),
         ec::SMC64 => {
             // A trapped SMC leaves ELR_EL2 on the SMC itself.
@@ -223,9 +217,9 @@ pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<SyncOutcome> {
         }
         ec::WFX => {
             skip(frame, esr);
-            Ok(SyncOutcome::Exit(AxVCpuExitReason::Halt))
+            Ok(AxVCpuExitReason::Halt)
         }
-        ec::SYSREG => Ok(SyncOutcome::Exit(sysreg(frame, esr))),
+        ec::SYSREG => Ok(sysreg(frame, esr)),
         class => {
             log::error!(
                 "aarch64 vCPU: unhandled exception class {class:#x} (ESR_EL2 {:#x}) at guest PC {:#x}",
@@ -322,13 +316,13 @@ fn sysreg(frame: &TrapFrame, esr: Esr) -> AxVCpuExitReason {
 }
 
 /// An HVC or a trapped SMC (the PC already past it).
-fn call(frame: &mut TrapFrame, conduit: Conduit) -> SyncOutcome {
+fn call(frame: &mut TrapFrame, conduit: Conduit) -> AxVCpuExitReason {
     let fid = frame.gpr(0);
     if psci::is_psci(fid) {
         return psci_call(frame, fid);
     }
     match conduit {
-        Conduit::Hvc => SyncOutcome::Exit(AxVCpuExitReason::Hypercall {
+        Conduit::Hvc => AxVCpuExitReason::Hypercall {
             nr: fid,
             args: [
                 frame.gpr(1),
@@ -338,16 +332,16 @@ fn call(frame: &mut TrapFrame, conduit: Conduit) -> SyncOutcome {
                 frame.gpr(5),
                 frame.gpr(6),
             ],
-        }),
+        },
         Conduit::Smc => {
             log::debug!("aarch64 vCPU: unsupported SMC function {fid:#x}");
             frame.set_gpr(0, psci::NOT_SUPPORTED);
-            SyncOutcome::Resume
+            AxVCpuExitReason::Nothing
         }
     }
 }
 
-fn psci_call(frame: &mut TrapFrame, fid: u64) -> SyncOutcome {
+fn psci_call(frame: &mut TrapFrame, fid: u64) -> AxVCpuExitReason {
     // SMC32 calls pass 32-bit arguments in w1..w3; SMC64 calls (bit 30) 64-bit ones.
     let arg_mask = if fid & (1 << 30) == 0 {
         u64::from(u32::MAX)
@@ -357,7 +351,7 @@ fn psci_call(frame: &mut TrapFrame, fid: u64) -> SyncOutcome {
     let arg = |frame: &TrapFrame, reg: usize| frame.gpr(reg) & arg_mask;
     let answer = |frame: &mut TrapFrame, value: u64| {
         frame.set_gpr(0, value);
-        SyncOutcome::Resume
+        AxVCpuExitReason::Nothing
     };
     match fid as u32 {
         psci::VERSION => answer(frame, psci::VERSION_1_0),
@@ -379,10 +373,10 @@ fn psci_call(frame: &mut TrapFrame, fid: u64) -> SyncOutcome {
             };
             // The hypervisor may overwrite this with `set_return_value`.
             frame.set_gpr(0, psci::SUCCESS);
-            SyncOutcome::Exit(exit)
+            exit
         }
-        psci::CPU_OFF => SyncOutcome::Exit(AxVCpuExitReason::CpuDown { state: 0 }),
-        psci::SYSTEM_OFF | psci::SYSTEM_RESET => SyncOutcome::Exit(AxVCpuExitReason::SystemDown),
+        psci::CPU_OFF => AxVCpuExitReason::CpuDown { state: 0 },
+        psci::SYSTEM_OFF | psci::SYSTEM_RESET => AxVCpuExitReason::SystemDown,
         _ => {
             log::debug!("aarch64 vCPU: unsupported PSCI function {fid:#x}");
             answer(frame, psci::NOT_SUPPORTED)
@@ -411,8 +405,8 @@ mod tests {
 
     fn exit(frame: &mut TrapFrame) -> AxVCpuExitReason {
         match decode_sync(frame) {
-            Ok(SyncOutcome::Exit(exit)) => exit,
-            other => panic!("expected an exit, got {other:?}"),
+            Ok(AxVCpuExitReason::Nothing) | Err(_) => panic!("expected an exit"),
+            Ok(exit) => exit,
         }
     }
 
@@ -662,7 +656,7 @@ mod tests {
             let mut f = frame(esr, 0, 0);
             f.x[0] = x0;
             f.x[1] = x1;
-            assert_eq!(decode_sync(&mut f), Ok(SyncOutcome::Resume));
+            assert_eq!(decode_sync(&mut f), Ok(AxVCpuExitReason::Nothing));
             f.x[0]
         };
         for esr in [0x5a00_0000, 0x5e00_0000] {
@@ -692,7 +686,7 @@ mod tests {
     fn an_unknown_smc_returns_not_supported() {
         let mut f = frame(0x5e00_0000, 0, 0);
         f.x[0] = 0xc200_0001;
-        assert_eq!(decode_sync(&mut f), Ok(SyncOutcome::Resume));
+        assert_eq!(decode_sync(&mut f), Ok(AxVCpuExitReason::Nothing));
         assert_eq!(f.x[0], u64::MAX);
         assert_eq!(f.x[1], 0x1111_1111_1111_1101);
         assert_eq!(f.elr, 0x4008_0004);

@@ -22,7 +22,7 @@ pub use self::{
     entry::{
         El2ExceptionHandler, El2ExceptionKind, exception_vector_base, set_el2_exception_handler,
     },
-    exit::{Esr, SyncOutcome, decode_sync, psci, sysreg_addr},
+    exit::{Esr, decode_sync, psci, sysreg_addr},
     paging::{Stage2Caps, Stage2Regs, root_table_pages, stage2_regs},
     vcpu::{
         Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu, MAX_INJECTABLE_IRQ, default_mpidr,

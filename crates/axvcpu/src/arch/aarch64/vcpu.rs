@@ -7,7 +7,7 @@ use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuI
 use super::{
     context::{El1State, FpState, SPSR_EL1H_DAIF_MASKED, TrapFrame},
     entry::{EXIT_AARCH32, EXIT_FIQ, EXIT_IRQ, EXIT_SERROR, EXIT_SYNC},
-    exit::{self, Esr, SyncOutcome},
+    exit::{self, Esr},
     hw::{self, GuestHwState, HostHwState},
     paging::{self, Stage2Regs},
 };
@@ -236,16 +236,17 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
     }
 
     /// Turns the exception the guest just took (`code` from the vector table, the
-    /// syndrome in the frame) into an exit, or `None` to enter the guest again.
-    fn handle_exit(&mut self, code: u64) -> AxVmResult<Option<AxVCpuExitReason>> {
+    /// syndrome in the frame) into an exit; `Nothing` to enter the guest again.
+    ///
+    /// (One result type from the decoder to `run`'s caller lets the compiler build
+    /// the exit in place instead of copying it at each step.)
+    #[inline]
+    fn handle_exit(&mut self, code: u64) -> AxVmResult<AxVCpuExitReason> {
         match code {
-            EXIT_SYNC => Ok(match exit::decode_sync(&mut self.frame)? {
-                SyncOutcome::Exit(exit) => Some(exit),
-                SyncOutcome::Resume => None,
-            }),
-            EXIT_IRQ | EXIT_FIQ => Ok(Some(AxVCpuExitReason::ExternalInterrupt {
+            EXIT_SYNC => exit::decode_sync(&mut self.frame),
+            EXIT_IRQ | EXIT_FIQ => Ok(AxVCpuExitReason::ExternalInterrupt {
                 vector: H::irq_fetch() as u64,
-            })),
+            }),
             EXIT_SERROR => {
                 log::error!(
                     "aarch64 vCPU {}/{}: SError (ESR_EL2 {:#x}) at guest PC {:#x}",
@@ -348,8 +349,9 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
                 self.hcr_dirty = false;
             }
             let code = self.enter()?;
-            if let Some(exit) = self.handle_exit(code)? {
-                return Ok(exit);
+            let exit = self.handle_exit(code);
+            if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
+                return exit;
             }
         }
     }
@@ -519,20 +521,20 @@ mod tests {
         let mut vcpu = vcpu();
         vcpu.regs_mut().esr = 0x5a00_0000;
         vcpu.regs_mut().x[0] = 0x8400_0000;
-        assert_eq!(vcpu.handle_exit(EXIT_SYNC), Ok(None));
+        assert_eq!(vcpu.handle_exit(EXIT_SYNC), Ok(AxVCpuExitReason::Nothing));
         assert_eq!(vcpu.regs().x[0], 0x1_0000);
         vcpu.regs_mut().x[0] = 0x8400_0008;
         assert_eq!(
             vcpu.handle_exit(EXIT_SYNC),
-            Ok(Some(AxVCpuExitReason::SystemDown))
+            Ok(AxVCpuExitReason::SystemDown)
         );
         assert_eq!(
             vcpu.handle_exit(EXIT_IRQ),
-            Ok(Some(AxVCpuExitReason::ExternalInterrupt { vector: 33 }))
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
         );
         assert_eq!(
             vcpu.handle_exit(EXIT_FIQ),
-            Ok(Some(AxVCpuExitReason::ExternalInterrupt { vector: 33 }))
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
         );
         assert_eq!(vcpu.handle_exit(EXIT_SERROR), Err(AxVmError::BadState));
         assert_eq!(vcpu.handle_exit(EXIT_AARCH32), Err(AxVmError::Unsupported));
