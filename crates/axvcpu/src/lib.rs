@@ -46,6 +46,7 @@
 
 extern crate alloc;
 
+pub mod arch;
 mod arch_vcpu;
 mod exit;
 mod hal;
@@ -54,6 +55,7 @@ pub mod scripted;
 mod vcpu;
 
 pub use self::{
+    arch::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu},
     arch_vcpu::AxArchVCpu,
     exit::{AxVCpuExitReason, ExitKind},
     hal::AxVCpuHal,

@@ -1,0 +1,31 @@
+//! The aarch64 backend: a vCPU for a hypervisor running at EL2 without VHE.
+//!
+//! - [`context`]: the guest state ([`TrapFrame`], [`El1State`], [`FpState`]).
+//! - [`exit`]: `ESR_EL2` decoding into exits, PSCI ([`decode_sync`]).
+//! - [`paging`]: `VTCR_EL2` / `VTTBR_EL2` from a nested paging configuration.
+//! - `entry`: the EL2 vector table ([`exception_vector_base`]) and the world switch.
+//! - `hw`: the system-register accesses of `bind` / `unbind`.
+//! - `vcpu`: [`Aarch64VCpu`].
+//!
+//! Only `entry` and `hw` contain assembly, built for aarch64 alone; the rest is
+//! tested on any host.
+
+pub mod context;
+mod entry;
+pub mod exit;
+mod hw;
+pub mod paging;
+mod vcpu;
+
+pub use self::{
+    context::{El1State, FpState, TrapFrame},
+    entry::{
+        El2ExceptionHandler, El2ExceptionKind, exception_vector_base, set_el2_exception_handler,
+    },
+    exit::{Esr, decode_sync, psci, sysreg_addr},
+    paging::{Stage2Caps, Stage2Regs, root_table_pages, stage2_regs},
+    vcpu::{
+        Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu, MAX_INJECTABLE_IRQ, default_mpidr,
+        hcr,
+    },
+};

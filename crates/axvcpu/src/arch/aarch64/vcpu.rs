@@ -1,0 +1,591 @@
+//! [`Aarch64VCpu`]: the aarch64 EL2 implementation of [`AxArchVCpu`].
+
+use core::marker::PhantomData;
+
+use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+
+use super::{
+    context::{El1State, FpState, SPSR_EL1H_DAIF_MASKED, TrapFrame},
+    entry::{EXIT_AARCH32, EXIT_FIQ, EXIT_IRQ, EXIT_SERROR, EXIT_SYNC},
+    exit::{self, Esr},
+    hw::{self, GuestHwState, HostHwState},
+    paging::{self, Stage2Regs},
+};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal};
+
+/// `HCR_EL2` bits the backend uses.
+pub mod hcr {
+    /// Stage-2 translation on.
+    pub const VM: u64 = 1 << 0;
+    /// Set/way invalidation override (data cache invalidate by set/way becomes clean
+    /// and invalidate).
+    pub const SWIO: u64 = 1 << 1;
+    /// Physical FIQs go to EL2; virtual FIQs enabled.
+    pub const FMO: u64 = 1 << 3;
+    /// Physical IRQs go to EL2; virtual IRQs enabled.
+    pub const IMO: u64 = 1 << 4;
+    /// Physical SErrors go to EL2; virtual SErrors enabled.
+    pub const AMO: u64 = 1 << 5;
+    /// A virtual IRQ is pending.
+    pub const VI: u64 = 1 << 7;
+    /// TLB and branch-predictor maintenance at EL1 is broadcast (inner shareable).
+    pub const FB: u64 = 1 << 9;
+    /// Barrier shareability upgrade: inner shareable.
+    pub const BSU_IS: u64 = 1 << 10;
+    /// WFI traps to EL2.
+    pub const TWI: u64 = 1 << 13;
+    /// WFE traps to EL2.
+    pub const TWE: u64 = 1 << 14;
+    /// SMC traps to EL2.
+    pub const TSC: u64 = 1 << 19;
+    /// EL1 is AArch64.
+    pub const RW: u64 = 1 << 31;
+}
+
+/// Parameters of [`Aarch64VCpu::new`] (through [`AxVCpu::new`](crate::AxVCpu::new)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Aarch64CreateConfig {
+    /// The affinity the guest reads from `MPIDR_EL1` (Aff3 in bits \[39:32\], Aff2–Aff0
+    /// in bits \[23:0\]; bit 31 is always set). `None`: the vCPU id in Aff0 (and Aff1
+    /// for ids above 255), so PSCI CPU_ON's target is the vCPU id.
+    pub mpidr: Option<u64>,
+}
+
+/// Parameters of [`Aarch64VCpu::setup`](AxArchVCpu::setup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aarch64SetupConfig {
+    /// Trap WFI: it becomes a [`Halt`](AxVCpuExitReason::Halt) exit. Default `true`.
+    pub trap_wfi: bool,
+    /// Trap WFE: it becomes a [`Halt`](AxVCpuExitReason::Halt) exit. Default `true`.
+    /// Turn it off for SMP guests that spin on WFE in their locks.
+    pub trap_wfe: bool,
+}
+
+impl Default for Aarch64SetupConfig {
+    fn default() -> Self {
+        Self {
+            trap_wfi: true,
+            trap_wfe: true,
+        }
+    }
+}
+
+impl Aarch64SetupConfig {
+    /// The guest's `HCR_EL2`: stage 2 on, EL1 in AArch64, physical interrupts and
+    /// SErrors routed to EL2, SMC trapped, WFI / WFE trapped as configured.
+    #[must_use]
+    pub const fn hcr(&self) -> u64 {
+        let mut value = hcr::VM
+            | hcr::SWIO
+            | hcr::FMO
+            | hcr::IMO
+            | hcr::AMO
+            | hcr::FB
+            | hcr::BSU_IS
+            | hcr::TSC
+            | hcr::RW;
+        if self.trap_wfi {
+            value |= hcr::TWI;
+        }
+        if self.trap_wfe {
+            value |= hcr::TWE;
+        }
+        value
+    }
+}
+
+/// The `VMPIDR_EL2` value of vCPU `vcpu_id`: its id in Aff0 (and Aff1, Aff2 for ids
+/// that do not fit), with the RES1 bit 31.
+#[must_use]
+pub const fn default_mpidr(vcpu_id: VCpuId) -> u64 {
+    let id = vcpu_id as u64;
+    (1 << 31) | (id & 0xff_ffff)
+}
+
+/// An aarch64 virtual CPU for a hypervisor running at EL2 (nVHE), generic over the
+/// hypervisor's [`AxVCpuHal`] (used to acknowledge physical interrupts).
+///
+/// See the crate README for what the hypervisor must set up and the table of how
+/// guest exceptions become exits.
+pub struct Aarch64VCpu<H: AxVCpuHal> {
+    frame: TrapFrame,
+    el1: El1State,
+    fp: FpState,
+    hcr: u64,
+    hcr_dirty: bool,
+    stage2: Option<Stage2Regs>,
+    vmpidr: u64,
+    host: Option<HostHwState>,
+    pending_virq: Option<usize>,
+    vm_id: VMId,
+    vcpu_id: VCpuId,
+    _hal: PhantomData<fn() -> H>,
+}
+
+impl<H: AxVCpuHal> core::fmt::Debug for Aarch64VCpu<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Aarch64VCpu")
+            .field("vm_id", &self.vm_id)
+            .field("vcpu_id", &self.vcpu_id)
+            .field("pc", &format_args!("{:#x}", self.frame.elr))
+            .field("hcr", &format_args!("{:#x}", self.hcr))
+            .field("stage2", &self.stage2)
+            .field("bound", &self.host.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest interrupt number [`inject_interrupt`](AxArchVCpu::inject_interrupt)
+/// accepts: the last GIC SPI.
+pub const MAX_INJECTABLE_IRQ: usize = 1019;
+
+impl<H: AxVCpuHal> Aarch64VCpu<H> {
+    /// The guest's general registers, PC and PSTATE (current after each exit).
+    #[must_use]
+    pub const fn regs(&self) -> &TrapFrame {
+        &self.frame
+    }
+
+    /// The guest's general registers, PC and PSTATE, mutably (between runs).
+    pub const fn regs_mut(&mut self) -> &mut TrapFrame {
+        &mut self.frame
+    }
+
+    /// The guest's EL1 system registers and virtual timer, as of the last `unbind`
+    /// (or the reset state before the first bind).
+    #[must_use]
+    pub const fn el1_state(&self) -> &El1State {
+        &self.el1
+    }
+
+    /// The guest's EL1 state, mutably: changes take effect at the next `bind`.
+    pub const fn el1_state_mut(&mut self) -> &mut El1State {
+        &mut self.el1
+    }
+
+    /// The guest's FP/SIMD registers as of the last `unbind`.
+    #[must_use]
+    pub const fn fp_state(&self) -> &FpState {
+        &self.fp
+    }
+
+    /// The guest's program counter (`ELR_EL2`).
+    #[must_use]
+    pub const fn pc(&self) -> u64 {
+        self.frame.elr
+    }
+
+    /// The guest's `HCR_EL2`.
+    #[must_use]
+    pub const fn hcr(&self) -> u64 {
+        self.hcr
+    }
+
+    /// `VTCR_EL2` and `VTTBR_EL2`, once nested paging is set.
+    #[must_use]
+    pub const fn stage2(&self) -> Option<Stage2Regs> {
+        self.stage2
+    }
+
+    /// The `MPIDR_EL1` the guest reads (`VMPIDR_EL2`).
+    #[must_use]
+    pub const fn mpidr(&self) -> u64 {
+        self.vmpidr
+    }
+
+    /// Whether the vCPU is loaded on a physical CPU (between `bind` and `unbind`).
+    #[must_use]
+    pub const fn is_bound(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// The interrupt injected with `inject_interrupt` and not yet cleared.
+    #[must_use]
+    pub const fn pending_virtual_irq(&self) -> Option<usize> {
+        self.pending_virq
+    }
+
+    /// Withdraws the injected virtual IRQ (clears `HCR_EL2.VI` from the next entry
+    /// on) and returns its number. Without a virtual GIC the guest cannot acknowledge
+    /// the interrupt itself: the hypervisor calls this once the guest has handled it
+    /// (for example when the guest signals it with a hypercall).
+    pub fn clear_virtual_irq(&mut self) -> Option<usize> {
+        let vector = self.pending_virq.take();
+        if vector.is_some() {
+            self.set_hcr(self.hcr & !hcr::VI);
+        }
+        vector
+    }
+
+    fn set_hcr(&mut self, value: u64) {
+        if value != self.hcr {
+            self.hcr = value;
+            self.hcr_dirty = true;
+        }
+    }
+
+    fn hw_state(&mut self) -> AxVmResult<GuestHwState<'_>> {
+        let stage2 = self.stage2.ok_or(AxVmError::BadState)?;
+        Ok(GuestHwState {
+            el1: &mut self.el1,
+            fp: &mut self.fp,
+            hcr: self.hcr,
+            stage2,
+            vmpidr: self.vmpidr,
+        })
+    }
+
+    /// Turns the exception the guest just took (`code` from the vector table, the
+    /// syndrome in the frame) into an exit; `Nothing` to enter the guest again.
+    ///
+    /// (One result type from the decoder to `run`'s caller lets the compiler build
+    /// the exit in place instead of copying it at each step.)
+    #[inline]
+    fn handle_exit(&mut self, code: u64) -> AxVmResult<AxVCpuExitReason> {
+        match code {
+            EXIT_SYNC => exit::decode_sync(&mut self.frame),
+            EXIT_IRQ | EXIT_FIQ => Ok(AxVCpuExitReason::ExternalInterrupt {
+                vector: H::irq_fetch() as u64,
+            }),
+            EXIT_SERROR => {
+                log::error!(
+                    "aarch64 vCPU {}/{}: SError (ESR_EL2 {:#x}) at guest PC {:#x}",
+                    self.vm_id,
+                    self.vcpu_id,
+                    self.frame.esr,
+                    self.frame.elr
+                );
+                Err(AxVmError::BadState)
+            }
+            _ => {
+                log::error!(
+                    "aarch64 vCPU {}/{}: exception {code:#x} from AArch32 code at guest PC {:#x}, not supported",
+                    self.vm_id,
+                    self.vcpu_id,
+                    self.frame.elr
+                );
+                debug_assert!(code >= EXIT_AARCH32);
+                Err(AxVmError::Unsupported)
+            }
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn enter(&mut self) -> AxVmResult<u64> {
+        // SAFETY: the vCPU is bound to this CPU (checked by `run`); the hypervisor
+        // promised (README) to run at EL2 on SP_EL2 with this crate's vectors installed.
+        Ok(unsafe { super::entry::enter_guest(&mut self.frame) })
+    }
+
+    #[cfg(not(target_arch = "aarch64"))]
+    #[allow(clippy::unused_self)] // Same signature as on aarch64.
+    fn enter(&mut self) -> AxVmResult<u64> {
+        Err(AxVmError::Unsupported)
+    }
+}
+
+impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
+    type CreateConfig = Aarch64CreateConfig;
+    type SetupConfig = Aarch64SetupConfig;
+
+    fn new(vm_id: VMId, vcpu_id: VCpuId, config: Self::CreateConfig) -> AxVmResult<Self> {
+        let vmpidr = config.mpidr.map_or_else(
+            || default_mpidr(vcpu_id),
+            |mpidr| (mpidr & 0xff_40ff_ffff) | (1 << 31),
+        );
+        Ok(Self {
+            frame: TrapFrame {
+                spsr: SPSR_EL1H_DAIF_MASKED,
+                ..TrapFrame::default()
+            },
+            el1: El1State::reset(),
+            fp: FpState::default(),
+            hcr: Aarch64SetupConfig::default().hcr(),
+            hcr_dirty: false,
+            stage2: None,
+            vmpidr,
+            host: None,
+            pending_virq: None,
+            vm_id,
+            vcpu_id,
+            _hal: PhantomData,
+        })
+    }
+
+    fn set_entry(&mut self, entry: GuestPhysAddr) -> AxVmResult {
+        let pc = entry.as_usize() as u64;
+        if pc % 4 != 0 {
+            log::error!("aarch64 vCPU: entry point {pc:#x} is not 4-byte aligned");
+            return Err(AxVmError::InvalidInput);
+        }
+        self.frame.elr = pc;
+        Ok(())
+    }
+
+    fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult {
+        let regs = paging::stage2_regs(&paging, hw::stage2_caps()?)?;
+        self.stage2 = Some(regs);
+        if self.host.is_some() {
+            hw::write_stage2(regs);
+        }
+        Ok(())
+    }
+
+    fn setup(&mut self, config: Self::SetupConfig) -> AxVmResult {
+        if self.stage2.is_none() {
+            return Err(AxVmError::BadState);
+        }
+        self.set_hcr(config.hcr() | (self.hcr & hcr::VI));
+        Ok(())
+    }
+
+    fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        if self.host.is_none() {
+            return Err(AxVmError::BadState);
+        }
+        loop {
+            if self.hcr_dirty {
+                hw::write_hcr(self.hcr);
+                self.hcr_dirty = false;
+            }
+            let code = self.enter()?;
+            let exit = self.handle_exit(code);
+            if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
+                return exit;
+            }
+        }
+    }
+
+    fn bind(&mut self) -> AxVmResult {
+        if self.host.is_some() {
+            return Err(AxVmError::BadState);
+        }
+        let host = hw::load(self.hw_state()?)?;
+        self.host = Some(host);
+        self.hcr_dirty = false;
+        Ok(())
+    }
+
+    fn unbind(&mut self) -> AxVmResult {
+        let host = self.host.ok_or(AxVmError::BadState)?;
+        hw::save(self.hw_state()?, host);
+        self.host = None;
+        Ok(())
+    }
+
+    fn set_gpr(&mut self, reg: usize, value: u64) {
+        self.frame.set_gpr(reg, value);
+    }
+
+    fn inject_interrupt(&mut self, vector: usize) -> AxVmResult {
+        if vector > MAX_INJECTABLE_IRQ {
+            return Err(AxVmError::InvalidInput);
+        }
+        match self.pending_virq {
+            Some(pending) if pending != vector => Err(AxVmError::ResourceBusy),
+            _ => {
+                self.pending_virq = Some(vector);
+                self.set_hcr(self.hcr | hcr::VI);
+                Ok(())
+            }
+        }
+    }
+
+    fn set_return_value(&mut self, value: u64) {
+        self.frame.set_gpr(0, value);
+    }
+
+    fn skip_instruction(&mut self) {
+        let esr = Esr(self.frame.esr);
+        exit::skip(&mut self.frame, esr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axvm_types::{AccessWidth, HostPhysAddr, HostVirtAddr};
+
+    use super::*;
+    use crate::{AxVCpu, VCpuState};
+
+    struct TestHal;
+
+    impl AxVCpuHal for TestHal {
+        fn alloc_frame() -> Option<HostPhysAddr> {
+            None
+        }
+        fn dealloc_frame(_paddr: HostPhysAddr) {}
+        fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+            HostVirtAddr::from(paddr.as_usize())
+        }
+        fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
+            HostPhysAddr::from(vaddr.as_usize())
+        }
+        fn irq_fetch() -> usize {
+            33
+        }
+        fn irq_handler() {}
+    }
+
+    type VCpu = Aarch64VCpu<TestHal>;
+
+    fn paging() -> NestedPagingConfig {
+        NestedPagingConfig {
+            root: HostPhysAddr::from(0x4010_0000),
+            levels: 3,
+            gpa_bits: 39,
+            vmid: 3,
+        }
+    }
+
+    fn vcpu() -> VCpu {
+        let mut vcpu = VCpu::new(1, 2, Aarch64CreateConfig::default()).unwrap();
+        vcpu.set_entry(GuestPhysAddr::from(0x4008_0000)).unwrap();
+        vcpu.set_ept_root(paging()).unwrap();
+        vcpu.setup(Aarch64SetupConfig::default()).unwrap();
+        vcpu
+    }
+
+    #[test]
+    fn a_new_vcpu_starts_at_el1h_with_its_id_as_affinity() {
+        let vcpu = vcpu();
+        assert_eq!(vcpu.pc(), 0x4008_0000);
+        assert_eq!(vcpu.regs().spsr, 0x3c5);
+        assert_eq!(vcpu.mpidr(), 0x8000_0002);
+        assert_eq!(vcpu.el1_state().sctlr_el1, 0x30d0_0800);
+        assert_eq!(vcpu.stage2().unwrap().vttbr, 0x0003_0000_4010_0000);
+        assert!(!vcpu.is_bound());
+        let custom = VCpu::new(
+            0,
+            0,
+            Aarch64CreateConfig {
+                mpidr: Some(0x1_0000_0100),
+            },
+        )
+        .unwrap();
+        assert_eq!(custom.mpidr(), 0x1_8000_0100);
+        assert_eq!(default_mpidr(0x1_0203), 0x8001_0203);
+    }
+
+    #[test]
+    fn hcr_follows_the_setup_config() {
+        let mut vcpu = vcpu();
+        // VM | SWIO | FMO | IMO | AMO | FB | BSU_IS | TWI | TWE | TSC | RW
+        assert_eq!(vcpu.hcr(), 0x8008_663b);
+        vcpu.setup(Aarch64SetupConfig {
+            trap_wfi: true,
+            trap_wfe: false,
+        })
+        .unwrap();
+        assert_eq!(vcpu.hcr(), 0x8008_263b);
+    }
+
+    #[test]
+    fn setup_needs_nested_paging_and_a_valid_entry() {
+        let mut vcpu = VCpu::new(1, 0, Aarch64CreateConfig::default()).unwrap();
+        assert_eq!(
+            vcpu.setup(Aarch64SetupConfig::default()),
+            Err(AxVmError::BadState)
+        );
+        assert_eq!(
+            vcpu.set_entry(GuestPhysAddr::from(0x4008_0002)),
+            Err(AxVmError::InvalidInput)
+        );
+        let bad = NestedPagingConfig {
+            levels: 2,
+            ..paging()
+        };
+        assert_eq!(vcpu.set_ept_root(bad), Err(AxVmError::InvalidInput));
+    }
+
+    #[test]
+    fn registers_and_skips() {
+        let mut vcpu = vcpu();
+        vcpu.set_gpr(0, 0x4800_0000);
+        vcpu.set_gpr(31, 1);
+        vcpu.set_gpr(99, 1);
+        assert_eq!(vcpu.regs().x[0], 0x4800_0000);
+        vcpu.set_return_value(7);
+        assert_eq!(vcpu.regs().gpr(0), 7);
+        // A 32-bit instruction (ESR.IL = 1), then a 16-bit one.
+        vcpu.regs_mut().esr = 0x9381_0006;
+        vcpu.skip_instruction();
+        assert_eq!(vcpu.pc(), 0x4008_0004);
+        vcpu.regs_mut().esr = 0x9181_0006;
+        vcpu.skip_instruction();
+        assert_eq!(vcpu.pc(), 0x4008_0006);
+    }
+
+    #[test]
+    fn exits_are_decoded_from_the_frame() {
+        let mut vcpu = vcpu();
+        vcpu.regs_mut().esr = 0x5a00_0000;
+        vcpu.regs_mut().x[0] = 0x8400_0000;
+        assert_eq!(vcpu.handle_exit(EXIT_SYNC), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(vcpu.regs().x[0], 0x1_0000);
+        vcpu.regs_mut().x[0] = 0x8400_0008;
+        assert_eq!(
+            vcpu.handle_exit(EXIT_SYNC),
+            Ok(AxVCpuExitReason::SystemDown)
+        );
+        assert_eq!(
+            vcpu.handle_exit(EXIT_IRQ),
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
+        );
+        assert_eq!(
+            vcpu.handle_exit(EXIT_FIQ),
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
+        );
+        assert_eq!(vcpu.handle_exit(EXIT_SERROR), Err(AxVmError::BadState));
+        assert_eq!(vcpu.handle_exit(EXIT_AARCH32), Err(AxVmError::Unsupported));
+        vcpu.regs_mut().esr = 0;
+        assert_eq!(vcpu.handle_exit(EXIT_SYNC), Err(AxVmError::Unsupported));
+    }
+
+    #[test]
+    fn a_virtual_irq_stays_pending_until_cleared() {
+        let mut vcpu = vcpu();
+        assert_eq!(vcpu.inject_interrupt(1020), Err(AxVmError::InvalidInput));
+        vcpu.inject_interrupt(27).unwrap();
+        assert_eq!(vcpu.hcr() & hcr::VI, hcr::VI);
+        vcpu.inject_interrupt(27).unwrap();
+        assert_eq!(vcpu.inject_interrupt(30), Err(AxVmError::ResourceBusy));
+        // Setup keeps a pending interrupt.
+        vcpu.setup(Aarch64SetupConfig::default()).unwrap();
+        assert_eq!(vcpu.pending_virtual_irq(), Some(27));
+        assert_eq!(vcpu.hcr() & hcr::VI, hcr::VI);
+        assert_eq!(vcpu.clear_virtual_irq(), Some(27));
+        assert_eq!(vcpu.hcr() & hcr::VI, 0);
+        assert_eq!(vcpu.clear_virtual_irq(), None);
+    }
+
+    #[test]
+    fn off_aarch64_the_hardware_operations_are_unsupported() {
+        let mut vcpu: AxVCpu<VCpu> =
+            AxVCpu::new(1, 0, 0, None, Aarch64CreateConfig::default()).unwrap();
+        vcpu.setup(
+            GuestPhysAddr::from(0x4008_0000),
+            paging(),
+            Aarch64SetupConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(vcpu.state(), VCpuState::Free);
+        if cfg!(not(target_arch = "aarch64")) {
+            assert_eq!(vcpu.bind(), Err(AxVmError::Unsupported));
+            assert_eq!(vcpu.arch_mut().run(), Err(AxVmError::BadState));
+            assert_eq!(vcpu.arch_mut().unbind(), Err(AxVmError::BadState));
+        }
+        // Completing an MMIO read writes the register and moves past the load.
+        let read = AxVCpuExitReason::MmioRead {
+            addr: GuestPhysAddr::from(0x0900_0018),
+            width: AccessWidth::Byte,
+            reg: 4,
+            reg_width: AccessWidth::Dword,
+            signed_ext: true,
+        };
+        vcpu.arch_mut().regs_mut().esr = 0x9384_0006;
+        vcpu.complete_read(&read, 0x80).unwrap();
+        assert_eq!(vcpu.arch().regs().x[4], 0xffff_ff80);
+        assert_eq!(vcpu.arch().pc(), 0x4008_0004);
+    }
+}

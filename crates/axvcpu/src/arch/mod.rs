@@ -1,0 +1,8 @@
+//! Architecture backends. Each lives in its own directory with the same file set
+//! (`context.rs`, `exit.rs`, `paging.rs`, `entry.rs`, `hw.rs`, `vcpu.rs`); its pure
+//! logic compiles and is tested on every host, only the code touching privileged
+//! state is built for its own architecture.
+
+pub mod aarch64;
+
+pub use aarch64::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
