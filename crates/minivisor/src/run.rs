@@ -117,24 +117,26 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
 
 /// Round-robins every runnable vCPU of every running VM until none is left.
 pub fn schedule(guests: &mut [Guest]) {
-    let mut bound: Option<(usize, usize)> = None;
+    let mut bound: Option<(Arc<Vm>, usize)> = None;
     loop {
         let mut ran = false;
-        for g in 0..guests.len() {
-            let Some(guest) = guests.get_mut(g) else { continue };
+        for guest in guests.iter_mut() {
             let Some(vm) = guest.vm.clone() else { continue };
             for vcpu in 0..guest.runnable.len() {
-                if guest.outcome != Outcome::Running || !guest.runnable.get(vcpu).copied().unwrap_or(false) {
+                let runnable = guest.runnable.get(vcpu).copied().unwrap_or(false);
+                if guest.outcome != Outcome::Running || !runnable {
                     continue;
                 }
-                if bound != Some((g, vcpu)) {
-                    if let Some((bg, bv)) = bound.take() {
-                        unbind(guests_vm(guests, bg), bv);
+                let same = bound
+                    .as_ref()
+                    .is_some_and(|(held, id)| Arc::ptr_eq(held, &vm) && *id == vcpu);
+                if !same {
+                    if let Some((held, id)) = bound.take() {
+                        unbind(&held, id);
                     }
-                    bound = Some((g, vcpu));
+                    bound = Some((Arc::clone(&vm), vcpu));
                 }
                 ran = true;
-                let Some(guest) = guests.get_mut(g) else { continue };
                 run_quantum(guest, &vm, vcpu);
             }
         }
@@ -142,21 +144,15 @@ pub fn schedule(guests: &mut [Guest]) {
             break;
         }
     }
-    if let Some((bg, bv)) = bound {
-        unbind(guests_vm(guests, bg), bv);
+    if let Some((held, id)) = bound {
+        unbind(&held, id);
     }
 }
 
-fn guests_vm(guests: &[Guest], index: usize) -> Option<Arc<Vm>> {
-    guests.get(index).and_then(|guest| guest.vm.clone())
-}
-
-fn unbind(vm: Option<Arc<Vm>>, vcpu: usize) {
-    if let Some(vm) = vm {
-        if let Ok(mut vcpu) = vm.vcpu(vcpu) {
-            // A vCPU that never bound (or whose VM stopped before) has nothing to save.
-            let _ = vcpu.unbind();
-        }
+fn unbind(vm: &Vm, vcpu: usize) {
+    if let Ok(mut vcpu) = vm.vcpu(vcpu) {
+        // A vCPU that never bound has nothing to save; its error is expected.
+        let _ = vcpu.unbind();
     }
 }
 

@@ -62,8 +62,7 @@ extern "C" fn boot_main() -> ! {
     unsafe extern "C" {
         static __image_end: u8;
     }
-    // SAFETY: only the address of the linker symbol is taken.
-    let image_end = unsafe { core::ptr::addr_of!(__image_end) } as usize;
+    let image_end = core::ptr::addr_of!(__image_end) as usize;
     if crate::main(image_end, super::RAM_END) {
         super::power_off()
     } else {
