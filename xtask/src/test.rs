@@ -65,6 +65,7 @@ pub fn run(archs: &[Arch]) -> ExitCode {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     steps.command("docs", &mut doc);
+    clear_package_caches();
     steps.command(
         "package",
         &mut cargo(&[
@@ -121,5 +122,43 @@ fn system_tests(arch: Arch, steps: &mut Steps) {
             outcome,
             duration,
         );
+    }
+}
+
+/// `cargo package --workspace` verifies each crate against its siblings from a
+/// temporary local registry in target/package, which cargo extracts under
+/// `$CARGO_HOME/registry/src/-<hash>/` and never refreshes while the version stays
+/// the same: both would verify against stale copies of changed siblings.
+fn clear_package_caches() {
+    let _ = std::fs::remove_dir_all(images::root().join("target").join("package"));
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
+        });
+    let Some(sources) = cargo_home.map(|home| home.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(sources) else {
+        return;
+    };
+    let ours = workspace::package_names().unwrap_or_default();
+    for registry in registries.flatten() {
+        // Local registries have no host name: their directories start with '-'.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for unpacked in crates.flatten() {
+            let name = unpacked.file_name().to_string_lossy().into_owned();
+            if ours
+                .iter()
+                .any(|package| name.starts_with(&format!("{package}-")))
+            {
+                let _ = std::fs::remove_dir_all(unpacked.path());
+            }
+        }
     }
 }

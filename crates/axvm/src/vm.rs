@@ -450,7 +450,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         if space.handle_page_fault(addr, access) {
             return Handled::Resume;
         }
-        if space.query(addr).is_some() {
+        if space.mapping_flags(addr).is_some() {
             Handled::Fault(GuestFault::Forbidden { addr, access })
         } else {
             Handled::Fault(GuestFault::Unmapped { addr, access })

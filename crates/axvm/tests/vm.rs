@@ -257,6 +257,23 @@ fn a_write_to_read_only_ram_is_forbidden() {
 }
 
 #[test]
+fn a_write_to_read_only_ram_not_yet_touched_is_forbidden_too() {
+    let write = AxVCpuExitReason::MmioWrite {
+        addr: GuestPhysAddr::from(0x4800_0000),
+        width: AccessWidth::Dword,
+        data: 0xbad,
+    };
+    let (vm, _) = vm_with(CONFIG, vec![vec![Ok(write)], Vec::new()]);
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::PermissionDenied));
+    assert!(
+        matches!(vm.fault(), Some(GuestFault::Forbidden { .. })),
+        "{:?}",
+        vm.fault()
+    );
+}
+
+#[test]
 fn a_backend_error_is_an_undecodable_fault() {
     let (vm, _) = vm_with(CONFIG, vec![vec![Err(AxVmError::Unsupported)], Vec::new()]);
     vm.boot().unwrap();

@@ -214,6 +214,13 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
             .map(|(hpa, flags, size)| (HostPhysAddr::from(hpa as usize), flags, size))
     }
 
+    /// The flags of the mapping that covers `gpa`, whether its pages are present or
+    /// still to be faulted in; `None` where nothing is mapped. Lets a hypervisor tell
+    /// a forbidden access to memory from an access to nothing.
+    pub fn mapping_flags(&self, gpa: GuestPhysAddr) -> Option<MappingFlags> {
+        self.areas.find(gpa.as_usize()).map(|(_, area)| area.flags)
+    }
+
     /// Checks a range for a new mapping: valid, inside the space, free; valid flags.
     fn check_new(
         &self,

@@ -431,8 +431,11 @@ fn lazy_areas_fault_in_the_largest_block() {
     );
     // Already mapped: another vCPU got there first.
     assert!(space.handle_page_fault((MIB2 + 8).into(), MappingFlags::READ));
-    // Not allowed, or outside any area.
+    // Not allowed, or outside any area; the area's flags tell the two apart, present
+    // or not.
     assert!(!space.handle_page_fault(MIB2.into(), MappingFlags::EXECUTE));
+    assert_eq!(space.mapping_flags((3 * MIB2).into()), Some(RW));
+    assert_eq!(space.mapping_flags((8 * MIB2).into()), None);
     assert!(!space.handle_page_fault((8 * MIB2).into(), MappingFlags::READ));
     assert!(space.tlb().publications() >= 2);
     drop(space);
