@@ -66,16 +66,15 @@ pub fn run(archs: &[Arch]) -> ExitCode {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     steps.command("docs", &mut doc);
     clear_package_caches();
-    steps.command(
+    let mut package = cargo(&[
         "package",
-        &mut cargo(&[
-            "package",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--allow-dirty",
-        ]),
-    );
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--allow-dirty",
+    ]);
+    package.env("CARGO_TARGET_DIR", package_target_dir());
+    steps.command("package", &mut package);
 
     for arch in archs {
         system_tests(*arch, &mut steps);
@@ -126,11 +125,12 @@ fn system_tests(arch: Arch, steps: &mut Steps) {
 }
 
 /// `cargo package --workspace` verifies each crate against its siblings from a
-/// temporary local registry in target/package, which cargo extracts under
-/// `$CARGO_HOME/registry/src/-<hash>/` and never refreshes while the version stays
-/// the same: both would verify against stale copies of changed siblings.
+/// temporary local registry; cargo treats registry crates as immutable, so builds
+/// and extractions of an unchanged version would be reused although the sibling
+/// changed. Verification therefore runs in its own target directory, emptied first,
+/// and the extracted copies (under `$CARGO_HOME/registry/src/-<hash>/`) go too.
 fn clear_package_caches() {
-    let _ = std::fs::remove_dir_all(images::root().join("target").join("package"));
+    let _ = std::fs::remove_dir_all(package_target_dir());
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| {
@@ -161,4 +161,9 @@ fn clear_package_caches() {
             }
         }
     }
+}
+
+/// Where `cargo package` builds.
+fn package_target_dir() -> std::path::PathBuf {
+    images::root().join("target").join("package-check")
 }
