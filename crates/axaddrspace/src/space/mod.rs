@@ -60,7 +60,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         Ok(Self {
             base,
             end,
-            table: PageTable::new(format)?,
+            table: PageTable::new(format, base)?,
             areas: Areas::default(),
             tlb,
         })
