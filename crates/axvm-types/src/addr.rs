@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn guest_addresses_display_with_their_prefix() {
-        assert_eq!(format!("{}", GuestPhysAddr::from(0x8020_0000)), "GPA:0x80200000");
+        assert_eq!(
+            format!("{}", GuestPhysAddr::from(0x8020_0000)),
+            "GPA:0x80200000"
+        );
         assert_eq!(format!("{:?}", GuestPhysAddr::from(0x1abc)), "GPA:0x1abc");
         assert_eq!(format!("{:X}", GuestPhysAddr::from(0x1abc)), "GPA:0x1ABC");
         assert_eq!(format!("{}", GuestVirtAddr::from(0x10)), "GVA:0x10");
@@ -67,6 +70,9 @@ mod tests {
         assert!(range.contains(0x1fff.into()));
         assert!(!range.contains(0x2000.into()));
         assert_eq!(range.size(), 0x1000);
-        assert_eq!(GuestPhysAddrRange::try_from_start_size(usize::MAX.into(), 2), None);
+        assert_eq!(
+            GuestPhysAddrRange::try_from_start_size(usize::MAX.into(), 2),
+            None
+        );
     }
 }

@@ -32,12 +32,20 @@
 
 #![no_std]
 #![deny(missing_docs)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 extern crate alloc;
 
 mod access;
 mod addr;
+mod arch;
 mod config;
 mod error;
 mod flags;
@@ -49,6 +57,7 @@ pub use access::{AccessWidth, Port, SysRegAddr};
 pub use addr::{
     GuestPhysAddr, GuestPhysAddrRange, GuestVirtAddr, HostPhysAddr, HostVirtAddr, MemoryAddr,
 };
+pub use arch::{Arch, UnknownArch};
 pub use config::{
     EmulatedDeviceConfig, EmulatedDeviceType, PassThroughAddressConfig, PassThroughDeviceConfig,
     PassThroughPortConfig, VMBootProtocol, VMInterruptMode, VMType, VmImageLocation, VmMemConfig,
@@ -57,5 +66,10 @@ pub use config::{
 pub use error::{AxVmError, AxVmErrorKind, AxVmResult};
 pub use flags::MappingFlags;
 pub use ids::{InterruptVector, MAX_VCPU_NUM, VCpuId, VCpuSet, VMId};
-pub use named::{UnknownCode, UnknownName};
+pub use named::{ConfigEnum, UnknownCode, UnknownName};
 pub use npt::NestedPagingConfig;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -71,6 +71,22 @@ macro_rules! named_enum {
             }
         }
 
+        impl $crate::ConfigEnum for $name {
+            const ALL: &'static [Self] = Self::ALL;
+
+            fn code(self) -> usize {
+                Self::code(self)
+            }
+
+            fn from_usize(code: usize) -> Option<Self> {
+                Self::from_usize(code)
+            }
+
+            fn from_name(name: &str) -> Option<Self> {
+                Self::from_name(name)
+            }
+        }
+
         impl core::fmt::Display for $name {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.write_str(self.name())
@@ -102,6 +118,20 @@ macro_rules! named_enum {
 }
 
 pub(crate) use named_enum;
+
+/// The enums of a VM config that a file may give as a number or as a name.
+///
+/// Lets a config reader handle all of them with one generic function.
+pub trait ConfigEnum: Copy + core::fmt::Display + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// The numeric code of this value.
+    fn code(self) -> usize;
+    /// The value with numeric code `code`, if any.
+    fn from_usize(code: usize) -> Option<Self>;
+    /// The value with the given name or alias, if any.
+    fn from_name(name: &str) -> Option<Self>;
+}
 
 /// A numeric code that names no variant of the enum it was converted to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -146,7 +146,18 @@ mod tests {
 
     #[test]
     fn unknown_emulated_device_codes_give_none() {
-        for code in [0x3, 0x9, 0xB, 0x1F, 0x25, 0x31, 0xE0, 0xE4, 0xFF, usize::MAX] {
+        for code in [
+            0x3,
+            0x9,
+            0xB,
+            0x1F,
+            0x25,
+            0x31,
+            0xE0,
+            0xE4,
+            0xFF,
+            usize::MAX,
+        ] {
             assert_eq!(EmulatedDeviceType::from_usize(code), None, "{code:#x}");
         }
     }

@@ -83,7 +83,10 @@ mod tests {
         ] {
             assert_eq!(name.parse(), Ok(mode), "{name}");
         }
-        assert_eq!("Passthrough".parse::<VMInterruptMode>(), Err(crate::UnknownName));
+        assert_eq!(
+            "Passthrough".parse::<VMInterruptMode>(),
+            Err(crate::UnknownName)
+        );
         assert_eq!(VMInterruptMode::Emulated.to_string(), "emu");
         assert_eq!(VMInterruptMode::default(), VMInterruptMode::NoIrq);
     }
@@ -91,9 +94,15 @@ mod tests {
     #[test]
     fn boot_protocol_and_image_location_names() {
         assert_eq!(VMBootProtocol::default(), VMBootProtocol::Direct);
-        assert_eq!(VMBootProtocol::from_name("uefi"), Some(VMBootProtocol::Uefi));
+        assert_eq!(
+            VMBootProtocol::from_name("uefi"),
+            Some(VMBootProtocol::Uefi)
+        );
         assert_eq!(VMBootProtocol::from_name("bios"), None);
-        assert_eq!(VmImageLocation::from_name("memory"), Some(VmImageLocation::Memory));
+        assert_eq!(
+            VmImageLocation::from_name("memory"),
+            Some(VmImageLocation::Memory)
+        );
         assert_eq!(VmImageLocation::Fs.to_string(), "fs");
     }
 }

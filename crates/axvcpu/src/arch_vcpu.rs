@@ -1,0 +1,85 @@
+//! What an architecture backend implements.
+
+use axvm_types::{AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+
+use crate::AxVCpuExitReason;
+
+/// An architecture's virtual CPU: the hardware state of one guest CPU and the code
+/// that enters and leaves it.
+///
+/// [`AxVCpu`](crate::AxVCpu) wraps a backend with the life-cycle state machine; a
+/// hypervisor normally uses that wrapper rather than calling these methods directly.
+pub trait AxArchVCpu: Sized {
+    /// Architecture-specific parameters for [`new`](Self::new).
+    type CreateConfig;
+    /// Architecture-specific parameters for [`setup`](Self::setup).
+    type SetupConfig;
+
+    /// Creates the vCPU `vcpu_id` of VM `vm_id`.
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot allocate or initialise its state.
+    fn new(vm_id: VMId, vcpu_id: VCpuId, config: Self::CreateConfig) -> AxVmResult<Self>;
+
+    /// Sets where the guest starts (or restarts, for a secondary vCPU brought up later).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be an entry point on this architecture.
+    fn set_entry(&mut self, entry: GuestPhysAddr) -> AxVmResult;
+
+    /// Points the vCPU at its VM's nested page table.
+    ///
+    /// # Errors
+    ///
+    /// When the table's geometry is not one the hardware supports.
+    fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult;
+
+    /// Prepares the hardware state after entry and nested paging are known.
+    ///
+    /// # Errors
+    ///
+    /// When the configuration is not supported.
+    fn setup(&mut self, config: Self::SetupConfig) -> AxVmResult;
+
+    /// Runs the guest until it exits to the hypervisor.
+    ///
+    /// # Errors
+    ///
+    /// When the guest did something the backend cannot express as an exit (for
+    /// example an abort without a usable syndrome); the VM should be stopped.
+    fn run(&mut self) -> AxVmResult<AxVCpuExitReason>;
+
+    /// Loads this vCPU's state into the current physical CPU before it runs there.
+    ///
+    /// # Errors
+    ///
+    /// When the hardware refuses the state.
+    fn bind(&mut self) -> AxVmResult;
+
+    /// Saves this vCPU's state from the current physical CPU, so another vCPU can run.
+    ///
+    /// # Errors
+    ///
+    /// When the hardware refuses.
+    fn unbind(&mut self) -> AxVmResult;
+
+    /// Sets general-purpose register `reg` (the architecture's numbering). Writes to
+    /// registers that do not exist or are hard-wired (aarch64 `xzr`) are ignored.
+    fn set_gpr(&mut self, reg: usize, value: u64);
+
+    /// Makes interrupt `vector` pending for the guest.
+    ///
+    /// # Errors
+    ///
+    /// When the vector cannot be injected.
+    fn inject_interrupt(&mut self, vector: usize) -> AxVmResult;
+
+    /// Sets the value the guest sees as the result of its last hypercall.
+    fn set_return_value(&mut self, value: u64);
+
+    /// Moves the guest past the instruction of the last access exit, after the caller
+    /// emulated the access (see [`AxVCpuExitReason`]).
+    fn skip_instruction(&mut self);
+}

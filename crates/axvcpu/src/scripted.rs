@@ -1,0 +1,114 @@
+//! A backend that replays a script of exits: for tests of code built on vCPUs
+//! (feature `testing`). It runs on any host and records what the caller did.
+
+use alloc::{collections::VecDeque, vec::Vec};
+
+use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+
+use crate::{AxArchVCpu, AxVCpuExitReason};
+
+/// What a [`ScriptedVCpu`] was asked to do, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptedEvent {
+    /// `set_entry`.
+    Entry(GuestPhysAddr),
+    /// `set_ept_root`.
+    Paging(NestedPagingConfig),
+    /// `bind`.
+    Bind,
+    /// `unbind`.
+    Unbind,
+    /// `set_gpr(reg, value)`.
+    Gpr(usize, u64),
+    /// `inject_interrupt`.
+    Interrupt(usize),
+    /// `set_return_value`.
+    ReturnValue(u64),
+    /// `skip_instruction`.
+    Skip,
+}
+
+/// One step of a script: the result `run` returns.
+pub type ScriptStep = AxVmResult<AxVCpuExitReason>;
+
+/// A vCPU backend whose `run` returns the next step of its script; once the script is
+/// exhausted every run returns `SystemDown`.
+#[derive(Debug, Clone)]
+pub struct ScriptedVCpu {
+    /// The VM id it was created with.
+    pub vm_id: VMId,
+    /// The vCPU id it was created with.
+    pub vcpu_id: VCpuId,
+    /// The steps still to replay.
+    pub script: VecDeque<ScriptStep>,
+    /// Everything done to the vCPU other than `run`.
+    pub events: Vec<ScriptedEvent>,
+    /// How many times `run` was called.
+    pub runs: usize,
+}
+
+impl AxArchVCpu for ScriptedVCpu {
+    type CreateConfig = Vec<ScriptStep>;
+    type SetupConfig = ();
+
+    fn new(vm_id: VMId, vcpu_id: VCpuId, script: Self::CreateConfig) -> AxVmResult<Self> {
+        Ok(Self {
+            vm_id,
+            vcpu_id,
+            script: script.into(),
+            events: Vec::new(),
+            runs: 0,
+        })
+    }
+
+    fn set_entry(&mut self, entry: GuestPhysAddr) -> AxVmResult {
+        self.events.push(ScriptedEvent::Entry(entry));
+        Ok(())
+    }
+
+    fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult {
+        self.events.push(ScriptedEvent::Paging(paging));
+        Ok(())
+    }
+
+    fn setup(&mut self, (): ()) -> AxVmResult {
+        Ok(())
+    }
+
+    fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        self.runs = self.runs.saturating_add(1);
+        self.script
+            .pop_front()
+            .unwrap_or(Ok(AxVCpuExitReason::SystemDown))
+    }
+
+    fn bind(&mut self) -> AxVmResult {
+        self.events.push(ScriptedEvent::Bind);
+        Ok(())
+    }
+
+    fn unbind(&mut self) -> AxVmResult {
+        self.events.push(ScriptedEvent::Unbind);
+        Ok(())
+    }
+
+    fn set_gpr(&mut self, reg: usize, value: u64) {
+        self.events.push(ScriptedEvent::Gpr(reg, value));
+    }
+
+    fn inject_interrupt(&mut self, vector: usize) -> AxVmResult {
+        if vector > usize::from(u8::MAX) {
+            return Err(AxVmError::InvalidInput);
+        }
+        self.events.push(ScriptedEvent::Interrupt(vector));
+        Ok(())
+    }
+
+    fn set_return_value(&mut self, value: u64) {
+        self.events.push(ScriptedEvent::ReturnValue(value));
+    }
+
+    fn skip_instruction(&mut self) {
+        self.events.push(ScriptedEvent::Skip);
+    }
+}

@@ -1,0 +1,72 @@
+//! `cargo xtask`: the workspace's own build and test driver.
+//!
+//! ```text
+//! cargo xtask test [--arch <x86_64|aarch64|riscv64>]
+//! ```
+
+// A host tool: its arithmetic and indexing see only its own bounded data, never
+// guest or config input.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod arch;
+mod steps;
+mod test;
+mod toolchain;
+mod workspace;
+
+use std::process::ExitCode;
+
+use arch::Arch;
+
+const USAGE: &str = "usage: cargo xtask test [--arch <x86_64|aarch64|riscv64>]
+
+commands:
+  test    format check, clippy (host and bare-metal targets), host tests, docs,
+          packaging, and the system tests of the chosen architectures";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args) {
+        Ok(Command::Test { archs }) => test::run(&archs),
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("xtask: {message}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Command {
+    Test { archs: Vec<Arch> },
+    Help,
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help);
+    };
+    match command.as_str() {
+        "test" => {
+            let archs = match rest {
+                [] => Arch::ALL.to_vec(),
+                [flag, name] if flag == "--arch" => vec![parse_arch(name)?],
+                [flag] if flag.starts_with("--arch=") => {
+                    vec![parse_arch(flag.trim_start_matches("--arch="))?]
+                }
+                _ => return Err(format!("unexpected arguments: {}", rest.join(" "))),
+            };
+            Ok(Command::Test { archs })
+        }
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+fn parse_arch(name: &str) -> Result<Arch, String> {
+    name.parse()
+        .map_err(|error: axvmconfig::UnknownArch| error.to_string())
+}
