@@ -174,7 +174,9 @@ fn allocate(c: &mut Criterion) {
                 let start = Instant::now();
                 for frame in 0..frames {
                     // SAFETY: each 4 KiB piece is inside the 1 GiB block this benchmark owns.
-                    unsafe { std::ptr::write_bytes(black_box(host.add(frame * 0x1000)), 0, 0x1000) };
+                    unsafe {
+                        std::ptr::write_bytes(black_box(host.add(frame * 0x1000)), 0, 0x1000)
+                    };
                 }
                 total += start.elapsed();
             }
