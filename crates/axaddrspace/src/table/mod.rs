@@ -9,6 +9,8 @@
 mod map;
 mod protect;
 mod unmap;
+#[cfg(test)]
+mod upstream;
 
 use core::marker::PhantomData;
 
