@@ -60,7 +60,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         Ok(Self {
             base,
             end,
-            table: PageTable::new(format)?,
+            table: PageTable::new(format, base)?,
             areas: Areas::default(),
             tlb,
         })
@@ -122,17 +122,13 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         if limit != 0 && host_end as u64 > limit {
             return Err(AxVmError::BadAddress);
         }
-        let backend = Backend::Linear {
-            offset: hpa.as_usize().wrapping_sub(start),
-        };
+        let offset = hpa.as_usize().wrapping_sub(start);
         self.map_area(
             start,
             end,
             flags,
-            backend,
-            &mut LinearSource {
-                offset: hpa.as_usize().wrapping_sub(start),
-            },
+            Backend::Linear { offset },
+            &mut LinearSource { offset },
         )
     }
 

@@ -554,3 +554,37 @@ fn the_paging_config_feeds_the_register_encoders() {
     assert_eq!(Stage2::vttbr(&s2.paging_config()) >> 48, 0x101);
     assert_eq!(s2.format().vtcr() & (1 << 19), 1 << 19);
 }
+
+#[test]
+fn translation_follows_the_root_entry_through_splits_and_frees() {
+    fresh_arena();
+    // Sv39x4 roots map 1 GiB per entry, so the home entry can be a leaf.
+    let mut space = space(Sv4x::default(), 0x8000_0000, 2 * GIB);
+    space
+        .map_linear(0x8000_0000.into(), HostPhysAddr::from(HOST), GIB, RW)
+        .unwrap();
+    assert_eq!(
+        size_at(&space, 0x8000_5000),
+        Some((HOST + 0x5000, PageSize::Size1G))
+    );
+    space.unmap(0x8000_4000.into(), 0x1000).unwrap();
+    assert_eq!(size_at(&space, 0x8000_4000), None);
+    assert_eq!(
+        space.translate(0x8000_5000.into()),
+        Some(HostPhysAddr::from(HOST + 0x5000))
+    );
+    assert_eq!(
+        space.translate(0xbfff_f000usize.into()),
+        Some(HostPhysAddr::from(HOST + GIB - 0x1000))
+    );
+    space.unmap(0x8000_0000.into(), GIB).unwrap();
+    assert_eq!(space.translate(0x8000_5000.into()), None);
+    space
+        .map_linear(0x8000_5000.into(), HostPhysAddr::from(HOST), 0x1000, RW)
+        .unwrap();
+    assert_eq!(
+        space.translate(0x8000_5000.into()),
+        Some(HostPhysAddr::from(HOST))
+    );
+    assert_eq!(space.translate(0x8000_6000.into()), None);
+}

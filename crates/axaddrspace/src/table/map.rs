@@ -30,14 +30,16 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
             .map(|page| self.format.leaf_attrs(flags, page));
         let end = gpa.checked_add(size).ok_or(AxVmError::InvalidInput)?;
         let mut cursor = gpa;
-        self.map_in(
+        let result = self.map_in(
             self.root,
-            self.geometry.root_height(),
+            self.root_height,
             &mut cursor,
             end,
             &attrs,
             source,
-        )
+        );
+        self.refresh_home();
+        result
     }
 
     /// Maps from `*cursor` to `end` (both inside this table's span) in the table

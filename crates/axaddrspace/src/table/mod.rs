@@ -9,6 +9,8 @@
 mod map;
 mod protect;
 mod unmap;
+#[cfg(test)]
+mod upstream;
 
 use core::marker::PhantomData;
 
@@ -30,6 +32,10 @@ pub(crate) struct PageTable<F: NestedFormat, H: AxMmHal> {
     root_mask: usize,
     root_height: usize,
     input_limit: usize,
+    /// Index of the root entry covering the space's base.
+    home_index: usize,
+    /// The table that root entry points at, if it does.
+    home_table: Option<u64>,
     output_limit: u64,
     _hal: PhantomData<fn() -> H>,
 }
@@ -47,9 +53,10 @@ pub(crate) enum Lookup {
 }
 
 impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
-    /// An empty table: allocates and zeroes the root (several contiguous frames,
-    /// aligned to its size, for concatenated and x4 roots).
-    pub(crate) fn new(format: F) -> AxVmResult<Self> {
+    /// An empty table for a space starting at `base`: allocates and zeroes the
+    /// root (several contiguous frames, aligned to their size, for concatenated
+    /// and x4 roots).
+    pub(crate) fn new(format: F, base: usize) -> AxVmResult<Self> {
         let geometry = format.geometry();
         let output_limit = 1u64
             .checked_shl(u32::from(format.output_bits()))
@@ -62,6 +69,9 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
             root_mask: geometry.root_entries().wrapping_sub(1),
             root_height: geometry.root_height(),
             input_limit: geometry.input_limit(),
+            home_index: (base >> shift(geometry.root_height()))
+                & geometry.root_entries().wrapping_sub(1),
+            home_table: None,
             output_limit,
             _hal: PhantomData,
         })
@@ -121,12 +131,23 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         if gpa >= self.input_limit {
             return None;
         }
-        let mut table = self.root;
-        let mut height = self.root_height;
-        let mut mask = self.root_mask;
-        loop {
+        let top = self.root_height;
+        // Literal heights let the compiler unroll the walk for each depth.
+        match (self.home_table, gpa >> shift(top) == self.home_index, top) {
+            (Some(table), true, 3) => self.walk_from(gpa, table, 2, TABLE_ENTRIES.wrapping_sub(1)),
+            (Some(table), true, _) => self.walk_from(gpa, table, 1, TABLE_ENTRIES.wrapping_sub(1)),
+            (_, _, 3) => self.walk_from(gpa, self.root, 3, self.root_mask),
+            _ => self.walk_from(gpa, self.root, 2, self.root_mask),
+        }
+    }
+
+    /// Walks from the table at `table` (height `height`, `mask + 1` entries) down.
+    #[inline(always)]
+    fn walk_from(&self, gpa: usize, mut table: u64, height: usize, mut mask: usize) -> Option<u64> {
+        for height in (0..=height).rev() {
             let shift = shift(height);
-            // SAFETY: as in `lookup`.
+            // SAFETY: `table` is a live table of this tree at `height` with more
+            // than `mask` entries, so the read is in bounds; `&self` excludes writers.
             let entry = unsafe { self.table_ptr(table).add((gpa >> shift) & mask).read() };
             if !self.format.is_present(entry) {
                 return None;
@@ -136,9 +157,22 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
                 return Some(self.format.decode_pa(entry) | offset as u64);
             }
             table = self.format.decode_pa(entry);
-            height = height.wrapping_sub(1);
             mask = TABLE_ENTRIES.wrapping_sub(1);
         }
+        None
+    }
+
+    /// Re-reads the root entry covering the space's base, after any change: the
+    /// walk's shortcut past the root, like a CPU's paging-structure cache.
+    fn refresh_home(&mut self) {
+        // SAFETY: the root has `root_mask + 1` entries and `home_index` is masked.
+        let entry = unsafe {
+            self.table_ptr(self.root)
+                .add(self.home_index & self.root_mask)
+                .read()
+        };
+        let table = self.format.is_present(entry) && self.format.is_table(entry, self.root_height);
+        self.home_table = table.then(|| self.format.decode_pa(entry));
     }
 
     /// The host address, flags and leaf size mapping `gpa`.

@@ -17,6 +17,7 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         if start < end {
             self.protect_in(self.root, self.geometry.root_height(), start, end, &attrs);
         }
+        self.refresh_home();
     }
 
     fn protect_in(

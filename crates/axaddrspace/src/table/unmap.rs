@@ -21,6 +21,12 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         gpa: usize,
         invalidate: &mut dyn FnMut(usize, usize),
     ) -> AxVmResult {
+        let result = self.split_path(gpa, invalidate);
+        self.refresh_home();
+        result
+    }
+
+    fn split_path(&mut self, gpa: usize, invalidate: &mut dyn FnMut(usize, usize)) -> AxVmResult {
         if gpa >= self.geometry.input_limit() {
             return Ok(());
         }
@@ -80,6 +86,7 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
         if start < end {
             self.clear_in(self.root, self.geometry.root_height(), start, end);
         }
+        self.refresh_home();
     }
 
     fn clear_in(&mut self, table: u64, height: usize, start: usize, end: usize) {
@@ -124,6 +131,7 @@ impl<F: NestedFormat, H: AxMmHal> PageTable<F, H> {
                 &mut on_leaf,
             );
         }
+        self.refresh_home();
     }
 
     fn reap_in(
