@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo xtask test [--arch <x86_64|aarch64|riscv64>]
+//! cargo xtask run [--arch <arch>] [--vm configs/vms/FILE.toml]
 //! ```
 
 // A host tool: its arithmetic and indexing see only its own bounded data, never
@@ -10,7 +11,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod arch;
+mod emulator;
+mod images;
+mod run;
+mod scenarios;
 mod steps;
+mod system;
 mod test;
 mod toolchain;
 mod workspace;
@@ -20,15 +26,20 @@ use std::process::ExitCode;
 use arch::Arch;
 
 const USAGE: &str = "usage: cargo xtask test [--arch <x86_64|aarch64|riscv64>]
+       cargo xtask run [--arch <arch>] [--vm FILE.toml]
 
 commands:
   test    format check, clippy (host and bare-metal targets), host tests, docs,
-          packaging, and the system tests of the chosen architectures";
+          packaging, and the system tests (minivisor + guests under an emulator)
+          of the chosen architectures, with a table of the results
+  run     boot one VM under minivisor and stream its console (default: the
+          aarch64 hello VM; --vm boots any config, its kernel_path names the image)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args) {
         Ok(Command::Test { archs }) => test::run(&archs),
+        Ok(Command::Run { arch, vm }) => run::run(arch, vm),
         Ok(Command::Help) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -41,7 +52,13 @@ fn main() -> ExitCode {
 }
 
 enum Command {
-    Test { archs: Vec<Arch> },
+    Test {
+        archs: Vec<Arch>,
+    },
+    Run {
+        arch: Arch,
+        vm: Option<std::path::PathBuf>,
+    },
     Help,
 }
 
@@ -60,6 +77,20 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 _ => return Err(format!("unexpected arguments: {}", rest.join(" "))),
             };
             Ok(Command::Test { archs })
+        }
+        "run" => {
+            let mut arch = Arch::Aarch64;
+            let mut vm = None;
+            let mut rest = rest.iter();
+            while let Some(flag) = rest.next() {
+                let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                match flag.as_str() {
+                    "--arch" => arch = parse_arch(value)?,
+                    "--vm" => vm = Some(value.into()),
+                    other => return Err(format!("unexpected argument `{other}`")),
+                }
+            }
+            Ok(Command::Run { arch, vm })
         }
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),

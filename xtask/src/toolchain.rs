@@ -5,7 +5,7 @@
 use std::process::Command;
 
 /// Components every run needs.
-const COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+const COMPONENTS: &[&str] = &["rustfmt", "clippy", "llvm-tools"];
 
 /// Adds the missing `targets` and components; idempotent.
 pub fn ensure(targets: &[&str]) -> Result<(), String> {
@@ -26,9 +26,10 @@ pub fn ensure(targets: &[&str]) -> Result<(), String> {
         .iter()
         .copied()
         .filter(|component| {
-            !installed_components
-                .lines()
-                .any(|line| line.split('-').next() == Some(*component))
+            !installed_components.lines().any(|line| {
+                line.strip_prefix(component)
+                    .is_some_and(|rest| rest.starts_with('-'))
+            })
         })
         .collect();
     if !missing.is_empty() {

@@ -2,9 +2,20 @@
 
 use std::process::Command;
 
-/// The packages that declare `[package.metadata.axvm] bare-metal = true`: the
-/// `no_std` crates that must build for the three bare-metal targets.
-pub fn bare_metal_packages() -> Result<Vec<String>, String> {
+/// The names of every package of the workspace.
+pub fn package_names() -> Result<Vec<String>, String> {
+    let metadata = metadata()?;
+    let packages = metadata["packages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(packages
+        .iter()
+        .filter_map(|package| package["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+fn metadata() -> Result<serde_json::Value, String> {
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output()
@@ -15,9 +26,14 @@ pub fn bare_metal_packages() -> Result<Vec<String>, String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("cannot read cargo metadata: {error}"))?;
-    Ok(bare_metal_in(&metadata))
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cannot read cargo metadata: {error}"))
+}
+
+/// The packages that declare `[package.metadata.axvm] bare-metal = true`: the
+/// `no_std` crates that must build for the three bare-metal targets.
+pub fn bare_metal_packages() -> Result<Vec<String>, String> {
+    Ok(bare_metal_in(&metadata()?))
 }
 
 fn bare_metal_in(metadata: &serde_json::Value) -> Vec<String> {

@@ -45,6 +45,7 @@ extern crate alloc;
 
 mod access;
 mod addr;
+mod arch;
 mod config;
 mod error;
 mod flags;
@@ -56,6 +57,7 @@ pub use access::{AccessWidth, Port, SysRegAddr};
 pub use addr::{
     GuestPhysAddr, GuestPhysAddrRange, GuestVirtAddr, HostPhysAddr, HostVirtAddr, MemoryAddr,
 };
+pub use arch::{Arch, UnknownArch};
 pub use config::{
     EmulatedDeviceConfig, EmulatedDeviceType, PassThroughAddressConfig, PassThroughDeviceConfig,
     PassThroughPortConfig, VMBootProtocol, VMInterruptMode, VMType, VmImageLocation, VmMemConfig,

@@ -1,0 +1,4 @@
+//! The aarch64 backend.
+
+pub mod native;
+pub mod tlb;

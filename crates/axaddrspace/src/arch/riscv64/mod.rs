@@ -1,0 +1,4 @@
+//! The riscv64 backend.
+
+pub mod native;
+pub mod tlb;

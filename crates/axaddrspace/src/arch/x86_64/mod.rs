@@ -1,0 +1,4 @@
+//! The x86_64 backend.
+
+pub mod native;
+pub mod tlb;

@@ -1,0 +1,28 @@
+//! EPT TLB maintenance with `invept`.
+
+use axvm_types::{GuestPhysAddrRange, NestedPagingConfig};
+
+use crate::format::Ept;
+
+/// INVEPT type 1: invalidate the mappings of one EPTP.
+const SINGLE_CONTEXT: u64 = 1;
+
+/// Invalidates every mapping derived from this EPTP: `invept` has no per-address form.
+pub fn invalidate(config: &NestedPagingConfig, _range: GuestPhysAddrRange) {
+    let descriptor: [u64; 2] = [Ept::eptp(config), 0];
+    // SAFETY: `invept` reads the 16-byte descriptor, which lives on the stack for
+    // the whole instruction, and changes no memory or register; the caller runs
+    // in VMX root operation, where the instruction is defined.
+    unsafe {
+        core::arch::asm!(
+            "invept {kind}, [{descriptor}]",
+            kind = in(reg) SINGLE_CONTEXT,
+            descriptor = in(reg) descriptor.as_ptr(),
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+}
+
+/// Nothing to do: the processor creates no TLB or paging-structure cache entries
+/// from not-present EPT entries, so a new mapping is used as soon as it is stored.
+pub fn publish(_config: &NestedPagingConfig, _range: GuestPhysAddrRange) {}

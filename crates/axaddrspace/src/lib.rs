@@ -1,0 +1,83 @@
+//! Guest-physical address spaces for hypervisors.
+//!
+//! An [`AddrSpace`] owns one nested page table — x86 EPT, aarch64 stage-2
+//! ([`Stage2`]) or riscv Sv39x4 / Sv48x4 ([`Sv4x`]) — and the record of what is
+//! mapped in it: linear mappings of host memory (identity or offset) and
+//! allocated memory, populated eagerly or on nested page faults. It uses 2 MiB
+//! and 1 GiB blocks wherever alignment allows, splits them when part of one is
+//! unmapped or protected, gives every frame it allocated back, keeps the TLB in
+//! step through [`NestedTlb`], and lets the hypervisor read and write guest
+//! memory. The hypervisor supplies frames through [`AxMmHal`].
+//!
+//! Every failure is an [`AxVmError`](axvm_types::AxVmError): nothing a guest
+//! address or a configuration value can reach panics.
+//!
+//! # Example
+//!
+//! ```
+//! use axaddrspace::{AddrSpace, Sv4x, Sv4xMode, PageSize, testing::{ArenaHal, RecordingTlb}};
+//! use axvm_types::{GuestPhysAddr, HostPhysAddr, MappingFlags};
+//!
+//! let rw = MappingFlags::READ | MappingFlags::WRITE;
+//! let format = Sv4x::new(Sv4xMode::Sv39x4, 1).unwrap();
+//! let mut space: AddrSpace<ArenaHal, Sv4x, RecordingTlb> =
+//!     AddrSpace::with_format(format, RecordingTlb::default(), 0x8000_0000.into(), 0x4000_0000).unwrap();
+//!
+//! // A device window, identity mapped: one 2 MiB block.
+//! space.map_linear(0x8000_0000.into(), HostPhysAddr::from(0x8000_0000), 0x20_0000, rw | MappingFlags::DEVICE).unwrap();
+//! assert_eq!(space.query(0x8000_1234.into()).map(|(hpa, _, size)| (hpa.as_usize(), size)),
+//!            Some((0x8000_1234, PageSize::Size2M)));
+//!
+//! // RAM, brought in on first access.
+//! space.map_alloc(0x8020_0000.into(), 0x20_0000, rw, false).unwrap();
+//! assert!(space.translate(0x8020_0000.into()).is_none());
+//! assert!(space.handle_page_fault(0x8020_0010.into(), MappingFlags::WRITE));
+//! space.write(0x8020_0ffe.into(), b"hello").unwrap();
+//! let mut back = [0; 5];
+//! space.read(0x8020_0ffe.into(), &mut back).unwrap();
+//! assert_eq!(&back, b"hello");
+//!
+//! // Overlaps and addresses outside the space are errors.
+//! assert!(space.map_alloc(0x8000_0000.into(), 0x1000, rw, true).is_err());
+//! assert!(space.map_alloc(GuestPhysAddr::from(0xc000_0000), 0x1000, rw, true).is_err());
+//!
+//! // What the vCPU layer installs: hgatp = MODE 8 | VMID 1 | root PPN.
+//! let hgatp = Sv4x::hgatp(&space.paging_config());
+//! assert_eq!(hgatp >> 60, 8);
+//! ```
+
+#![no_std]
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::panic
+    )
+)]
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("nested page tables have 64-bit entries; axaddrspace needs a 64-bit target");
+
+extern crate alloc;
+#[cfg(any(test, feature = "host-testing"))]
+extern crate std;
+
+mod arch;
+mod format;
+mod hal;
+mod space;
+mod table;
+mod tlb;
+
+#[cfg(any(test, feature = "host-testing"))]
+pub mod testing;
+
+pub use arch::NativeFormat;
+pub use format::{Ept, Geometry, NestedFormat, PageSize, Stage2, Sv4x, Sv4xMode};
+pub use hal::AxMmHal;
+pub use space::AddrSpace;
+pub use tlb::{ArchTlb, NestedTlb};

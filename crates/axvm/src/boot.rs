@@ -1,0 +1,42 @@
+//! Boot registers: what each architecture's Linux boot protocol puts in a vCPU's
+//! registers when it starts, so that real kernels and firmware run unmodified.
+
+use alloc::vec::Vec;
+
+use axvm_types::{Arch, GuestPhysAddr, VCpuId};
+
+/// `(register, value)` pairs for vCPU `vcpu` at entry, in the backend's numbering
+/// (aarch64 x0..x30 as 0..30; riscv x0..x31 as 0..31).
+///
+/// - aarch64: x0 = DTB address, x1-x3 = 0.
+/// - riscv64: a0 (x10) = hart id, a1 (x11) = DTB address.
+/// - x86_64: none here; the boot protocol's state is set by the backend and loader.
+#[must_use]
+pub fn boot_registers(arch: Arch, vcpu: VCpuId, dtb: Option<GuestPhysAddr>) -> Vec<(usize, u64)> {
+    let dtb = dtb.map_or(0, |gpa| gpa.as_usize() as u64);
+    match arch {
+        Arch::Aarch64 => alloc::vec![(0, dtb), (1, 0), (2, 0), (3, 0)],
+        Arch::Riscv64 => alloc::vec![(10, vcpu as u64), (11, dtb)],
+        Arch::X86_64 => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_follow_each_boot_protocol() {
+        let dtb = Some(GuestPhysAddr::from(0x4000_0000));
+        assert_eq!(
+            boot_registers(Arch::Aarch64, 1, dtb),
+            [(0, 0x4000_0000), (1, 0), (2, 0), (3, 0)]
+        );
+        assert_eq!(
+            boot_registers(Arch::Riscv64, 3, dtb),
+            [(10, 3), (11, 0x4000_0000)]
+        );
+        assert_eq!(boot_registers(Arch::Aarch64, 0, None)[0], (0, 0));
+        assert!(boot_registers(Arch::X86_64, 0, dtb).is_empty());
+    }
+}

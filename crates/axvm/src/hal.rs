@@ -1,0 +1,25 @@
+//! What a hypervisor implements to host `axvm` VMs.
+
+use axaddrspace::AxMmHal;
+use axvm_types::{GuestPhysAddr, HostPhysAddr};
+
+/// Host services a VM needs beyond frames: reserving the host memory behind
+/// identity-mapped regions.
+///
+/// # Safety
+///
+/// As [`AxMmHal`]: the frames and regions the host hands out must be valid, unused
+/// host memory reachable through `phys_to_virt`.
+pub unsafe trait AxVMHal: AxMmHal {
+    /// Reserves the host physical range behind an identical (GPA == HPA) region of
+    /// `size` bytes that the config places at `gpa`.
+    ///
+    /// Returns where the host placed it: `gpa` itself when that range is free, or
+    /// another base when the host cannot honour the address (the VM then moves the
+    /// region and relocates the kernel into it), or `None` when it has no such memory.
+    fn alloc_identical_region(gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr>;
+
+    /// Releases a range returned by
+    /// [`alloc_identical_region`](Self::alloc_identical_region).
+    fn dealloc_identical_region(hpa: HostPhysAddr, size: usize);
+}

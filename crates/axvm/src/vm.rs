@@ -1,0 +1,547 @@
+//! `AxVM`: a virtual machine built from an [`AxVMConfig`].
+
+use alloc::{sync::Arc, vec::Vec};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
+use axdevice::{AxVmDevices, DeviceError};
+use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
+use axvm_types::{
+    AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
+    NestedPagingConfig, VCpuId, VCpuSet, VMId, VmMemMappingType,
+};
+use spin::{Mutex, MutexGuard};
+
+use crate::{AxVMConfig, AxVMHal, GuestFault, boot::boot_registers};
+
+/// The granule of guest memory mappings.
+const PAGE_SIZE: usize = 0x1000;
+
+/// Where a VM is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VMState {
+    /// Being built: memory, images and devices are set up.
+    Loading,
+    /// Built and ready to boot.
+    Ready,
+    /// Booted; its vCPUs may run.
+    Running,
+    /// Paused by the hypervisor.
+    Suspended,
+    /// Shutting down: no vCPU may enter the guest any more.
+    Stopping,
+    /// Stopped, by the guest (power off) or because of a fault.
+    Stopped,
+}
+
+/// What [`AxVM::new`] needs for each vCPU: the backend's create and setup configs.
+pub struct VCpuConfigs<A: AxArchVCpu> {
+    /// One `(create, setup)` pair per vCPU, in vCPU order.
+    pub per_vcpu: Vec<(A::CreateConfig, A::SetupConfig)>,
+}
+
+/// A virtual machine: its configuration, guest memory, devices and vCPUs, and the
+/// run loop that emulates what the guest touches.
+///
+/// `H` provides host memory, `A` is the architecture's vCPU backend, and `F`/`T`
+/// the nested page-table format and its TLB maintenance (the build target's by
+/// default).
+pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: NestedTlb = ArchTlb> {
+    config: AxVMConfig,
+    space: Mutex<AddrSpace<H, F, T>>,
+    paging: NestedPagingConfig,
+    devices: AxVmDevices,
+    vcpus: Vec<Mutex<AxVCpu<A>>>,
+    state: Mutex<VMState>,
+    fault: Mutex<Option<GuestFault>>,
+    exits: [AtomicU64; ExitKind::ALL.len()],
+    identical: Vec<(HostPhysAddr, usize)>,
+}
+
+impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> {
+    /// Builds a VM: maps its memory regions and pass-through ranges into `space`,
+    /// takes its `devices`, and creates and sets up one vCPU per config entry with
+    /// the boot registers of the config's architecture.
+    ///
+    /// Memory: `alloc` regions are populated lazily, on nested page faults (image
+    /// loading populates what it writes); `identical` regions are reserved from the
+    /// host with [`AxVMHal::alloc_identical_region`] and, if the host places one
+    /// elsewhere, the region moves there and a kernel inside it is relocated to its
+    /// start (2 MiB above with a BIOS); `reserved` regions are identity-mapped host
+    /// memory the host set aside.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `vcpus` does not have one entry per configured vCPU or a
+    /// region's flags are invalid; otherwise the address space's, the host's or the
+    /// backend's error. Nothing is leaked on error.
+    pub fn new(
+        mut config: AxVMConfig,
+        mut space: AddrSpace<H, F, T>,
+        devices: AxVmDevices,
+        vcpus: VCpuConfigs<A>,
+    ) -> AxVmResult<Arc<Self>> {
+        if vcpus.per_vcpu.len() != config.cpu_num() {
+            return Err(AxVmError::InvalidInput);
+        }
+        let mut identical = Vec::new();
+        let mapped = map_memory::<H, F, T>(&mut config, &mut space, &mut identical);
+        if let Err(error) = mapped {
+            release_identical::<H>(&identical);
+            return Err(error);
+        }
+        let paging = space.paging_config();
+        let mut vm = Self {
+            config,
+            space: Mutex::new(space),
+            paging,
+            devices,
+            vcpus: Vec::new(),
+            state: Mutex::new(VMState::Loading),
+            fault: Mutex::new(None),
+            exits: core::array::from_fn(|_| AtomicU64::new(0)),
+            identical,
+        };
+        vm.create_vcpus(vcpus)?;
+        *vm.state.lock() = VMState::Ready;
+        Ok(Arc::new(vm))
+    }
+
+    fn create_vcpus(&mut self, configs: VCpuConfigs<A>) -> AxVmResult {
+        let affinities = self.config.phys_cpu_ls.get_vcpu_affinities_pcpu_ids();
+        let dtb = self.config.image_config().dtb_load_gpa;
+        for ((vcpu_id, mask, phys), (create, setup)) in affinities.into_iter().zip(configs.per_vcpu)
+        {
+            let set = mask.map(|mask| VCpuSet::from_value(mask as u64));
+            let mut vcpu = AxVCpu::new(self.config.id(), vcpu_id, phys, set, create)?;
+            let entry = if vcpu.is_bsp() {
+                self.config.bsp_entry()
+            } else {
+                self.config.ap_entry()
+            };
+            vcpu.setup(entry, self.paging, setup)?;
+            if vcpu.is_bsp() {
+                for (reg, value) in boot_registers(self.config.arch(), vcpu_id, dtb) {
+                    vcpu.set_gpr(reg, value)?;
+                }
+            }
+            self.vcpus.push(Mutex::new(vcpu));
+        }
+        Ok(())
+    }
+
+    /// The VM's id.
+    #[must_use]
+    pub const fn id(&self) -> VMId {
+        self.config.id()
+    }
+
+    /// The VM's configuration (after any relocation).
+    #[must_use]
+    pub const fn config(&self) -> &AxVMConfig {
+        &self.config
+    }
+
+    /// The nested paging the vCPUs use.
+    #[must_use]
+    pub const fn paging_config(&self) -> NestedPagingConfig {
+        self.paging
+    }
+
+    /// The VM's emulated devices.
+    #[must_use]
+    pub const fn devices(&self) -> &AxVmDevices {
+        &self.devices
+    }
+
+    /// The number of vCPUs.
+    #[must_use]
+    pub fn vcpu_num(&self) -> usize {
+        self.vcpus.len()
+    }
+
+    /// Locks vCPU `id` for direct use (start it at an entry point, answer a
+    /// hypercall, bind it to this physical CPU, ...).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when the VM has no such vCPU.
+    pub fn vcpu(&self, id: VCpuId) -> AxVmResult<MutexGuard<'_, AxVCpu<A>>> {
+        self.vcpus
+            .get(id)
+            .map(Mutex::lock)
+            .ok_or(AxVmError::NotFound)
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> VMState {
+        *self.state.lock()
+    }
+
+    /// Starts the VM: Ready (or Suspended) → Running.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` from any other state.
+    pub fn boot(&self) -> AxVmResult {
+        let mut state = self.state.lock();
+        match *state {
+            VMState::Ready | VMState::Suspended => {
+                *state = VMState::Running;
+                Ok(())
+            }
+            _ => Err(AxVmError::BadState),
+        }
+    }
+
+    /// Pauses a running VM: its vCPUs no longer enter the guest until [`boot`](Self::boot).
+    ///
+    /// # Errors
+    ///
+    /// `BadState` unless Running.
+    pub fn suspend(&self) -> AxVmResult {
+        let mut state = self.state.lock();
+        if *state != VMState::Running {
+            return Err(AxVmError::BadState);
+        }
+        *state = VMState::Suspended;
+        Ok(())
+    }
+
+    /// Stops the VM for good; its vCPUs no longer enter the guest.
+    pub fn shutdown(&self) {
+        let mut state = self.state.lock();
+        *state = VMState::Stopping;
+        *state = VMState::Stopped;
+    }
+
+    /// The fault that stopped the VM, if one did.
+    #[must_use]
+    pub fn fault(&self) -> Option<GuestFault> {
+        *self.fault.lock()
+    }
+
+    /// How many exits of `kind` the VM's vCPUs took.
+    #[must_use]
+    pub fn exit_count(&self, kind: ExitKind) -> u64 {
+        self.exits
+            .get(kind as usize)
+            .map_or(0, |count| count.load(Ordering::Relaxed))
+    }
+
+    /// Every exit kind with its count.
+    pub fn exit_counts(&self) -> impl Iterator<Item = (ExitKind, u64)> + '_ {
+        ExitKind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.exit_count(kind)))
+    }
+
+    /// Copies the kernel image to its load address.
+    ///
+    /// # Errors
+    ///
+    /// `BadAddress` when the image does not fit the VM's RAM at its load address.
+    pub fn load_kernel_image(&self, image: &[u8]) -> AxVmResult {
+        self.load(self.config.image_config().kernel_load_gpa, image)
+    }
+
+    /// Copies the BIOS image to its load address.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` when the config has no BIOS; otherwise as for the kernel.
+    pub fn load_bios_image(&self, image: &[u8]) -> AxVmResult {
+        let gpa = self
+            .config
+            .image_config()
+            .bios_load_gpa
+            .ok_or(AxVmError::BadState)?;
+        self.load(gpa, image)
+    }
+
+    /// Copies a device tree blob to its load address.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` when the config has no DTB address; otherwise as for the kernel.
+    pub fn load_dtb(&self, dtb: &[u8]) -> AxVmResult {
+        let gpa = self
+            .config
+            .image_config()
+            .dtb_load_gpa
+            .ok_or(AxVmError::BadState)?;
+        self.load(gpa, dtb)
+    }
+
+    /// Copies a ramdisk to its load address.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` when the config has no ramdisk address; otherwise as for the kernel.
+    pub fn load_ramdisk(&self, ramdisk: &[u8]) -> AxVmResult {
+        let info = self
+            .config
+            .image_config()
+            .ramdisk
+            .ok_or(AxVmError::BadState)?;
+        self.load(info.load_gpa, ramdisk)
+    }
+
+    /// Writes `data` to guest memory at `gpa`, populating lazily mapped RAM first.
+    fn load(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
+        let mut space = self.space.lock();
+        let end = gpa
+            .as_usize()
+            .checked_add(data.len())
+            .ok_or(AxVmError::BadAddress)?;
+        let mut page = gpa.align_down_4k().as_usize();
+        while page < end {
+            // A populated page answers true at once; only the first touch of a lazy
+            // block allocates.
+            if !space.handle_page_fault(GuestPhysAddr::from(page), MappingFlags::WRITE)
+                && space.translate(GuestPhysAddr::from(page)).is_none()
+            {
+                return Err(AxVmError::BadAddress);
+            }
+            page = page.checked_add(PAGE_SIZE).ok_or(AxVmError::BadAddress)?;
+        }
+        space.write(gpa, data)
+    }
+
+    /// Reads guest memory.
+    ///
+    /// # Errors
+    ///
+    /// `BadAddress` when part of the range is not mapped RAM.
+    pub fn read_guest(&self, gpa: GuestPhysAddr, buf: &mut [u8]) -> AxVmResult {
+        self.space.lock().read(gpa, buf)
+    }
+
+    /// Writes guest memory.
+    ///
+    /// # Errors
+    ///
+    /// `BadAddress` when part of the range is not mapped RAM.
+    pub fn write_guest(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
+        self.space.lock().write(gpa, data)
+    }
+
+    /// Runs vCPU `id` until an exit the hypervisor must see.
+    ///
+    /// MMIO, port and system-register accesses to emulated devices, and nested page
+    /// faults in lazily mapped RAM, are handled here and the guest resumed. Unclaimed
+    /// x86 ports read as all ones and ignore writes, as on a PC. Anything else the
+    /// guest cannot be allowed to do (an access with neither RAM nor a device behind
+    /// it, a write to read-only memory, an exit the backend cannot decode) stops the
+    /// VM: the fault is recorded ([`fault`](Self::fault)) and `PermissionDenied`
+    /// returned. Other exits (hypercalls, halts, CPU up/down, power off, interrupts)
+    /// are returned for the hypervisor to handle; a `SystemDown` also stops the VM.
+    ///
+    /// The vCPU is bound to the current physical CPU first if it is not; to run
+    /// another vCPU here afterwards, [`unbind`](AxVCpu::unbind) this one.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` unless the VM is Running; `NotFound` for an unknown vCPU;
+    /// `PermissionDenied` when the guest faulted (see above).
+    pub fn run_vcpu(&self, id: VCpuId) -> AxVmResult<AxVCpuExitReason> {
+        let mut vcpu = self.vcpu(id)?;
+        if vcpu.state() == axvcpu::VCpuState::Free {
+            vcpu.bind()?;
+        }
+        loop {
+            if self.state() != VMState::Running {
+                return Err(AxVmError::BadState);
+            }
+            let exit = match vcpu.run() {
+                Ok(exit) => exit,
+                Err(error) => return Err(self.stop_on(GuestFault::Undecodable(error))),
+            };
+            if let Some(count) = self.exits.get(exit.kind() as usize) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            match self.handle_exit(&mut vcpu, &exit) {
+                Handled::Resume => {}
+                Handled::Return => {
+                    if exit == AxVCpuExitReason::SystemDown {
+                        self.shutdown();
+                    }
+                    return Ok(exit);
+                }
+                Handled::Fault(fault) => return Err(self.stop_on(fault)),
+            }
+        }
+    }
+
+    fn handle_exit(&self, vcpu: &mut AxVCpu<A>, exit: &AxVCpuExitReason) -> Handled {
+        let completed = match *exit {
+            AxVCpuExitReason::MmioRead { addr, width, .. } => {
+                match self.devices.handle_mmio_read(addr, width) {
+                    Ok(value) => vcpu.complete_read(exit, value as u64),
+                    Err(error) => return self.unclaimed(addr, MappingFlags::READ, &error),
+                }
+            }
+            AxVCpuExitReason::MmioWrite { addr, width, data } => {
+                match self.devices.handle_mmio_write(addr, width, data as usize) {
+                    Ok(()) => vcpu.complete_write(exit),
+                    Err(error) => return self.unclaimed(addr, MappingFlags::WRITE, &error),
+                }
+            }
+            AxVCpuExitReason::IoRead { port, width } => {
+                let value = self
+                    .devices
+                    .handle_port_read(port, width)
+                    .map_or(width.mask(), |value| value as u64);
+                vcpu.complete_read(exit, value)
+            }
+            AxVCpuExitReason::IoWrite { port, width, data } => {
+                if let Err(error) = self.devices.handle_port_write(port, width, data as usize) {
+                    log::debug!("VM {}: port write ignored: {error}", self.id());
+                }
+                vcpu.complete_write(exit)
+            }
+            AxVCpuExitReason::SysRegRead { addr, .. } => {
+                match self
+                    .devices
+                    .handle_sys_reg_read(addr, axvm_types::AccessWidth::Qword)
+                {
+                    Ok(value) => vcpu.complete_read(exit, value as u64),
+                    Err(_) => return Handled::Fault(GuestFault::SysReg { addr, write: false }),
+                }
+            }
+            AxVCpuExitReason::SysRegWrite { addr, value } => {
+                let width = axvm_types::AccessWidth::Qword;
+                match self
+                    .devices
+                    .handle_sys_reg_write(addr, width, value as usize)
+                {
+                    Ok(()) => vcpu.complete_write(exit),
+                    Err(_) => return Handled::Fault(GuestFault::SysReg { addr, write: true }),
+                }
+            }
+            AxVCpuExitReason::NestedPageFault { addr, access_flags } => {
+                return self.page_fault(addr, access_flags);
+            }
+            _ => return Handled::Return,
+        };
+        match completed {
+            Ok(()) => Handled::Resume,
+            Err(error) => Handled::Fault(GuestFault::Undecodable(error)),
+        }
+    }
+
+    /// An access no device claimed: RAM not yet populated, or the guest's fault.
+    fn unclaimed(&self, addr: GuestPhysAddr, access: MappingFlags, error: &DeviceError) -> Handled {
+        match error {
+            DeviceError::Unmapped { .. } => self.page_fault(addr, access),
+            _ => {
+                log::warn!("VM {}: {error}", self.id());
+                Handled::Fault(GuestFault::DeviceRefused {
+                    addr,
+                    write: access.contains(MappingFlags::WRITE),
+                })
+            }
+        }
+    }
+
+    fn page_fault(&self, addr: GuestPhysAddr, access: MappingFlags) -> Handled {
+        let mut space = self.space.lock();
+        if space.handle_page_fault(addr, access) {
+            return Handled::Resume;
+        }
+        if space.mapping_flags(addr).is_some() {
+            Handled::Fault(GuestFault::Forbidden { addr, access })
+        } else {
+            Handled::Fault(GuestFault::Unmapped { addr, access })
+        }
+    }
+
+    fn stop_on(&self, fault: GuestFault) -> AxVmError {
+        log::warn!("VM {} stopped: {fault}", self.id());
+        *self.fault.lock() = Some(fault);
+        self.shutdown();
+        AxVmError::PermissionDenied
+    }
+}
+
+impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> Drop for AxVM<H, A, F, T> {
+    fn drop(&mut self) {
+        release_identical::<H>(&self.identical);
+    }
+}
+
+/// What the run loop does after an exit.
+enum Handled {
+    /// The exit was handled; run the guest again.
+    Resume,
+    /// The hypervisor must see the exit.
+    Return,
+    /// The guest faulted; stop the VM.
+    Fault(GuestFault),
+}
+
+/// Maps the configured memory and pass-through ranges; records identical regions
+/// reserved from the host in `identical` (released by the caller on error).
+fn map_memory<H: AxVMHal, F: NestedFormat, T: NestedTlb>(
+    config: &mut AxVMConfig,
+    space: &mut AddrSpace<H, F, T>,
+    identical: &mut Vec<(HostPhysAddr, usize)>,
+) -> AxVmResult {
+    let regions = config.memory_regions().to_vec();
+    for region in regions {
+        let flags = region.mapping_flags().ok_or(AxVmError::InvalidInput)?;
+        let gpa = GuestPhysAddr::from(region.gpa);
+        match region.map_type {
+            VmMemMappingType::MapAlloc => space.map_alloc(gpa, region.size, flags, false)?,
+            VmMemMappingType::MapReserved => {
+                space.map_linear(gpa, HostPhysAddr::from(region.gpa), region.size, flags)?;
+            }
+            VmMemMappingType::MapIdentical => {
+                let hpa = H::alloc_identical_region(gpa, region.size).ok_or(AxVmError::NoMemory)?;
+                identical.push((hpa, region.size));
+                let placed = GuestPhysAddr::from(hpa.as_usize());
+                if placed != gpa
+                    && region.contains(config.image_config().kernel_load_gpa.as_usize())
+                {
+                    config.relocate_to_identical_region(placed)?;
+                }
+                space.map_linear(placed, hpa, region.size, flags)?;
+            }
+        }
+    }
+    let device = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::DEVICE;
+    let ranges = config
+        .pass_through_addresses()
+        .iter()
+        .map(|range| (range.base_gpa, range.length))
+        .chain(
+            config
+                .pass_through_devices()
+                .iter()
+                .filter(|dev| dev.length != 0)
+                .map(|dev| (dev.base_gpa, dev.length)),
+        );
+    for (base, length) in ranges {
+        let start = base & !(PAGE_SIZE - 1);
+        let end = base
+            .checked_add(length)
+            .and_then(|end| end.checked_add(PAGE_SIZE - 1))
+            .ok_or(AxVmError::InvalidInput)?
+            & !(PAGE_SIZE - 1);
+        let size = end.checked_sub(start).ok_or(AxVmError::InvalidInput)?;
+        space.map_linear(
+            GuestPhysAddr::from(start),
+            HostPhysAddr::from(start),
+            size,
+            device,
+        )?;
+    }
+    Ok(())
+}
+
+fn release_identical<H: AxVMHal>(identical: &[(HostPhysAddr, usize)]) {
+    for &(hpa, size) in identical {
+        H::dealloc_identical_region(hpa, size);
+    }
+}

@@ -1,0 +1,361 @@
+//! `AxVM` over a heap-arena host and scripted vCPUs: memory set-up, image loading,
+//! the run loop's emulation, faults that stop only their VM, and clean teardown.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::sync::{Arc, Mutex};
+
+use axaddrspace::{
+    AddrSpace, AxMmHal, Stage2,
+    testing::{ArenaHal, RecordingTlb},
+};
+use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBackend};
+use axvcpu::{
+    AxVCpuExitReason, ExitKind,
+    scripted::{ScriptStep, ScriptedEvent, ScriptedVCpu},
+};
+use axvm::{AxVM, AxVMConfig, AxVMHal, GuestFault, VCpuConfigs, VMState};
+use axvm_types::{
+    AccessWidth, Arch, AxVmError, GuestPhysAddr, HostPhysAddr, HostVirtAddr, MappingFlags,
+};
+use axvmconfig::AxVMCrateConfig;
+
+/// The arena host, with identical regions carved from contiguous arena frames.
+struct TestHal;
+
+// SAFETY: every frame and region comes from the arena (see ArenaHal's contract).
+unsafe impl AxMmHal for TestHal {
+    fn alloc_frame() -> Option<HostPhysAddr> {
+        ArenaHal::alloc_frame()
+    }
+    fn dealloc_frame(paddr: HostPhysAddr) {
+        ArenaHal::dealloc_frame(paddr);
+    }
+    fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+        ArenaHal::phys_to_virt(paddr)
+    }
+    fn alloc_contiguous_frames(count: usize, align_log2: u32) -> Option<HostPhysAddr> {
+        ArenaHal::alloc_contiguous_frames(count, align_log2)
+    }
+    fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
+        ArenaHal::dealloc_contiguous_frames(paddr, count);
+    }
+}
+
+// SAFETY: identical regions are arena frames owned by the VM until released.
+unsafe impl AxVMHal for TestHal {
+    fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
+        ArenaHal::alloc_contiguous_frames(size / 0x1000, 21)
+    }
+    fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
+        ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
+    }
+}
+
+type Vm = AxVM<TestHal, ScriptedVCpu, Stage2, RecordingTlb>;
+
+const CONFIG: &str = r#"
+[base]
+id = 0
+name = "test"
+cpu_num = 2
+
+[kernel]
+entry_point = 0x4008_0000
+kernel_path = "k.bin"
+kernel_load_addr = 0x4008_0000
+dtb_load_addr = 0x4000_0000
+memory_regions = [
+    [0x4000_0000, 0x40_0000, 0x7, 0],
+    [0x4800_0000, 0x1000, 0x1, 0],
+]
+
+[devices]
+emu_devices = [["uart", 0x0900_0000, 0x1000, 33, 0x2, []]]
+"#;
+
+#[derive(Default)]
+struct Line(Mutex<Vec<u8>>);
+
+impl SerialBackend for Line {
+    fn transmit(&self, byte: u8) {
+        self.0.lock().unwrap().push(byte);
+    }
+    fn receive(&self) -> Option<u8> {
+        None
+    }
+}
+
+fn vm_with(config: &str, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
+    let crate_config = AxVMCrateConfig::from_toml(config).unwrap();
+    let line = Arc::new(Line::default());
+    let console = Arc::clone(&line);
+    let registry = DeviceRegistry::with_builtin_models(Platform::Aarch64, move |_| {
+        Arc::clone(&console) as Arc<dyn SerialBackend>
+    });
+    let devices: AxVmDevices = registry
+        .build(&AxVmDeviceConfig::new(
+            crate_config.devices.emu_devices.clone(),
+        ))
+        .unwrap();
+    let config = AxVMConfig::new(crate_config, Arch::Aarch64).unwrap();
+    let space = AddrSpace::with_format(
+        Stage2::new(48, 4, 1).unwrap(),
+        RecordingTlb::default(),
+        GuestPhysAddr::from(0),
+        1 << 48,
+    )
+    .unwrap();
+    let vcpus = VCpuConfigs {
+        per_vcpu: scripts.into_iter().map(|script| (script, ())).collect(),
+    };
+    (Vm::new(config, space, devices, vcpus).unwrap(), line)
+}
+
+fn uart_write(byte: u8) -> AxVCpuExitReason {
+    AxVCpuExitReason::MmioWrite {
+        addr: GuestPhysAddr::from(0x0900_0000),
+        width: AccessWidth::Dword,
+        data: u64::from(byte),
+    }
+}
+
+#[test]
+fn the_run_loop_emulates_devices_and_faults_in_ram() {
+    let flag_read = AxVCpuExitReason::MmioRead {
+        addr: GuestPhysAddr::from(0x0900_0018),
+        width: AccessWidth::Dword,
+        reg: 2,
+        reg_width: AccessWidth::Qword,
+        signed_ext: false,
+    };
+    let ram_fault = AxVCpuExitReason::NestedPageFault {
+        addr: GuestPhysAddr::from(0x4030_0000),
+        access_flags: MappingFlags::WRITE,
+    };
+    let hypercall = AxVCpuExitReason::Hypercall {
+        nr: 7,
+        args: [1, 2, 3, 4, 5, 6],
+    };
+    let script = vec![
+        Ok(uart_write(b'H')),
+        Ok(uart_write(b'i')),
+        Ok(flag_read),
+        Ok(ram_fault),
+        Ok(hypercall),
+    ];
+    let (vm, line) = vm_with(CONFIG, vec![script, Vec::new()]);
+    assert_eq!(vm.state(), VMState::Ready);
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::BadState));
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Ok(hypercall));
+    assert_eq!(*line.0.lock().unwrap(), b"Hi");
+    assert_eq!(vm.exit_count(ExitKind::MmioWrite), 2);
+    assert_eq!(vm.exit_count(ExitKind::MmioRead), 1);
+    assert_eq!(vm.exit_count(ExitKind::NestedPageFault), 1);
+    assert_eq!(vm.exit_count(ExitKind::Hypercall), 1);
+    // The faulted-in RAM is usable and zeroed.
+    let mut word = [0xffu8; 8];
+    vm.read_guest(GuestPhysAddr::from(0x4030_0000), &mut word)
+        .unwrap();
+    assert_eq!(word, [0; 8]);
+    let vcpu = vm.vcpu(0).unwrap();
+    let events = &vcpu.arch().events;
+    // Boot registers: x0 = DTB address, x1-x3 = 0; then bind; then the completions.
+    assert!(events.contains(&ScriptedEvent::Gpr(0, 0x4000_0000)));
+    let tail: Vec<_> = events
+        .iter()
+        .skip_while(|e| **e != ScriptedEvent::Bind)
+        .copied()
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ScriptedEvent::Bind,
+            ScriptedEvent::Skip,
+            ScriptedEvent::Skip,
+            ScriptedEvent::Gpr(2, 0x90),
+            ScriptedEvent::Skip,
+        ]
+    );
+}
+
+#[test]
+fn images_load_into_lazy_ram() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    let image: Vec<u8> = (0..0x3000u32).map(|i| i as u8).collect();
+    vm.load_kernel_image(&image).unwrap();
+    vm.load_dtb(b"\xd0\x0d\xfe\xed").unwrap();
+    let mut back = vec![0; image.len()];
+    vm.read_guest(GuestPhysAddr::from(0x4008_0000), &mut back)
+        .unwrap();
+    assert_eq!(back, image);
+    // Past the end of RAM is refused, not truncated.
+    let too_big = vec![0u8; 0x40_0000];
+    assert_eq!(vm.load_kernel_image(&too_big), Err(AxVmError::BadAddress));
+    assert_eq!(vm.load_ramdisk(b"x"), Err(AxVmError::BadState));
+}
+
+#[test]
+fn an_unmapped_access_stops_only_that_vm() {
+    let read = AxVCpuExitReason::MmioRead {
+        addr: GuestPhysAddr::from(0x2000_0000),
+        width: AccessWidth::Word,
+        reg: 0,
+        reg_width: AccessWidth::Qword,
+        signed_ext: false,
+    };
+    let (bad, _) = vm_with(CONFIG, vec![vec![Ok(read)], Vec::new()]);
+    let (good, line) = vm_with(CONFIG, vec![vec![Ok(uart_write(b'!'))], Vec::new()]);
+    bad.boot().unwrap();
+    good.boot().unwrap();
+    assert_eq!(bad.run_vcpu(0), Err(AxVmError::PermissionDenied));
+    assert_eq!(
+        bad.fault(),
+        Some(GuestFault::Unmapped {
+            addr: GuestPhysAddr::from(0x2000_0000),
+            access: MappingFlags::READ
+        })
+    );
+    assert_eq!(bad.state(), VMState::Stopped);
+    assert_eq!(bad.run_vcpu(1), Err(AxVmError::BadState));
+    // The other VM runs to its power-off.
+    assert_eq!(good.run_vcpu(0), Ok(AxVCpuExitReason::SystemDown));
+    assert_eq!(good.state(), VMState::Stopped);
+    assert_eq!(good.fault(), None);
+    assert_eq!(*line.0.lock().unwrap(), b"!");
+}
+
+#[test]
+fn a_write_to_read_only_ram_is_forbidden() {
+    let write = AxVCpuExitReason::MmioWrite {
+        addr: GuestPhysAddr::from(0x4800_0010),
+        width: AccessWidth::Dword,
+        data: 0xbad,
+    };
+    let read = AxVCpuExitReason::NestedPageFault {
+        addr: GuestPhysAddr::from(0x4800_0000),
+        access_flags: MappingFlags::READ,
+    };
+    let (vm, _) = vm_with(CONFIG, vec![vec![Ok(read), Ok(write)], Vec::new()]);
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::PermissionDenied));
+    assert_eq!(
+        vm.fault(),
+        Some(GuestFault::Forbidden {
+            addr: GuestPhysAddr::from(0x4800_0010),
+            access: MappingFlags::WRITE
+        })
+    );
+}
+
+#[test]
+fn a_write_to_read_only_ram_not_yet_touched_is_forbidden_too() {
+    let write = AxVCpuExitReason::MmioWrite {
+        addr: GuestPhysAddr::from(0x4800_0000),
+        width: AccessWidth::Dword,
+        data: 0xbad,
+    };
+    let (vm, _) = vm_with(CONFIG, vec![vec![Ok(write)], Vec::new()]);
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::PermissionDenied));
+    assert!(
+        matches!(vm.fault(), Some(GuestFault::Forbidden { .. })),
+        "{:?}",
+        vm.fault()
+    );
+}
+
+#[test]
+fn a_backend_error_is_an_undecodable_fault() {
+    let (vm, _) = vm_with(CONFIG, vec![vec![Err(AxVmError::Unsupported)], Vec::new()]);
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::PermissionDenied));
+    assert_eq!(
+        vm.fault(),
+        Some(GuestFault::Undecodable(AxVmError::Unsupported))
+    );
+}
+
+#[test]
+fn the_vcpu_count_must_match_the_config() {
+    let crate_config = AxVMCrateConfig::from_toml(CONFIG).unwrap();
+    let config = AxVMConfig::new(crate_config, Arch::Aarch64).unwrap();
+    let space = AddrSpace::with_format(
+        Stage2::default(),
+        RecordingTlb::default(),
+        0.into(),
+        1 << 40,
+    )
+    .unwrap();
+    let vcpus = VCpuConfigs::<ScriptedVCpu> {
+        per_vcpu: vec![(Vec::new(), ())],
+    };
+    assert_eq!(
+        Vm::new(config, space, AxVmDevices::default(), vcpus).err(),
+        Some(AxVmError::InvalidInput)
+    );
+}
+
+#[test]
+fn identical_memory_placed_elsewhere_relocates_the_kernel() {
+    let config = CONFIG.replace(
+        "[0x4000_0000, 0x40_0000, 0x7, 0]",
+        "[0x4000_0000, 0x40_0000, 0x7, 1]",
+    );
+    let (vm, _) = vm_with(&config, vec![Vec::new(), Vec::new()]);
+    let load = vm.config().image_config().kernel_load_gpa;
+    // The arena's "physical" addresses are far from 0x4000_0000: the region moved.
+    assert_ne!(load, GuestPhysAddr::from(0x4008_0000));
+    assert_eq!(load.as_usize() % 0x20_0000, 0);
+    assert_eq!(vm.config().bsp_entry(), load);
+    vm.load_kernel_image(b"kernel").unwrap();
+}
+
+#[test]
+fn dropping_a_vm_gives_every_frame_back() {
+    let before = ArenaHal::frames_in_use();
+    {
+        let config = CONFIG.replace(
+            "[0x4800_0000, 0x1000, 0x1, 0]",
+            "[0x4800_0000, 0x20_0000, 0x3, 1]",
+        );
+        let (vm, _) = vm_with(&config, vec![Vec::new(), Vec::new()]);
+        vm.load_kernel_image(&[1; 0x5000]).unwrap();
+        assert!(ArenaHal::frames_in_use() > before);
+    }
+    assert_eq!(ArenaHal::frames_in_use(), before);
+    assert_eq!(ArenaHal::misuses(), 0);
+}
+
+#[test]
+fn power_off_and_cpu_events_reach_the_hypervisor() {
+    let up = AxVCpuExitReason::CpuUp {
+        target_cpu: 1,
+        entry_point: GuestPhysAddr::from(0x4008_1000),
+        arg: 9,
+    };
+    let (vm, _) = vm_with(
+        CONFIG,
+        vec![vec![Ok(up), Ok(AxVCpuExitReason::SystemDown)], Vec::new()],
+    );
+    vm.boot().unwrap();
+    assert_eq!(vm.run_vcpu(0), Ok(up));
+    {
+        let mut secondary = vm.vcpu(1).unwrap();
+        secondary
+            .set_entry(GuestPhysAddr::from(0x4008_1000))
+            .unwrap();
+        secondary.set_gpr(0, 9).unwrap();
+    }
+    assert_eq!(vm.run_vcpu(0), Ok(AxVCpuExitReason::SystemDown));
+    assert_eq!(vm.state(), VMState::Stopped);
+    assert!(vm.vcpu(2).is_err());
+}

@@ -1,0 +1,54 @@
+//! The misbehaviours of the hostile scenario; each hostile guest program runs one.
+
+use crate::{hvc, hypercall, println, psci};
+
+/// No RAM and no device here.
+const UNMAPPED: u64 = 0x2000_0000;
+/// The hostile configs map this region read-only.
+const READ_ONLY: u64 = 0x4800_0000;
+
+/// What a hostile guest does.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    /// Loads from an address with nothing behind it.
+    ReadUnmapped,
+    /// Stores to an address with nothing behind it.
+    WriteUnmapped,
+    /// Stores to read-only RAM.
+    WriteReadOnly,
+    /// Issues a hypercall the hypervisor does not know.
+    UnknownHypercall,
+}
+
+/// Performs `action`; if the guest survives, reports and powers off.
+pub fn run(action: Action) -> ! {
+    match action {
+        Action::ReadUnmapped => {
+            println!("hostile: reading unmapped {UNMAPPED:#x}");
+            // SAFETY: a deliberately faulting access; the hypervisor stops this VM.
+            let value = unsafe { core::ptr::read_volatile(UNMAPPED as *const u32) };
+            println!("hostile: the read returned {value:#x} FAILED");
+        }
+        Action::WriteUnmapped => {
+            println!("hostile: writing unmapped {UNMAPPED:#x}");
+            // SAFETY: a deliberately faulting access; the hypervisor stops this VM.
+            unsafe { core::ptr::write_volatile(UNMAPPED as *mut u32, 0xbad) };
+            println!("hostile: the write went through FAILED");
+        }
+        Action::WriteReadOnly => {
+            println!("hostile: writing read-only {READ_ONLY:#x}");
+            // SAFETY: a deliberately faulting access; the hypervisor stops this VM.
+            unsafe { core::ptr::write_volatile(READ_ONLY as *mut u32, 0xbad) };
+            println!("hostile: the write went through FAILED");
+        }
+        Action::UnknownHypercall => {
+            let ret = hvc(0xdead_beef, [1, 2, 3, 4, 5, 6]);
+            if ret == hypercall::NOT_SUPPORTED {
+                println!("hostile: unknown hypercall refused with NOT_SUPPORTED");
+            } else {
+                println!("hostile: unknown hypercall returned {ret:#x} FAILED");
+            }
+        }
+    }
+    psci::system_off()
+}

@@ -1,0 +1,71 @@
+//! Entry at EL2 from QEMU's boot loader, and the EL2 set-up the vCPU backend needs.
+
+use core::arch::{asm, global_asm};
+
+global_asm!(
+    r#"
+.section .text.boot, "ax"
+.global _start
+_start:
+    mrs x1, mpidr_el1
+    and x1, x1, #0xff
+    cbnz x1, 3f
+    ldr x1, =__stack_top
+    mov sp, x1
+    ldr x2, =__bss_start
+    ldr x3, =__bss_end
+1:  cmp x2, x3
+    b.hs 2f
+    str xzr, [x2], #8
+    b 1b
+2:  bl {main}
+3:  wfe
+    b 3b
+"#,
+    main = sym boot_main,
+);
+
+/// `CPTR_EL2` (nVHE): RES1 bits only, so FP/SIMD is not trapped (guests own it;
+/// the backend switches it with the vCPU).
+const CPTR_EL2_NO_TRAPS: u64 = 0x33ff;
+/// `CNTHCTL_EL2`: EL1 may read the physical counter and use the physical timer.
+const CNTHCTL_EL1_ACCESS: u64 = 0b11;
+
+fn current_el() -> u64 {
+    let el: u64;
+    // SAFETY: reading CurrentEL has no side effect.
+    unsafe { asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
+    (el >> 2) & 3
+}
+
+extern "C" fn boot_main() -> ! {
+    let el = current_el();
+    if el != 2 {
+        crate::println!("minivisor: started at EL{el}, needs EL2 (QEMU -M virt,virtualization=on)");
+        super::fail_exit();
+    }
+    // SAFETY: at EL2 during boot, before any guest: no trapping of FP at EL2 and
+    // counter access for EL1, then the backend's vectors for every later exception.
+    unsafe {
+        asm!(
+            "msr cptr_el2, {cptr}",
+            "msr cnthctl_el2, {cnthctl}",
+            "msr cntvoff_el2, xzr",
+            "msr vbar_el2, {vbar}",
+            "isb",
+            cptr = in(reg) CPTR_EL2_NO_TRAPS,
+            cnthctl = in(reg) CNTHCTL_EL1_ACCESS,
+            vbar = in(reg) axvcpu::arch::aarch64::exception_vector_base(),
+            options(nostack),
+        );
+    }
+    unsafe extern "C" {
+        static __image_end: u8;
+    }
+    let image_end = core::ptr::addr_of!(__image_end) as usize;
+    if crate::main(image_end, super::RAM_END) {
+        super::power_off()
+    } else {
+        super::fail_exit()
+    }
+}

@@ -1,0 +1,64 @@
+//! Minivisor on aarch64: QEMU `virt` at EL2 (nVHE), PL011 console, PSCI power off.
+
+mod boot;
+mod console;
+mod power;
+
+use axaddrspace::{AddrSpace, ArchTlb, Stage2};
+use axdevice::Platform;
+use axvcpu::arch::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
+use axvm::VCpuConfigs;
+use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
+
+pub use self::{
+    console::putc,
+    power::{fail_exit, power_off},
+};
+use crate::hal::Hal;
+
+/// The architecture VMs are built for.
+pub const ARCH: Arch = Arch::Aarch64;
+/// The platform the device models follow.
+pub const PLATFORM: Platform = Platform::Aarch64;
+/// The end of the RAM QEMU gives the machine (`-m 1G` from 0x4000_0000).
+pub const RAM_END: usize = 0x8000_0000;
+
+/// A VM on this architecture.
+pub type Vm = axvm::AxVM<Hal, Aarch64VCpu<Hal>>;
+
+/// Guest physical address width of every VM.
+const IPA_BITS: u8 = 40;
+
+/// An empty stage-2 address space tagged with `vmid`.
+pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
+    let format = Stage2::new(IPA_BITS, 3, vmid)?;
+    AddrSpace::with_format(format, ArchTlb, GuestPhysAddr::from(0), 1 << IPA_BITS)
+}
+
+/// The vCPU configs of a VM with `cpu_num` vCPUs: MPIDR Aff0 = vCPU id, WFI and WFE
+/// trapped (a waiting vCPU yields the physical CPU).
+pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Aarch64VCpu<Hal>> {
+    VCpuConfigs {
+        per_vcpu: (0..cpu_num)
+            .map(|_| (Aarch64CreateConfig::default(), Aarch64SetupConfig::default()))
+            .collect(),
+    }
+}
+
+/// The vCPU a PSCI CPU_ON target affinity names (Aff0, the vCPU id).
+pub fn vcpu_of_affinity(mpidr: u64) -> Option<usize> {
+    usize::try_from(mpidr & 0xff_ffff).ok()
+}
+
+/// The registers a secondary vCPU starts with: PSCI passes the context id in x0.
+pub fn start_registers(arg: u64) -> [(usize, u64); 1] {
+    [(0, arg)]
+}
+
+/// Minivisor takes no physical interrupts; nothing is ever pending.
+pub fn irq_fetch() -> usize {
+    0
+}
+
+/// Minivisor takes no physical interrupts.
+pub fn irq_handler() {}

@@ -1,0 +1,74 @@
+//! The host interfaces the AxVM crates ask of a hypervisor.
+
+use axaddrspace::AxMmHal;
+use axvcpu::AxVCpuHal;
+use axvm::AxVMHal;
+use axvm_types::{GuestPhysAddr, HostPhysAddr, HostVirtAddr};
+
+use crate::frames;
+
+/// Minivisor's implementation of every host trait.
+pub struct Hal;
+
+// SAFETY: frames come from `frames`, which hands each out once, zeroed and aligned
+// as asked; physical memory is identity-mapped, so `phys_to_virt` is the identity.
+unsafe impl AxMmHal for Hal {
+    fn alloc_frame() -> Option<HostPhysAddr> {
+        frames::alloc(1, 12)
+    }
+
+    fn dealloc_frame(paddr: HostPhysAddr) {
+        frames::free(paddr, 1);
+    }
+
+    fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+        HostVirtAddr::from(paddr.as_usize())
+    }
+
+    fn alloc_contiguous_frames(count: usize, align_log2: u32) -> Option<HostPhysAddr> {
+        frames::alloc(count, align_log2)
+    }
+
+    fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
+        frames::free(paddr, count);
+    }
+}
+
+// SAFETY: identical regions are frame runs from `frames` (never handed out twice).
+unsafe impl AxVMHal for Hal {
+    fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
+        // Minivisor owns no fixed physical ranges to give; it places the region in
+        // its own RAM and the VM relocates to it.
+        frames::alloc(size.div_ceil(frames::FRAME), 21)
+    }
+
+    fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
+        frames::free(hpa, size.div_ceil(frames::FRAME));
+    }
+}
+
+impl AxVCpuHal for Hal {
+    fn alloc_frame() -> Option<HostPhysAddr> {
+        frames::alloc(1, 12)
+    }
+
+    fn dealloc_frame(paddr: HostPhysAddr) {
+        frames::free(paddr, 1);
+    }
+
+    fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+        HostVirtAddr::from(paddr.as_usize())
+    }
+
+    fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
+        HostPhysAddr::from(vaddr.as_usize())
+    }
+
+    fn irq_fetch() -> usize {
+        crate::arch::irq_fetch()
+    }
+
+    fn irq_handler() {
+        crate::arch::irq_handler();
+    }
+}

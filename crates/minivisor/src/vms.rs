@@ -1,0 +1,29 @@
+//! The VMs embedded at build time (see build.rs).
+
+/// What the run of a VM must end with for its scenario to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The guest powers the VM off.
+    PowerOff,
+    /// The hypervisor stops the VM for a fault.
+    Fault,
+}
+
+/// A VM config and its images, embedded in the hypervisor image.
+pub struct EmbeddedVm {
+    /// The config file it came from, for messages.
+    pub source: &'static str,
+    /// The config text, parsed at run time.
+    pub config: &'static str,
+    /// The kernel image.
+    pub kernel: &'static [u8],
+    /// The device tree blob, if the config names one.
+    pub dtb: Option<&'static [u8]>,
+    /// The ramdisk, if the config names one.
+    pub ramdisk: Option<&'static [u8]>,
+    /// How the VM must end.
+    pub expect: Expect,
+}
+
+/// The VMs to run, in order.
+pub static VMS: &[EmbeddedVm] = include!(concat!(env!("OUT_DIR"), "/vms.rs"));

@@ -1,0 +1,79 @@
+//! The system-test scenarios: which VMs minivisor runs together, how each must end,
+//! and what the console must show.
+
+use crate::arch::Arch;
+
+/// One boot of minivisor.
+pub struct Scenario {
+    /// Its name in the results table.
+    pub name: &'static str,
+    /// `(expect, config file in configs/vms)`: `off` when the guest must power off,
+    /// `fault` when minivisor must stop it.
+    pub vms: &'static [(&'static str, &'static str)],
+    /// Lines (or parts of lines) the console must show.
+    pub output: &'static [&'static str],
+}
+
+/// The scenarios of `arch`.
+pub fn scenarios(arch: Arch) -> &'static [Scenario] {
+    match arch {
+        Arch::Aarch64 => AARCH64,
+        Arch::Riscv64 | Arch::X86_64 => &[],
+    }
+}
+
+const AARCH64: &[Scenario] = &[
+    Scenario {
+        name: "hello",
+        vms: &[("off", "aarch64-hello.toml")],
+        output: &["[hello-aarch64] Hello from an aarch64 guest at EL1 (vCPU 0)"],
+    },
+    Scenario {
+        name: "hypercall",
+        vms: &[("off", "aarch64-hypercall.toml")],
+        output: &["[hypercall-aarch64] hypercall: 32 calls returned the expected values"],
+    },
+    Scenario {
+        name: "memory",
+        vms: &[("off", "aarch64-memory.toml")],
+        output: &["across 2 MiB and 1 GiB boundaries OK"],
+    },
+    Scenario {
+        name: "smp",
+        vms: &[("off", "aarch64-smp.toml")],
+        output: &[
+            "[smp-aarch64] smp: vCPU 0 starting vCPU 1",
+            "[smp-aarch64] smp: vCPU 1 running, context 0x5eed0001",
+            "[smp-aarch64] smp: both vCPUs ran",
+        ],
+    },
+    Scenario {
+        name: "hostile",
+        vms: &[
+            ("fault", "aarch64-hostile-read.toml"),
+            ("fault", "aarch64-hostile-write.toml"),
+            ("fault", "aarch64-hostile-readonly.toml"),
+            ("off", "aarch64-hostile-hypercall.toml"),
+            ("off", "aarch64-hello.toml"),
+        ],
+        output: &[
+            "VM `hostile-read-aarch64` stopped: read of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-write-aarch64` stopped: write of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-readonly-aarch64` stopped: write of GPA:0x48000000, which the memory's permissions forbid",
+            "VM `hostile-hypercall-aarch64` made unknown hypercall 0xdeadbeef: refused",
+            "[hostile-hypercall-aarch64] hostile: unknown hypercall refused with NOT_SUPPORTED",
+            "[hello-aarch64] Hello from an aarch64 guest",
+        ],
+    },
+    Scenario {
+        name: "two VMs",
+        vms: &[
+            ("off", "aarch64-hello.toml"),
+            ("off", "aarch64-second.toml"),
+        ],
+        output: &[
+            "[hello-aarch64] Hello from an aarch64 guest",
+            "[second-aarch64] Hello from an aarch64 guest",
+        ],
+    },
+];

@@ -1,0 +1,127 @@
+//! System tests: minivisor and the guests under an emulator, one boot per scenario,
+//! each judged by the emulator's exit status and the console output.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use crate::{
+    arch::Arch,
+    emulator::{self, RunResult},
+    images,
+    scenarios::Scenario,
+    steps::Outcome,
+};
+
+/// How long one scenario may take before it counts as hung.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
+
+/// The emulator command line that boots `kernel` on `arch`.
+pub fn emulator_command(arch: Arch, kernel: &Path) -> Command {
+    let mut command = Command::new(emulator::qemu_binary(arch));
+    match arch {
+        Arch::Aarch64 => {
+            command.args([
+                "-M",
+                "virt,virtualization=on,gic-version=3",
+                "-cpu",
+                "cortex-a72",
+                "-m",
+                "1G",
+                "-nographic",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-kernel",
+            ]);
+        }
+        Arch::Riscv64 | Arch::X86_64 => {}
+    }
+    command.arg(kernel);
+    command
+}
+
+/// Builds minivisor with the scenario's VMs and boots it; the verdict and the time.
+pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
+    let configs = images::root().join("configs").join("vms");
+    let vms: Vec<(&str, std::path::PathBuf)> = scenario
+        .vms
+        .iter()
+        .map(|(expect, file)| (*expect, configs.join(file)))
+        .collect();
+    let kernel = match images::build_minivisor(arch, &vms) {
+        Ok(kernel) => kernel,
+        Err(why) => return (Outcome::Failed(why), Duration::ZERO),
+    };
+    println!(
+        "\n==> scenario {arch} {}: {} VM(s)",
+        scenario.name,
+        vms.len()
+    );
+    match emulator::run_with_limit(&mut emulator_command(arch, &kernel), SCENARIO_LIMIT, true) {
+        Ok(result) => (judge(scenario, &result), result.duration),
+        Err(why) => (Outcome::Failed(why), Duration::ZERO),
+    }
+}
+
+/// PASS when the emulator exited with status 0, minivisor reported every VM as
+/// expected, the console shows every expected line, and no guest reported a failure.
+fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
+    let output = result.output.replace('\r', "");
+    let Some(status) = result.status else {
+        return Outcome::Failed(format!("no exit within {}s", SCENARIO_LIMIT.as_secs()));
+    };
+    if status != 0 {
+        return Outcome::Failed(format!("emulator exit status {status}"));
+    }
+    if !output.contains("VMs as expected: PASS") {
+        return Outcome::Failed("minivisor did not report every VM as expected".into());
+    }
+    if let Some(line) = output.lines().find(|line| line.contains("FAILED")) {
+        return Outcome::Failed(format!("a guest failed: {}", line.trim()));
+    }
+    match scenario.output.iter().find(|want| !output.contains(*want)) {
+        Some(missing) => Outcome::Failed(format!("missing output: {missing}")),
+        None => Outcome::Passed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: Scenario = Scenario {
+        name: "t",
+        vms: &[],
+        output: &["[vm] Hello"],
+    };
+
+    fn result(status: Option<i32>, output: &str) -> RunResult {
+        RunResult {
+            status,
+            output: output.into(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_scenario_passes_only_with_status_summary_and_output() {
+        let good = "[vm] Hello\r\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        assert_eq!(judge(&SCENARIO, &result(Some(0), good)), Outcome::Passed);
+        assert!(matches!(
+            judge(&SCENARIO, &result(Some(1), good)),
+            Outcome::Failed(_)
+        ));
+        assert!(matches!(
+            judge(&SCENARIO, &result(None, good)),
+            Outcome::Failed(_)
+        ));
+        let missing = "minivisor: 1 of 1 VMs as expected: PASS\n";
+        assert_eq!(
+            judge(&SCENARIO, &result(Some(0), missing)),
+            Outcome::Failed("missing output: [vm] Hello".into())
+        );
+        let failed = "[vm] Hello\n[vm] check FAILED\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        assert!(matches!(
+            judge(&SCENARIO, &result(Some(0), failed)),
+            Outcome::Failed(_)
+        ));
+    }
+}
