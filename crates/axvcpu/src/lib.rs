@@ -5,6 +5,10 @@
 //! wraps an architecture backend implementing [`AxArchVCpu`]; running it yields an
 //! [`AxVCpuExitReason`] that the hypervisor (or `axvm`) handles.
 //!
+//! The backends live in [`arch`]: today [`Aarch64VCpu`] for hypervisors running at
+//! EL2. The crate README documents what a hypervisor must set up for it and how each
+//! guest exception becomes an exit.
+//!
 //! # Example
 //!
 //! ```
@@ -61,3 +65,8 @@ pub use self::{
     hal::AxVCpuHal,
     vcpu::{AxVCpu, VCpuState, extend},
 };
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -760,6 +760,32 @@ mod tests {
     }
 
     #[test]
+    fn any_syndrome_and_registers_decode_without_panicking() {
+        // A small LCG: every exception class with many ISS values and register contents.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            seed
+        };
+        for ec in 0..64u64 {
+            for _ in 0..2000 {
+                let esr = (ec << 26) | (next() & 0x03ff_ffff);
+                let mut f = frame(esr, next(), next());
+                f.elr = u64::MAX - (next() & 3);
+                for x in &mut f.x {
+                    *x = next();
+                }
+                if next() & 1 == 0 {
+                    f.x[0] = 0x8400_0000 | (next() & 0x1f) | (next() & 0x4000_0000);
+                }
+                let _ = decode_sync(&mut f);
+            }
+        }
+    }
+
+    #[test]
     fn fault_ipa_joins_hpfar_and_far() {
         assert_eq!(
             fault_ipa(0xffff_ffff_ffff_fabc, 0x0000_ffff_ffff_fff0),

@@ -217,6 +217,28 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
         vector
     }
 
+    /// Puts the vCPU back in its reset state (general, EL1 and FP/SIMD registers;
+    /// EL1h with interrupts masked, MMU off), keeping its entry point, nested paging,
+    /// traps and affinity: what PSCI CPU_ON promises a CPU that was turned off. Set
+    /// the new entry and `x0` afterwards.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` while bound (the live state is in the physical CPU).
+    pub fn reset(&mut self) -> AxVmResult {
+        if self.host.is_some() {
+            return Err(AxVmError::BadState);
+        }
+        self.frame = TrapFrame {
+            elr: self.frame.elr,
+            spsr: SPSR_EL1H_DAIF_MASKED,
+            ..TrapFrame::default()
+        };
+        self.el1 = El1State::reset();
+        self.fp = FpState::default();
+        Ok(())
+    }
+
     fn set_hcr(&mut self, value: u64) {
         if value != self.hcr {
             self.hcr = value;
@@ -540,6 +562,19 @@ mod tests {
         assert_eq!(vcpu.handle_exit(EXIT_AARCH32), Err(AxVmError::Unsupported));
         vcpu.regs_mut().esr = 0;
         assert_eq!(vcpu.handle_exit(EXIT_SYNC), Err(AxVmError::Unsupported));
+    }
+
+    #[test]
+    fn reset_clears_the_registers_but_keeps_the_entry() {
+        let mut vcpu = vcpu();
+        vcpu.set_gpr(5, 5);
+        vcpu.regs_mut().spsr = 0x5;
+        vcpu.el1_state_mut().sctlr_el1 = 0x30d0_1805;
+        vcpu.reset().unwrap();
+        assert_eq!(vcpu.regs().x[5], 0);
+        assert_eq!(vcpu.regs().spsr, 0x3c5);
+        assert_eq!(vcpu.pc(), 0x4008_0000);
+        assert_eq!(*vcpu.el1_state(), El1State::reset());
     }
 
     #[test]
