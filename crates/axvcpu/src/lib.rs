@@ -59,7 +59,10 @@ pub mod scripted;
 mod vcpu;
 
 pub use self::{
-    arch::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu},
+    arch::{
+        Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu, Riscv64CreateConfig,
+        Riscv64SetupConfig, Riscv64VCpu,
+    },
     arch_vcpu::AxArchVCpu,
     exit::{AxVCpuExitReason, ExitKind},
     hal::AxVCpuHal,

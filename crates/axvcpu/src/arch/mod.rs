@@ -4,5 +4,7 @@
 //! state is built for its own architecture.
 
 pub mod aarch64;
+pub mod riscv64;
 
 pub use aarch64::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
+pub use riscv64::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu};

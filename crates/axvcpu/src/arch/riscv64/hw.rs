@@ -1,0 +1,216 @@
+//! The CSR accesses of `bind`, `unbind` and `run`: the VS-level CSRs, the hypervisor
+//! CSRs of a guest, the G-stage capabilities of the hart. Off riscv64 these are
+//! stand-ins so the rest of the backend can be tested on any host.
+
+use axvm_types::AxVmResult;
+
+use super::{context::VsState, paging::GStageCaps};
+
+/// `hedeleg` of a guest: the exceptions the guest handles itself (instruction
+/// misaligned, illegal instruction, breakpoint, `ecall` from VU-mode, and the
+/// VS-stage page faults).
+pub const HEDELEG: u64 =
+    (1 << 0) | (1 << 2) | (1 << 3) | (1 << 8) | (1 << 12) | (1 << 13) | (1 << 15);
+/// `hideleg` of a guest: its VS-level software, timer and external interrupts.
+pub const HIDELEG: u64 = (1 << 2) | (1 << 6) | (1 << 10);
+/// `hcounteren` of a guest: `cycle`, `time` and `instret` readable.
+pub const HCOUNTEREN: u64 = 0b111;
+
+/// The guest state `bind` loads and `unbind` saves.
+#[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
+pub(crate) struct GuestHwState<'a> {
+    pub vs: &'a mut VsState,
+    pub hgatp: u64,
+    pub vmid: u16,
+}
+
+/// The hypervisor's CSRs that `bind` replaces and `unbind` restores.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
+pub(crate) struct HostHwState {
+    hedeleg: u64,
+    hideleg: u64,
+    hcounteren: u64,
+    hgatp: u64,
+}
+
+#[cfg(target_arch = "riscv64")]
+mod imp {
+    use axvm_types::AxVmResult;
+
+    use super::{GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState};
+
+    macro_rules! read_csr {
+        ($csr:literal) => {{
+            let value: u64;
+            // SAFETY: reading a CSR in HS-mode has no side effect on memory.
+            unsafe { core::arch::asm!(concat!("csrr {}, ", $csr), out(reg) value, options(nomem, nostack)) };
+            value
+        }};
+    }
+
+    macro_rules! write_csr {
+        ($csr:literal, $value:expr) => {{
+            let value: u64 = $value;
+            // SAFETY: the backend owns these CSRs between bind and unbind; writing them
+            // changes the state of the bound guest only.
+            unsafe { core::arch::asm!(concat!("csrw ", $csr, ", {}"), in(reg) value, options(nomem, nostack)) };
+        }};
+    }
+
+    fn fence_gvma(vmid: u16) {
+        // SAFETY: a TLB fence changes no memory; hfence.gvma x0, vmid (encoded with
+        // `.insn` so no assembler H-extension support is needed).
+        unsafe {
+            core::arch::asm!(".insn r 0x73, 0, 0x31, x0, x0, {}", in(reg) u64::from(vmid), options(nostack))
+        };
+    }
+
+    pub(crate) fn gstage_caps() -> AxVmResult<GStageCaps> {
+        let saved = read_csr!("hgatp");
+        // Bare mode with every VMID bit set: the bits that stick are VMIDLEN.
+        write_csr!("hgatp", 0x3fff << 44);
+        let vmid_bits = ((read_csr!("hgatp") >> 44) & 0x3fff).count_ones() as u8;
+        // MODE is WARL: an unsupported mode leaves the register unchanged.
+        write_csr!("hgatp", 9 << 60);
+        let sv48x4 = read_csr!("hgatp") >> 60 == 9;
+        write_csr!("hgatp", saved);
+        Ok(GStageCaps { vmid_bits, sv48x4 })
+    }
+
+    pub(crate) fn write_hgatp(hgatp: u64, vmid: u16) {
+        write_csr!("hgatp", hgatp);
+        fence_gvma(vmid);
+    }
+
+    pub(crate) fn write_hvip(hvip: u64) {
+        write_csr!("hvip", hvip);
+    }
+
+    pub(crate) fn time() -> u64 {
+        read_csr!("time")
+    }
+
+    pub(crate) fn fence_guest() {
+        // SAFETY: hfence.vvma x0, x0 (all VS-stage translations of the current VMID)
+        // and fence.i change no memory.
+        unsafe {
+            core::arch::asm!(
+                ".insn r 0x73, 0, 0x11, x0, x0, x0",
+                "fence.i",
+                options(nostack)
+            )
+        };
+    }
+
+    pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
+        let host = HostHwState {
+            hedeleg: read_csr!("hedeleg"),
+            hideleg: read_csr!("hideleg"),
+            hcounteren: read_csr!("hcounteren"),
+            hgatp: read_csr!("hgatp"),
+        };
+        write_csr!("hedeleg", HEDELEG);
+        write_csr!("hideleg", HIDELEG);
+        write_csr!("hcounteren", HCOUNTEREN);
+        write_csr!("htimedelta", 0);
+        let vs = &*guest.vs;
+        write_csr!("vsstatus", vs.vsstatus);
+        write_csr!("vsie", vs.vsie);
+        write_csr!("vstvec", vs.vstvec);
+        write_csr!("vsscratch", vs.vsscratch);
+        write_csr!("vsepc", vs.vsepc);
+        write_csr!("vscause", vs.vscause);
+        write_csr!("vstval", vs.vstval);
+        write_csr!("vsatp", vs.vsatp);
+        write_hgatp(guest.hgatp, guest.vmid);
+        Ok(host)
+    }
+
+    pub(crate) fn save(guest: GuestHwState<'_>, host: HostHwState) {
+        let vs: &mut VsState = guest.vs;
+        vs.vsstatus = read_csr!("vsstatus");
+        vs.vsie = read_csr!("vsie");
+        vs.vstvec = read_csr!("vstvec");
+        vs.vsscratch = read_csr!("vsscratch");
+        vs.vsepc = read_csr!("vsepc");
+        vs.vscause = read_csr!("vscause");
+        vs.vstval = read_csr!("vstval");
+        vs.vsatp = read_csr!("vsatp");
+        // No virtual interrupt of this guest may stay pending for the next one.
+        write_csr!("hvip", 0);
+        write_csr!("hedeleg", host.hedeleg);
+        write_csr!("hideleg", host.hideleg);
+        write_csr!("hcounteren", host.hcounteren);
+        write_csr!("hgatp", host.hgatp);
+    }
+}
+
+#[cfg(not(target_arch = "riscv64"))]
+mod imp {
+    use axvm_types::{AxVmError, AxVmResult};
+
+    use super::{GStageCaps, GuestHwState, HostHwState};
+
+    /// Off riscv64 there is no hart to ask: a model with 14 VMID bits and Sv48x4, so
+    /// set-up can be exercised in host tests.
+    #[allow(clippy::unnecessary_wraps)] // Same signature as on riscv64.
+    pub(crate) fn gstage_caps() -> AxVmResult<GStageCaps> {
+        Ok(GStageCaps {
+            vmid_bits: 14,
+            sv48x4: true,
+        })
+    }
+
+    pub(crate) fn write_hgatp(_hgatp: u64, _vmid: u16) {}
+
+    pub(crate) fn write_hvip(_hvip: u64) {}
+
+    pub(crate) fn time() -> u64 {
+        0
+    }
+
+    pub(crate) fn fence_guest() {}
+
+    pub(crate) fn load(_guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
+        Err(AxVmError::Unsupported)
+    }
+
+    pub(crate) fn save(_guest: GuestHwState<'_>, _host: HostHwState) {}
+}
+
+/// What the current hart supports for G-stage translation.
+pub(crate) fn gstage_caps() -> AxVmResult<GStageCaps> {
+    imp::gstage_caps()
+}
+
+/// Writes `hgatp` of the bound vCPU and fences its VMID's cached translations.
+pub(crate) fn write_hgatp(hgatp: u64, vmid: u16) {
+    imp::write_hgatp(hgatp, vmid);
+}
+
+/// Writes `hvip`: the virtual interrupts pending for the bound guest.
+pub(crate) fn write_hvip(hvip: u64) {
+    imp::write_hvip(hvip);
+}
+
+/// The `time` CSR.
+pub(crate) fn time() -> u64 {
+    imp::time()
+}
+
+/// Fences the bound guest's VS-stage translations and instruction fetches on this
+/// hart (its SBI remote fences, with every vCPU of a VM on this hart).
+pub(crate) fn fence_guest() {
+    imp::fence_guest();
+}
+
+/// Loads a vCPU onto this hart; returns the hypervisor's CSRs to restore later.
+pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
+    imp::load(guest)
+}
+
+/// Saves the bound vCPU from this hart and restores the hypervisor's CSRs.
+pub(crate) fn save(guest: GuestHwState<'_>, host: HostHwState) {
+    imp::save(guest, host);
+}

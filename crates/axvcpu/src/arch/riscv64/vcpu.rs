@@ -1,0 +1,519 @@
+//! [`Riscv64VCpu`]: the riscv64 H-extension implementation of [`AxArchVCpu`].
+
+use core::marker::PhantomData;
+
+use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+
+use super::{
+    context::{SSTATUS_SPP, TrapFrame, VsState, hstatus, reg},
+    entry,
+    exit::{self, TimerState, cause},
+    hw::{self, GuestHwState, HostHwState},
+    paging,
+};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal};
+
+/// `hvip` bits: the VS-level interrupts the hypervisor makes pending.
+pub mod hvip {
+    /// VS-level software interrupt (the guest sees cause 1).
+    pub const VSSIP: u64 = 1 << 2;
+    /// VS-level timer interrupt (cause 5).
+    pub const VSTIP: u64 = 1 << 6;
+    /// VS-level external interrupt (cause 9).
+    pub const VSEIP: u64 = 1 << 10;
+}
+
+/// Parameters of [`Riscv64VCpu::new`] (through [`AxVCpu::new`](crate::AxVCpu::new)).
+/// None yet: the hart id is the guest's to learn from `a0` at entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Riscv64CreateConfig;
+
+/// Parameters of [`Riscv64VCpu::setup`](AxArchVCpu::setup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Riscv64SetupConfig {
+    /// Trap WFI (`hstatus.VTW`): it becomes a [`Halt`](AxVCpuExitReason::Halt)
+    /// exit. Default `true`.
+    pub trap_wfi: bool,
+}
+
+impl Default for Riscv64SetupConfig {
+    fn default() -> Self {
+        Self { trap_wfi: true }
+    }
+}
+
+impl Riscv64SetupConfig {
+    /// The guest's `hstatus`: 64-bit VS-mode, `sret` enters the guest in VS-mode,
+    /// WFI trapped as configured.
+    #[must_use]
+    pub const fn hstatus(&self) -> u64 {
+        let value = hstatus::VSXL_64 | hstatus::SPV | hstatus::SPVP;
+        if self.trap_wfi {
+            value | hstatus::VTW
+        } else {
+            value
+        }
+    }
+}
+
+/// A riscv64 virtual hart for a hypervisor running in HS-mode, generic over the
+/// hypervisor's [`AxVCpuHal`] (used to acknowledge physical interrupts).
+///
+/// See the crate README for what the hypervisor must set up and the table of how
+/// guest traps become exits.
+pub struct Riscv64VCpu<H: AxVCpuHal> {
+    frame: TrapFrame,
+    vs: VsState,
+    timer: TimerState,
+    hvip: u64,
+    hgatp: Option<(u64, u16)>,
+    host: Option<HostHwState>,
+    insn_len: u64,
+    vm_id: VMId,
+    vcpu_id: VCpuId,
+    _hal: PhantomData<fn() -> H>,
+}
+
+impl<H: AxVCpuHal> core::fmt::Debug for Riscv64VCpu<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Riscv64VCpu")
+            .field("vm_id", &self.vm_id)
+            .field("vcpu_id", &self.vcpu_id)
+            .field("pc", &format_args!("{:#x}", self.frame.sepc))
+            .field("hstatus", &format_args!("{:#x}", self.frame.hstatus))
+            .field("hgatp", &self.hgatp.map(|(hgatp, _)| hgatp))
+            .field("bound", &self.host.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: AxVCpuHal> Riscv64VCpu<H> {
+    /// The guest's general registers, PC and trap CSRs (current after each exit).
+    #[must_use]
+    pub const fn regs(&self) -> &TrapFrame {
+        &self.frame
+    }
+
+    /// The guest's general registers and PC, mutably (between runs).
+    pub const fn regs_mut(&mut self) -> &mut TrapFrame {
+        &mut self.frame
+    }
+
+    /// The guest's VS-level CSRs as of the last `unbind` (or the reset state).
+    #[must_use]
+    pub const fn vs_state(&self) -> &VsState {
+        &self.vs
+    }
+
+    /// The guest's VS-level CSRs, mutably: changes take effect at the next `bind`.
+    pub const fn vs_state_mut(&mut self) -> &mut VsState {
+        &mut self.vs
+    }
+
+    /// The guest's program counter (`sepc`).
+    #[must_use]
+    pub const fn pc(&self) -> u64 {
+        self.frame.sepc
+    }
+
+    /// `hgatp`, once nested paging is set.
+    #[must_use]
+    pub fn hgatp(&self) -> Option<u64> {
+        self.hgatp.map(|(hgatp, _)| hgatp)
+    }
+
+    /// The guest's timer deadline (`time` value) set with SBI `set_timer`;
+    /// `u64::MAX` when off.
+    #[must_use]
+    pub const fn timer_deadline(&self) -> u64 {
+        self.timer.deadline
+    }
+
+    /// The virtual interrupts pending for the guest (`hvip`, see [`hvip`]).
+    #[must_use]
+    pub const fn pending_interrupts(&self) -> u64 {
+        self.hvip
+    }
+
+    /// Whether the vCPU is loaded on a physical hart (between `bind` and `unbind`).
+    #[must_use]
+    pub const fn is_bound(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// Withdraws the injected interrupt `vector` (1, 5 or 9, see
+    /// [`inject_interrupt`](AxArchVCpu::inject_interrupt)); whether it was pending.
+    pub fn clear_virtual_irq(&mut self, vector: usize) -> bool {
+        let Some(bit) = hvip_bit(vector) else {
+            return false;
+        };
+        let pending = self.hvip & bit != 0;
+        self.hvip &= !bit;
+        pending
+    }
+
+    /// Puts the vCPU back in its reset state (general registers and VS CSRs zero,
+    /// VS-mode, no timer, no pending interrupt), keeping its entry point, nested
+    /// paging and traps: what SBI HSM `hart_start` promises a hart that was stopped.
+    /// Set the new entry, `a0` and `a1` afterwards.
+    ///
+    /// # Errors
+    ///
+    /// `BadState` while bound (the live state is in the physical hart).
+    pub fn reset(&mut self) -> AxVmResult {
+        if self.host.is_some() {
+            return Err(AxVmError::BadState);
+        }
+        self.frame = TrapFrame {
+            sepc: self.frame.sepc,
+            sstatus: SSTATUS_SPP,
+            hstatus: self.frame.hstatus,
+            ..TrapFrame::default()
+        };
+        self.vs = VsState::reset();
+        self.timer = TimerState::default();
+        self.hvip = 0;
+        Ok(())
+    }
+
+    fn hw_state(&mut self) -> AxVmResult<GuestHwState<'_>> {
+        let (hgatp, vmid) = self.hgatp.ok_or(AxVmError::BadState)?;
+        Ok(GuestHwState {
+            vs: &mut self.vs,
+            hgatp,
+            vmid,
+        })
+    }
+
+    /// Turns the trap the guest just took (in the frame) into an exit; `Nothing` to
+    /// enter the guest again.
+    #[inline]
+    fn handle_exit(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        if self.frame.scause & cause::INTERRUPT != 0 {
+            return Ok(AxVCpuExitReason::ExternalInterrupt {
+                vector: H::irq_fetch() as u64,
+            });
+        }
+        let decoded = exit::decode_trap(&mut self.frame, &mut self.timer, entry::read_guest_insn)?;
+        if decoded.timer_reset {
+            self.hvip &= !hvip::VSTIP;
+        }
+        if decoded.fence {
+            hw::fence_guest();
+        }
+        self.insn_len = decoded.insn_len;
+        Ok(decoded.exit)
+    }
+
+    #[cfg(target_arch = "riscv64")]
+    fn enter(&mut self) -> AxVmResult {
+        // SAFETY: the vCPU is bound to this hart (checked by `run`); the hypervisor
+        // promised (README) to run in HS-mode with this crate's vector in `stvec` and
+        // `sscratch` = 0.
+        unsafe { entry::enter_guest(&mut self.frame) };
+        Ok(())
+    }
+
+    #[cfg(not(target_arch = "riscv64"))]
+    #[allow(clippy::unused_self)] // Same signature as on riscv64.
+    fn enter(&mut self) -> AxVmResult {
+        Err(AxVmError::Unsupported)
+    }
+}
+
+/// The `hvip` bit of interrupt cause `vector` as the guest sees it.
+const fn hvip_bit(vector: usize) -> Option<u64> {
+    match vector {
+        1 => Some(hvip::VSSIP),
+        5 => Some(hvip::VSTIP),
+        9 => Some(hvip::VSEIP),
+        _ => None,
+    }
+}
+
+impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
+    type CreateConfig = Riscv64CreateConfig;
+    type SetupConfig = Riscv64SetupConfig;
+
+    fn new(vm_id: VMId, vcpu_id: VCpuId, _config: Self::CreateConfig) -> AxVmResult<Self> {
+        Ok(Self {
+            frame: TrapFrame {
+                sstatus: SSTATUS_SPP,
+                hstatus: Riscv64SetupConfig::default().hstatus(),
+                ..TrapFrame::default()
+            },
+            vs: VsState::reset(),
+            timer: TimerState::default(),
+            hvip: 0,
+            hgatp: None,
+            host: None,
+            insn_len: 0,
+            vm_id,
+            vcpu_id,
+            _hal: PhantomData,
+        })
+    }
+
+    fn set_entry(&mut self, entry: GuestPhysAddr) -> AxVmResult {
+        let pc = entry.as_usize() as u64;
+        if pc % 2 != 0 {
+            log::error!("riscv64 vCPU: entry point {pc:#x} is not 2-byte aligned");
+            return Err(AxVmError::InvalidInput);
+        }
+        self.frame.sepc = pc;
+        Ok(())
+    }
+
+    fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult {
+        let hgatp = paging::hgatp(&paging, hw::gstage_caps()?)?;
+        self.hgatp = Some((hgatp, paging.vmid));
+        if self.host.is_some() {
+            hw::write_hgatp(hgatp, paging.vmid);
+        }
+        Ok(())
+    }
+
+    fn setup(&mut self, config: Self::SetupConfig) -> AxVmResult {
+        if self.hgatp.is_none() {
+            return Err(AxVmError::BadState);
+        }
+        self.frame.hstatus = config.hstatus();
+        Ok(())
+    }
+
+    fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        if self.host.is_none() {
+            return Err(AxVmError::BadState);
+        }
+        loop {
+            if hw::time() >= self.timer.deadline {
+                self.hvip |= hvip::VSTIP;
+            }
+            hw::write_hvip(self.hvip);
+            self.enter()?;
+            let exit = self.handle_exit();
+            if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
+                return exit;
+            }
+        }
+    }
+
+    fn bind(&mut self) -> AxVmResult {
+        if self.host.is_some() {
+            return Err(AxVmError::BadState);
+        }
+        let host = hw::load(self.hw_state()?)?;
+        self.host = Some(host);
+        Ok(())
+    }
+
+    fn unbind(&mut self) -> AxVmResult {
+        let host = self.host.ok_or(AxVmError::BadState)?;
+        hw::save(self.hw_state()?, host);
+        self.host = None;
+        Ok(())
+    }
+
+    fn set_gpr(&mut self, reg: usize, value: u64) {
+        self.frame.set_gpr(reg, value);
+    }
+
+    fn inject_interrupt(&mut self, vector: usize) -> AxVmResult {
+        let bit = hvip_bit(vector).ok_or(AxVmError::InvalidInput)?;
+        self.hvip |= bit;
+        Ok(())
+    }
+
+    fn set_return_value(&mut self, value: u64) {
+        self.frame.set_gpr(reg::A0, value);
+    }
+
+    fn skip_instruction(&mut self) {
+        let len = if self.insn_len == 0 { 4 } else { self.insn_len };
+        self.frame.sepc = self.frame.sepc.wrapping_add(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axvm_types::{HostPhysAddr, HostVirtAddr};
+
+    use super::*;
+    use crate::{AxVCpu, VCpuState};
+
+    struct TestHal;
+
+    impl AxVCpuHal for TestHal {
+        fn alloc_frame() -> Option<HostPhysAddr> {
+            None
+        }
+        fn dealloc_frame(_paddr: HostPhysAddr) {}
+        fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+            HostVirtAddr::from(paddr.as_usize())
+        }
+        fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
+            HostPhysAddr::from(vaddr.as_usize())
+        }
+        fn irq_fetch() -> usize {
+            5
+        }
+        fn irq_handler() {}
+    }
+
+    type VCpu = Riscv64VCpu<TestHal>;
+
+    fn paging() -> NestedPagingConfig {
+        NestedPagingConfig {
+            root: HostPhysAddr::from(0x8040_4000),
+            levels: 3,
+            gpa_bits: 41,
+            vmid: 3,
+        }
+    }
+
+    fn vcpu() -> VCpu {
+        let mut vcpu = VCpu::new(1, 2, Riscv64CreateConfig).unwrap();
+        vcpu.set_entry(GuestPhysAddr::from(0x9000_0000)).unwrap();
+        vcpu.set_ept_root(paging()).unwrap();
+        vcpu.setup(Riscv64SetupConfig::default()).unwrap();
+        vcpu
+    }
+
+    #[test]
+    fn a_new_vcpu_enters_vs_mode_at_its_entry() {
+        let vcpu = vcpu();
+        assert_eq!(vcpu.pc(), 0x9000_0000);
+        assert_eq!(vcpu.regs().sstatus, 0x100);
+        // VSXL = 64, VTW, SPVP, SPV
+        assert_eq!(vcpu.regs().hstatus, 0x2_0020_0180);
+        assert_eq!(vcpu.hgatp(), Some(0x8000_3000_0008_0404));
+        assert_eq!(vcpu.timer_deadline(), u64::MAX);
+        assert!(!vcpu.is_bound());
+        assert_eq!(
+            Riscv64SetupConfig { trap_wfi: false }.hstatus(),
+            0x2_0000_0180
+        );
+    }
+
+    #[test]
+    fn setup_needs_nested_paging_and_a_valid_entry() {
+        let mut vcpu = VCpu::new(1, 0, Riscv64CreateConfig).unwrap();
+        assert_eq!(
+            vcpu.setup(Riscv64SetupConfig::default()),
+            Err(AxVmError::BadState)
+        );
+        assert_eq!(
+            vcpu.set_entry(GuestPhysAddr::from(0x9000_0001)),
+            Err(AxVmError::InvalidInput)
+        );
+        // A compressed instruction may start on a 2-byte boundary.
+        assert_eq!(vcpu.set_entry(GuestPhysAddr::from(0x9000_0002)), Ok(()));
+        let bad = NestedPagingConfig {
+            gpa_bits: 39,
+            ..paging()
+        };
+        assert_eq!(vcpu.set_ept_root(bad), Err(AxVmError::InvalidInput));
+    }
+
+    #[test]
+    fn registers_and_skips() {
+        let mut vcpu = vcpu();
+        vcpu.set_gpr(0, 1);
+        vcpu.set_gpr(10, 0x8200_0000);
+        vcpu.set_gpr(99, 1);
+        assert_eq!(vcpu.regs().gpr(0), 0);
+        assert_eq!(vcpu.regs().gpr(10), 0x8200_0000);
+        vcpu.set_return_value(7);
+        assert_eq!(vcpu.regs().gpr(10), 7);
+        // A compressed store to the UART, then a 32-bit one.
+        vcpu.regs_mut().scause = cause::STORE_GUEST_PAGE_FAULT;
+        vcpu.regs_mut().htval = 0x0400_0000;
+        vcpu.regs_mut().htinst = 0x00a0_2021;
+        assert!(matches!(
+            vcpu.handle_exit(),
+            Ok(AxVCpuExitReason::MmioWrite { .. })
+        ));
+        vcpu.skip_instruction();
+        assert_eq!(vcpu.pc(), 0x9000_0002);
+        vcpu.regs_mut().htinst = 0x00a0_2023;
+        vcpu.handle_exit().unwrap();
+        vcpu.skip_instruction();
+        assert_eq!(vcpu.pc(), 0x9000_0006);
+    }
+
+    #[test]
+    fn exits_are_decoded_from_the_frame() {
+        let mut vcpu = vcpu();
+        vcpu.regs_mut().scause = cause::INTERRUPT | 9;
+        assert_eq!(
+            vcpu.handle_exit(),
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 5 })
+        );
+        vcpu.regs_mut().scause = cause::VS_ECALL;
+        vcpu.regs_mut().x[reg::A7] = exit::sbi::SRST;
+        vcpu.regs_mut().x[reg::A6] = 0;
+        vcpu.regs_mut().x[reg::A0] = 0;
+        assert_eq!(vcpu.handle_exit(), Ok(AxVCpuExitReason::SystemDown));
+        assert_eq!(vcpu.pc(), 0x9000_0004);
+        // set_timer withdraws a pending timer interrupt.
+        vcpu.inject_interrupt(5).unwrap();
+        vcpu.regs_mut().x[reg::A7] = exit::sbi::TIME;
+        vcpu.regs_mut().x[reg::A0] = 1000;
+        assert_eq!(vcpu.handle_exit(), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(vcpu.timer_deadline(), 1000);
+        assert_eq!(vcpu.pending_interrupts(), 0);
+        vcpu.regs_mut().scause = 2;
+        assert_eq!(vcpu.handle_exit(), Err(AxVmError::Unsupported));
+    }
+
+    #[test]
+    fn virtual_interrupts() {
+        let mut vcpu = vcpu();
+        assert_eq!(vcpu.inject_interrupt(3), Err(AxVmError::InvalidInput));
+        vcpu.inject_interrupt(9).unwrap();
+        vcpu.inject_interrupt(1).unwrap();
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSEIP | hvip::VSSIP);
+        assert!(vcpu.clear_virtual_irq(9));
+        assert!(!vcpu.clear_virtual_irq(9));
+        assert!(!vcpu.clear_virtual_irq(4));
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSSIP);
+    }
+
+    #[test]
+    fn reset_clears_the_registers_but_keeps_the_entry() {
+        let mut vcpu = vcpu();
+        vcpu.set_gpr(5, 5);
+        vcpu.vs_state_mut().vsatp = 0x8000_0000_0008_0000;
+        vcpu.inject_interrupt(5).unwrap();
+        vcpu.reset().unwrap();
+        assert_eq!(vcpu.regs().x[5], 0);
+        assert_eq!(vcpu.pc(), 0x9000_0000);
+        assert_eq!(vcpu.regs().hstatus, 0x2_0020_0180);
+        assert_eq!(*vcpu.vs_state(), VsState::reset());
+        assert_eq!(vcpu.pending_interrupts(), 0);
+    }
+
+    #[test]
+    fn off_riscv64_the_hardware_operations_are_unsupported() {
+        let mut vcpu: AxVCpu<VCpu> = AxVCpu::new(1, 0, 0, None, Riscv64CreateConfig).unwrap();
+        vcpu.setup(
+            GuestPhysAddr::from(0x9000_0000),
+            paging(),
+            Riscv64SetupConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(vcpu.state(), VCpuState::Free);
+        if cfg!(not(target_arch = "riscv64")) {
+            assert_eq!(vcpu.bind(), Err(AxVmError::Unsupported));
+            assert_eq!(vcpu.arch_mut().run(), Err(AxVmError::BadState));
+            assert_eq!(vcpu.arch_mut().unbind(), Err(AxVmError::BadState));
+        }
+        // Completing an MMIO read writes the register and moves past the load.
+        vcpu.arch_mut().regs_mut().scause = cause::LOAD_GUEST_PAGE_FAULT;
+        vcpu.arch_mut().regs_mut().htinst = 0x0000_0583; // lb a1, transformed
+        let read = vcpu.arch_mut().handle_exit().unwrap();
+        vcpu.complete_read(&read, 0x80).unwrap();
+        assert_eq!(vcpu.arch().regs().x[11], 0xffff_ffff_ffff_ff80);
+        assert_eq!(vcpu.arch().pc(), 0x9000_0004);
+    }
+}
