@@ -18,7 +18,8 @@ pub struct Scenario {
 pub fn scenarios(arch: Arch) -> &'static [Scenario] {
     match arch {
         Arch::Aarch64 => AARCH64,
-        Arch::Riscv64 | Arch::X86_64 => &[],
+        Arch::Riscv64 => RISCV64,
+        Arch::X86_64 => &[],
     }
 }
 
@@ -74,6 +75,62 @@ const AARCH64: &[Scenario] = &[
         output: &[
             "[hello-aarch64] Hello from an aarch64 guest",
             "[second-aarch64] Hello from an aarch64 guest",
+        ],
+    },
+];
+
+const RISCV64: &[Scenario] = &[
+    Scenario {
+        name: "hello",
+        vms: &[("off", "riscv64-hello.toml")],
+        output: &["[hello-riscv64] Hello from a riscv64 guest in VS-mode (vCPU 0)"],
+    },
+    Scenario {
+        name: "hypercall",
+        vms: &[("off", "riscv64-hypercall.toml")],
+        output: &["[hypercall-riscv64] hypercall: 32 calls returned the expected values"],
+    },
+    Scenario {
+        name: "memory",
+        vms: &[("off", "riscv64-memory.toml")],
+        output: &["across 2 MiB and 1 GiB boundaries OK"],
+    },
+    Scenario {
+        name: "smp",
+        vms: &[("off", "riscv64-smp.toml")],
+        output: &[
+            "[smp-riscv64] smp: vCPU 0 starting vCPU 1",
+            "[smp-riscv64] smp: vCPU 1 running, context 0x5eed0001",
+            "[smp-riscv64] smp: both vCPUs ran",
+        ],
+    },
+    Scenario {
+        name: "hostile",
+        vms: &[
+            ("fault", "riscv64-hostile-read.toml"),
+            ("fault", "riscv64-hostile-write.toml"),
+            ("fault", "riscv64-hostile-readonly.toml"),
+            ("off", "riscv64-hostile-hypercall.toml"),
+            ("off", "riscv64-hello.toml"),
+        ],
+        output: &[
+            "VM `hostile-read-riscv64` stopped: read of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-write-riscv64` stopped: write of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-readonly-riscv64` stopped: write of GPA:0x98000000, which the memory's permissions forbid",
+            "VM `hostile-hypercall-riscv64` made unknown hypercall 0xdeadbeef: refused",
+            "[hostile-hypercall-riscv64] hostile: unknown hypercall refused with NOT_SUPPORTED",
+            "[hello-riscv64] Hello from a riscv64 guest",
+        ],
+    },
+    Scenario {
+        name: "two VMs",
+        vms: &[
+            ("off", "riscv64-hello.toml"),
+            ("off", "riscv64-second.toml"),
+        ],
+        output: &[
+            "[hello-riscv64] Hello from a riscv64 guest",
+            "[second-riscv64] Hello from a riscv64 guest",
         ],
     },
 ];

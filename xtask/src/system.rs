@@ -32,7 +32,21 @@ pub fn emulator_command(arch: Arch, kernel: &Path) -> Command {
                 "-kernel",
             ]);
         }
-        Arch::Riscv64 | Arch::X86_64 => {}
+        Arch::Riscv64 => {
+            command.args([
+                "-M",
+                "virt",
+                "-cpu",
+                "rv64,h=true",
+                "-m",
+                "1G",
+                "-nographic",
+                "-bios",
+                "default",
+                "-kernel",
+            ]);
+        }
+        Arch::X86_64 => {}
     }
     command.arg(kernel);
     command

@@ -4,8 +4,9 @@
 pub const SUM: u64 = 0x4d56_0001;
 /// Returns the exclusive or of the six arguments.
 pub const XOR: u64 = 0x4d56_0002;
-/// The result of an unknown hypercall: -1, NOT_SUPPORTED.
-pub const NOT_SUPPORTED: u64 = u64::MAX;
+/// The result of an unknown hypercall: the architecture's NOT_SUPPORTED (SMCCC -1
+/// on aarch64, SBI_ERR_NOT_SUPPORTED -2 on riscv64).
+pub const NOT_SUPPORTED: u64 = crate::arch::HYPERCALL_NOT_SUPPORTED;
 
 /// The result of hypercall `nr`, or `None` for an unknown one.
 pub fn answer(nr: u64, args: [u64; 6]) -> Option<u64> {

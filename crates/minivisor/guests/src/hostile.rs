@@ -1,11 +1,9 @@
 //! The misbehaviours of the hostile scenario; each hostile guest program runs one.
 
-use crate::{hvc, hypercall, println, psci};
+use crate::{arch::READ_ONLY, hypercall, power, println};
 
 /// No RAM and no device here.
 const UNMAPPED: u64 = 0x2000_0000;
-/// The hostile configs map this region read-only.
-const READ_ONLY: u64 = 0x4800_0000;
 
 /// What a hostile guest does.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +40,7 @@ pub fn run(action: Action) -> ! {
             println!("hostile: the write went through FAILED");
         }
         Action::UnknownHypercall => {
-            let ret = hvc(0xdead_beef, [1, 2, 3, 4, 5, 6]);
+            let ret = hypercall::call(0xdead_beef, [1, 2, 3, 4, 5, 6]);
             if ret == hypercall::NOT_SUPPORTED {
                 println!("hostile: unknown hypercall refused with NOT_SUPPORTED");
             } else {
@@ -50,5 +48,5 @@ pub fn run(action: Action) -> ! {
             }
         }
     }
-    psci::system_off()
+    power::system_off()
 }

@@ -1,103 +1,46 @@
-//! The guests' runtime: entry, console, hypercalls and PSCI, for programs that run
-//! at EL1 with their MMU off inside a minivisor VM.
+//! The guests' runtime: entry, console, hypercalls and power, for programs that run
+//! with their MMU off inside a minivisor VM (aarch64 at EL1, riscv64 in VS-mode).
 //!
-//! The entry code sets up a stack per vCPU (vCPU index from MPIDR_EL1.Aff0), clears
-//! `.bss` on vCPU 0 and calls the program's `guest_main(x0)`; x0 is what the
-//! hypervisor passed (the DTB address by the Linux boot protocol, 0 without one).
+//! The entry code sets up a stack per vCPU (vCPU index from MPIDR_EL1.Aff0 on
+//! aarch64, the hart id in a0 on riscv64), clears `.bss` on vCPU 0 and calls the
+//! program's `guest_main(dtb)`: what the hypervisor passed as the DTB address by the
+//! Linux boot protocol (x0 on aarch64, a1 on riscv64), 0 without one.
 
 #![no_std]
 
+#[cfg_attr(target_arch = "aarch64", path = "arch/aarch64.rs")]
+#[cfg_attr(target_arch = "riscv64", path = "arch/riscv64.rs")]
+mod arch;
 pub mod console;
 pub mod hostile;
-pub mod psci;
+pub mod power;
 
-use core::arch::{asm, global_asm};
+pub use arch::{GUEST, LAZY_REGION, cpu_id, wfi};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;
 
-global_asm!(
-    r#"
-.section .text.entry, "ax"
-.global _start
-_start:
-    mov x19, x0
-    mrs x1, mpidr_el1
-    and x1, x1, #0xff
-    bl {set_stack}
-    cbnz x1, 2f
-    ldr x2, =__bss_start
-    ldr x3, =__bss_end
-1:  cmp x2, x3
-    b.hs 2f
-    str xzr, [x2], #8
-    b 1b
-2:  mov x0, x19
-    bl guest_main
-3:  b 3b
-
-// x1 = vCPU index; sets sp to its stack top. Clobbers x2, x3.
-.global guest_set_stack
-guest_set_stack:
-    ldr x2, =__stacks_top
-    mov x3, #{stack}
-    msub x2, x1, x3, x2
-    mov sp, x2
-    ret
-"#,
-    set_stack = sym guest_set_stack_ref,
-    stack = const STACK_SIZE,
-);
-
-unsafe extern "C" {
-    #[link_name = "guest_set_stack"]
-    fn guest_set_stack_ref();
-}
-
-/// This vCPU's index (MPIDR_EL1.Aff0, which the hypervisor sets to the vCPU id).
-#[must_use]
-pub fn cpu_id() -> u64 {
-    let mpidr: u64;
-    // SAFETY: reading MPIDR_EL1 has no side effect.
-    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
-    mpidr & 0xff
-}
-
-/// Waits for an interrupt; under minivisor this yields the physical CPU.
-pub fn wfi() {
-    // SAFETY: WFI only pauses the vCPU.
-    unsafe { asm!("wfi", options(nomem, nostack)) };
-}
-
-/// Hypercall `nr` with six arguments; returns x0.
-#[must_use]
-pub fn hvc(nr: u64, args: [u64; 6]) -> u64 {
-    let ret: u64;
-    // SAFETY: HVC traps to the hypervisor, which reads x0-x6 and writes x0 only.
-    unsafe {
-        asm!(
-            "hvc #0",
-            inout("x0") nr => ret,
-            in("x1") args[0], in("x2") args[1], in("x3") args[2],
-            in("x4") args[3], in("x5") args[4], in("x6") args[5],
-            options(nostack),
-        );
-    }
-    ret
-}
-
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     println!("guest panic: {info}");
-    psci::system_off()
+    power::system_off()
 }
 
-/// The hypercalls minivisor answers (x0 = number, x1-x6 = arguments, result in x0).
+/// The hypercalls minivisor answers (aarch64: HVC with x0 = number, x1-x6 =
+/// arguments; riscv64: an SBI call with a7 = number, a0-a5 = arguments; the result
+/// in x0 / a0).
 pub mod hypercall {
     /// Returns the wrapping sum of the six arguments.
     pub const SUM: u64 = 0x4d56_0001;
     /// Returns the exclusive or of the six arguments.
     pub const XOR: u64 = 0x4d56_0002;
-    /// What an unknown hypercall returns: -1, NOT_SUPPORTED.
-    pub const NOT_SUPPORTED: u64 = u64::MAX;
+    /// What an unknown hypercall returns: NOT_SUPPORTED (-1 on aarch64,
+    /// SBI_ERR_NOT_SUPPORTED = -2 on riscv64).
+    pub const NOT_SUPPORTED: u64 = crate::arch::NOT_SUPPORTED;
+
+    /// Hypercall `nr` with six arguments; returns its result.
+    #[must_use]
+    pub fn call(nr: u64, args: [u64; 6]) -> u64 {
+        crate::arch::hypercall(nr, args)
+    }
 }

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use minivisor_guests::{hvc, hypercall, println, psci};
+use minivisor_guests::{hypercall, power, println};
 
 #[unsafe(no_mangle)]
 extern "C" fn guest_main(_dtb: u64) -> ! {
@@ -19,11 +19,13 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
         }
         let sum = args.iter().fold(0u64, |acc, a| acc.wrapping_add(*a));
         let xor = args.iter().fold(0u64, |acc, a| acc ^ *a);
-        let got_sum = hvc(hypercall::SUM, args);
-        let got_xor = hvc(hypercall::XOR, args);
+        let got_sum = hypercall::call(hypercall::SUM, args);
+        let got_xor = hypercall::call(hypercall::XOR, args);
         if got_sum != sum || got_xor != xor {
             failures += 1;
-            println!("hypercall round {round}: sum {got_sum:#x} (want {sum:#x}), xor {got_xor:#x} (want {xor:#x})");
+            println!(
+                "hypercall round {round}: sum {got_sum:#x} (want {sum:#x}), xor {got_xor:#x} (want {xor:#x})"
+            );
         }
     }
     if failures == 0 {
@@ -31,5 +33,5 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
     } else {
         println!("hypercall: {failures} rounds FAILED");
     }
-    psci::system_off()
+    power::system_off()
 }

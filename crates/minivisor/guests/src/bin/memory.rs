@@ -4,11 +4,10 @@
 #![no_std]
 #![no_main]
 
-use minivisor_guests::{println, psci};
+use minivisor_guests::{LAZY_REGION as REGION, power, println};
 
-/// The region the config maps with `map_type = alloc`: 8 MiB around the 1 GiB
-/// boundary at 0x8000_0000, with 2 MiB boundaries inside.
-const REGION: u64 = 0x7fc0_0000;
+/// The size of the region the config maps with `map_type = alloc` at REGION: 8 MiB
+/// around a 1 GiB boundary, with 2 MiB boundaries inside.
 const REGION_SIZE: u64 = 0x80_0000;
 
 /// Offsets to touch: both sides of every 2 MiB boundary and of the 1 GiB one, plus a
@@ -36,12 +35,15 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
     let mut sum = 0u64;
     for offset in offsets() {
         // SAFETY: as above.
-        sum = sum.wrapping_add(unsafe { core::ptr::read_volatile((REGION + offset) as *const u64) });
+        sum =
+            sum.wrapping_add(unsafe { core::ptr::read_volatile((REGION + offset) as *const u64) });
     }
     if sum == expected {
-        println!("memory: checksum {sum:#x} over {written} words across 2 MiB and 1 GiB boundaries OK");
+        println!(
+            "memory: checksum {sum:#x} over {written} words across 2 MiB and 1 GiB boundaries OK"
+        );
     } else {
         println!("memory: checksum {sum:#x} != {expected:#x} FAILED");
     }
-    psci::system_off()
+    power::system_off()
 }

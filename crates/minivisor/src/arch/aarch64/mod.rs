@@ -26,6 +26,19 @@ pub const RAM_END: usize = 0x8000_0000;
 /// A VM on this architecture.
 pub type Vm = axvm::AxVM<Hal, Aarch64VCpu<Hal>>;
 
+/// What an unknown hypercall returns in x0: SMCCC NOT_SUPPORTED (-1).
+pub const HYPERCALL_NOT_SUPPORTED: u64 = u64::MAX;
+
+/// PSCI CPU_ON results.
+pub mod cpu_up {
+    /// PSCI SUCCESS.
+    pub const SUCCESS: u64 = 0;
+    /// PSCI INVALID_PARAMETERS.
+    pub const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    /// PSCI ALREADY_ON.
+    pub const ALREADY_ON: u64 = -4i64 as u64;
+}
+
 /// Guest physical address width of every VM.
 const IPA_BITS: u8 = 40;
 
@@ -40,7 +53,12 @@ pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
 pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Aarch64VCpu<Hal>> {
     VCpuConfigs {
         per_vcpu: (0..cpu_num)
-            .map(|_| (Aarch64CreateConfig::default(), Aarch64SetupConfig::default()))
+            .map(|_| {
+                (
+                    Aarch64CreateConfig::default(),
+                    Aarch64SetupConfig::default(),
+                )
+            })
             .collect(),
     }
 }
@@ -51,7 +69,7 @@ pub fn vcpu_of_affinity(mpidr: u64) -> Option<usize> {
 }
 
 /// The registers a secondary vCPU starts with: PSCI passes the context id in x0.
-pub fn start_registers(arg: u64) -> [(usize, u64); 1] {
+pub fn start_registers(_vcpu: usize, arg: u64) -> [(usize, u64); 1] {
     [(0, arg)]
 }
 

@@ -1,0 +1,139 @@
+//! The aarch64 runtime: entry at EL1 (MMU off), PL011 console, HVC hypercalls,
+//! PSCI over HVC.
+
+use core::arch::{asm, global_asm};
+
+/// How the hello program names this guest.
+pub const GUEST: &str = "an aarch64 guest at EL1";
+/// RAM the hostile configs map read-only.
+pub const READ_ONLY: u64 = 0x4800_0000;
+/// The lazily mapped 8 MiB of the memory config, around the 1 GiB boundary at
+/// 0x8000_0000.
+pub const LAZY_REGION: u64 = 0x7fc0_0000;
+/// What an unknown hypercall returns: SMCCC NOT_SUPPORTED (-1).
+pub const NOT_SUPPORTED: u64 = u64::MAX;
+
+global_asm!(
+    r#"
+.section .text.entry, "ax"
+.global _start
+_start:
+    mov x19, x0
+    mrs x1, mpidr_el1
+    and x1, x1, #0xff
+    bl guest_set_stack
+    cbnz x1, 2f
+    ldr x2, =__bss_start
+    ldr x3, =__bss_end
+1:  cmp x2, x3
+    b.hs 2f
+    str xzr, [x2], #8
+    b 1b
+2:  mov x0, x19
+    bl guest_main
+3:  b 3b
+
+// x1 = vCPU index; sets sp to its stack top. Clobbers x2, x3.
+guest_set_stack:
+    ldr x2, =__stacks_top
+    mov x3, #{stack}
+    msub x2, x1, x3, x2
+    mov sp, x2
+    ret
+
+// A secondary vCPU (PSCI CPU_ON): x0 = context.
+.global guest_secondary_entry
+guest_secondary_entry:
+    mov x19, x0
+    mrs x1, mpidr_el1
+    and x1, x1, #0xff
+    bl guest_set_stack
+    mov x0, x19
+    ldr x2, ={secondary}
+    ldr x2, [x2]
+    blr x2
+4:  b 4b
+"#,
+    stack = const crate::STACK_SIZE,
+    secondary = sym crate::power::SECONDARY_MAIN,
+);
+
+unsafe extern "C" {
+    /// Where a vCPU started with [`cpu_on`] begins.
+    pub fn guest_secondary_entry();
+}
+
+/// This vCPU's index (MPIDR_EL1.Aff0, which the hypervisor sets to the vCPU id).
+#[must_use]
+pub fn cpu_id() -> u64 {
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effect.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    mpidr & 0xff
+}
+
+/// Waits for an interrupt; under minivisor this yields the physical CPU.
+pub fn wfi() {
+    // SAFETY: WFI only pauses the vCPU.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Hypercall `nr` with six arguments; returns x0.
+#[must_use]
+pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
+    let ret: u64;
+    // SAFETY: HVC traps to the hypervisor, which reads x0-x6 and writes x0 only.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") nr => ret,
+            in("x1") args[0], in("x2") args[1], in("x3") args[2],
+            in("x4") args[3], in("x5") args[4], in("x6") args[5],
+            options(nostack),
+        );
+    }
+    ret
+}
+
+const CPU_OFF: u64 = 0x8400_0002;
+const CPU_ON_64: u64 = 0xC400_0003;
+const SYSTEM_OFF: u64 = 0x8400_0008;
+
+fn psci(function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
+    let ret: u64;
+    // SAFETY: a PSCI call through HVC; the hypervisor writes x0 only.
+    unsafe {
+        asm!("hvc #0", inout("x0") function => ret, in("x1") a1, in("x2") a2, in("x3") a3, options(nostack));
+    }
+    ret as i64
+}
+
+/// PSCI CPU_ON of vCPU `target` (MPIDR) at `entry` with `context` in x0.
+pub fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
+    psci(CPU_ON_64, target, entry, context)
+}
+
+/// PSCI CPU_OFF.
+pub fn cpu_off() {
+    psci(CPU_OFF, 0, 0, 0);
+}
+
+/// PSCI SYSTEM_OFF.
+pub fn system_off() {
+    psci(SYSTEM_OFF, 0, 0, 0);
+}
+
+/// The VM's emulated PL011.
+const UART_BASE: usize = 0x0900_0000;
+const DR: usize = 0x00;
+const FR: usize = 0x18;
+const FR_TXFF: u32 = 1 << 5;
+
+/// Sends one byte, waiting while the transmit FIFO is full.
+pub fn putc(byte: u8) {
+    // SAFETY: the VM maps its emulated PL011 at UART_BASE; these are register accesses.
+    unsafe {
+        while core::ptr::read_volatile((UART_BASE + FR) as *const u32) & FR_TXFF != 0 {}
+        core::ptr::write_volatile((UART_BASE + DR) as *mut u32, u32::from(byte));
+    }
+}

@@ -1,0 +1,135 @@
+//! The riscv64 runtime: entry in VS-mode (translation off), NS16550 console, SBI
+//! calls for hypercalls, HSM and SRST.
+//!
+//! Hypercalls are SBI calls to an extension minivisor defines: `a7` = the hypercall
+//! number as the extension id, `a6` = 0, `a0`..`a5` = the arguments; the result
+//! comes back in `a0` (SBI_ERR_NOT_SUPPORTED, -2, for an unknown one).
+
+use core::arch::{asm, global_asm};
+
+/// How the hello program names this guest.
+pub const GUEST: &str = "a riscv64 guest in VS-mode";
+/// RAM the hostile configs map read-only.
+pub const READ_ONLY: u64 = 0x9800_0000;
+/// The lazily mapped 8 MiB of the memory config, around the 1 GiB boundary at
+/// 0xc000_0000.
+pub const LAZY_REGION: u64 = 0xbfc0_0000;
+/// What an unknown hypercall returns: SBI_ERR_NOT_SUPPORTED (-2).
+pub const NOT_SUPPORTED: u64 = -2i64 as u64;
+
+global_asm!(
+    r#"
+.section .text.entry, "ax"
+.global _start
+_start:
+    mv tp, a0
+    mv s1, a1
+    call guest_set_stack
+    bnez tp, 2f
+    la t0, __bss_start
+    la t1, __bss_end
+1:  bgeu t0, t1, 2f
+    sd zero, (t0)
+    addi t0, t0, 8
+    j 1b
+2:  mv a0, s1
+    call guest_main
+3:  j 3b
+
+// tp = hart index; sets sp to its stack top. Clobbers t0.
+guest_set_stack:
+    la sp, __stacks_top
+    slli t0, tp, {stack_shift}
+    sub sp, sp, t0
+    ret
+
+// A secondary hart (SBI HSM hart_start): a0 = hart id, a1 = opaque.
+.global guest_secondary_entry
+guest_secondary_entry:
+    mv tp, a0
+    call guest_set_stack
+    mv a0, a1
+    la t0, {secondary}
+    ld t0, 0(t0)
+    jalr t0
+4:  j 4b
+"#,
+    stack_shift = const crate::STACK_SIZE.trailing_zeros(),
+    secondary = sym crate::power::SECONDARY_MAIN,
+);
+
+unsafe extern "C" {
+    /// Where a hart started with [`cpu_on`] begins.
+    pub fn guest_secondary_entry();
+}
+
+/// This hart's index: the hart id the hypervisor passed in a0, kept in `tp`.
+#[must_use]
+pub fn cpu_id() -> u64 {
+    let id: u64;
+    // SAFETY: reading tp has no side effect; the entry code set it.
+    unsafe { asm!("mv {}, tp", out(reg) id, options(nomem, nostack)) };
+    id
+}
+
+/// Waits for an interrupt; under minivisor this yields the physical hart.
+pub fn wfi() {
+    // SAFETY: WFI only pauses the hart.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// An SBI call: extension `eid`, function `fid`, arguments `a0`..`a5`; returns
+/// (error, value).
+fn sbi(eid: u64, fid: u64, args: [u64; 6]) -> (u64, u64) {
+    let (error, value): (u64, u64);
+    // SAFETY: an ecall traps to the hypervisor, which reads a0-a7 and writes a0, a1.
+    unsafe {
+        asm!(
+            "ecall",
+            inout("a0") args[0] => error, inout("a1") args[1] => value,
+            in("a2") args[2], in("a3") args[3], in("a4") args[4], in("a5") args[5],
+            in("a6") fid, in("a7") eid,
+            options(nostack),
+        );
+    }
+    (error, value)
+}
+
+/// Hypercall `nr` with six arguments; returns a0.
+#[must_use]
+pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
+    sbi(nr, 0, args).0
+}
+
+const HSM: u64 = 0x48_534d;
+const SRST: u64 = 0x5352_5354;
+
+/// SBI HSM hart_start of hart `target` at `entry` with `context` in a1.
+pub fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
+    sbi(HSM, 0, [target, entry, context, 0, 0, 0]).0 as i64
+}
+
+/// SBI HSM hart_stop.
+pub fn cpu_off() {
+    sbi(HSM, 1, [0; 6]);
+}
+
+/// SBI SRST system_reset: shutdown, no reason.
+pub fn system_off() {
+    sbi(SRST, 0, [0; 6]);
+}
+
+/// The VM's emulated NS16550.
+const UART_BASE: usize = 0x1000_0000;
+const THR: usize = 0;
+const LSR: usize = 5;
+const LSR_THRE: u8 = 1 << 5;
+
+/// Sends one byte, waiting until the transmitter holds no byte.
+pub fn putc(byte: u8) {
+    // SAFETY: the VM maps its emulated NS16550 at UART_BASE; these are register accesses.
+    unsafe {
+        while core::ptr::read_volatile((UART_BASE + LSR) as *const u8) & LSR_THRE == 0 {}
+        core::ptr::write_volatile((UART_BASE + THR) as *mut u8, byte);
+    }
+}

@@ -1,0 +1,78 @@
+//! Minivisor on riscv64: QEMU `virt` in HS-mode under OpenSBI, NS16550 console, SBI
+//! SRST power off.
+
+mod boot;
+mod console;
+mod power;
+
+use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
+use axdevice::Platform;
+use axvcpu::arch::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu, riscv64::sbi};
+use axvm::VCpuConfigs;
+use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
+
+pub use self::{
+    console::putc,
+    power::{fail_exit, power_off},
+};
+use crate::hal::Hal;
+
+/// The architecture VMs are built for.
+pub const ARCH: Arch = Arch::Riscv64;
+/// The platform the device models follow.
+pub const PLATFORM: Platform = Platform::Riscv64;
+/// The end of the RAM minivisor uses: QEMU gives the machine 1 GiB from
+/// 0x8000_0000 (`-m 1G`); OpenSBI keeps the device tree in the top 2 MiB.
+pub const RAM_END: usize = 0xbfe0_0000;
+
+/// A VM on this architecture.
+pub type Vm = axvm::AxVM<Hal, Riscv64VCpu<Hal>>;
+
+/// What an unknown hypercall (an SBI extension nobody implements) returns in `a0`:
+/// SBI_ERR_NOT_SUPPORTED.
+pub const HYPERCALL_NOT_SUPPORTED: u64 = sbi::ERR_NOT_SUPPORTED;
+
+/// SBI HSM `hart_start` results.
+pub mod cpu_up {
+    /// SBI_SUCCESS.
+    pub const SUCCESS: u64 = 0;
+    /// SBI_ERR_INVALID_PARAM.
+    pub const INVALID_PARAMETERS: u64 = -3i64 as u64;
+    /// SBI_ERR_ALREADY_AVAILABLE.
+    pub const ALREADY_ON: u64 = -6i64 as u64;
+}
+
+/// An empty Sv39x4 G-stage address space tagged with `vmid`.
+pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
+    let format = Sv4x::new(Sv4xMode::Sv39x4, vmid)?;
+    AddrSpace::with_format(format, ArchTlb, GuestPhysAddr::from(0), 1 << 41)
+}
+
+/// The vCPU configs of a VM with `cpu_num` vCPUs: WFI trapped (a waiting vCPU
+/// yields the physical hart).
+pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Riscv64VCpu<Hal>> {
+    VCpuConfigs {
+        per_vcpu: (0..cpu_num)
+            .map(|_| (Riscv64CreateConfig, Riscv64SetupConfig::default()))
+            .collect(),
+    }
+}
+
+/// The vCPU an SBI HSM `hart_start` names: the hart id is the vCPU id.
+pub fn vcpu_of_affinity(hart_id: u64) -> Option<usize> {
+    usize::try_from(hart_id).ok()
+}
+
+/// The registers a secondary vCPU starts with: SBI HSM passes the hart id in a0
+/// and the opaque argument in a1.
+pub fn start_registers(vcpu: usize, arg: u64) -> [(usize, u64); 2] {
+    [(10, vcpu as u64), (11, arg)]
+}
+
+/// Minivisor takes no physical interrupts; nothing is ever pending.
+pub fn irq_fetch() -> usize {
+    0
+}
+
+/// Minivisor takes no physical interrupts.
+pub fn irq_handler() {}
