@@ -6,8 +6,9 @@
 //! [`AxVCpuExitReason`] that the hypervisor (or `axvm`) handles.
 //!
 //! The backends live in [`arch`]: today [`Aarch64VCpu`] for hypervisors running at
-//! EL2. The crate README documents what a hypervisor must set up for it and how each
-//! guest exception becomes an exit.
+//! EL2 and [`Riscv64VCpu`] for hypervisors running in HS-mode (H extension). The
+//! crate README documents what a hypervisor must set up for each and how each guest
+//! exception or trap becomes an exit.
 //!
 //! # Example
 //!
