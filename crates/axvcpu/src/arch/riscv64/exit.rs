@@ -252,48 +252,23 @@ pub mod sbi {
     }
 }
 
-/// The guest's timer and the virtual interrupts it raises, kept in software: the
-/// backend sets `hvip.VSTIP` at entry once `time` passed the deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimerState {
-    /// The `time` value at which the timer fires; `u64::MAX` when off.
-    pub deadline: u64,
-}
-
-impl Default for TimerState {
-    fn default() -> Self {
-        Self { deadline: u64::MAX }
-    }
-}
-
-/// What the vCPU must do besides returning the exit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decoded {
-    /// The exit ([`Nothing`](AxVCpuExitReason::Nothing): enter the guest again).
-    pub exit: AxVCpuExitReason,
+/// What the vCPU must do besides returning the exit, filled in by [`decode_trap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrapEffects {
     /// The length of the instruction an access exit leaves the guest on (0 for
     /// other exits).
     pub insn_len: u64,
     /// The guest asked for a remote fence: fence its translations on this hart.
     pub fence: bool,
-    /// The guest set its timer: withdraw a pending timer interrupt.
-    pub timer_reset: bool,
-}
-
-impl Decoded {
-    const fn exit(exit: AxVCpuExitReason) -> Self {
-        Self {
-            exit,
-            insn_len: 0,
-            fence: false,
-            timer_reset: false,
-        }
-    }
+    /// The guest set its timer to fire at this `time` value (SBI `set_timer`): store
+    /// it and withdraw a pending timer interrupt.
+    pub timer: Option<u64>,
 }
 
 /// Decodes an exception the guest took to HS-mode (`scause` without the interrupt
 /// bit, in `frame`), editing the guest registers as the behaviour table of the crate
-/// README says (SBI answers in `a0`/`a1`, `sepc` past an `ecall` or a `wfi`).
+/// README says (SBI answers in `a0`/`a1`, `sepc` past an `ecall` or a `wfi`), and
+/// recording in `effects` what the vCPU must do besides ([`TrapEffects`]).
 /// `fetch(gva)` reads the guest's instruction at `gva` (32 bits, or 16 bits
 /// zero-extended when they do not start a 32-bit instruction), `None` when it
 /// cannot.
@@ -303,25 +278,25 @@ impl Decoded {
 /// `BadAddress` for a PMP access fault; `Unsupported` for a cause the backend does
 /// not handle (an illegal instruction, a virtual instruction other than `wfi`, ...).
 /// Each error is logged.
+#[inline(never)] // Keeps its constants out of `run`'s entry path.
 pub fn decode_trap(
     frame: &mut TrapFrame,
-    timer: &mut TimerState,
+    effects: &mut TrapEffects,
     fetch: impl FnOnce(u64) -> Option<u32>,
-) -> AxVmResult<Decoded> {
+) -> AxVmResult<AxVCpuExitReason> {
+    *effects = TrapEffects::default();
     match frame.scause {
         cause::VS_ECALL => {
             frame.sepc = frame.sepc.wrapping_add(4);
-            Ok(sbi_call(frame, timer))
+            Ok(sbi_call(frame, effects))
         }
         cause::LOAD_GUEST_PAGE_FAULT | cause::STORE_GUEST_PAGE_FAULT => {
-            Ok(guest_page_fault(frame, fetch))
+            Ok(guest_page_fault(frame, effects, fetch))
         }
-        cause::INSTRUCTION_GUEST_PAGE_FAULT => {
-            Ok(Decoded::exit(AxVCpuExitReason::NestedPageFault {
-                addr: GuestPhysAddr::from(fault_gpa(frame.htval, frame.stval) as usize),
-                access_flags: MappingFlags::EXECUTE,
-            }))
-        }
+        cause::INSTRUCTION_GUEST_PAGE_FAULT => Ok(AxVCpuExitReason::NestedPageFault {
+            addr: GuestPhysAddr::from(fault_gpa(frame.htval, frame.stval) as usize),
+            access_flags: MappingFlags::EXECUTE,
+        }),
         cause::VIRTUAL_INSTRUCTION => {
             let insn = if frame.stval == 0 {
                 fetch(frame.sepc)
@@ -330,7 +305,7 @@ pub fn decode_trap(
             };
             if insn == Some(WFI) {
                 frame.sepc = frame.sepc.wrapping_add(4);
-                return Ok(Decoded::exit(AxVCpuExitReason::Halt));
+                return Ok(AxVCpuExitReason::Halt);
             }
             log::error!(
                 "riscv64 vCPU: virtual instruction {:#x} at guest PC {:#x} not emulated",
@@ -359,7 +334,11 @@ pub fn decode_trap(
     }
 }
 
-fn guest_page_fault(frame: &TrapFrame, fetch: impl FnOnce(u64) -> Option<u32>) -> Decoded {
+fn guest_page_fault(
+    frame: &TrapFrame,
+    effects: &mut TrapEffects,
+    fetch: impl FnOnce(u64) -> Option<u32>,
+) -> AxVCpuExitReason {
     let addr = GuestPhysAddr::from(fault_gpa(frame.htval, frame.stval) as usize);
     let store = frame.scause == cause::STORE_GUEST_PAGE_FAULT;
     let access = match decode_htinst(frame.htinst) {
@@ -384,32 +363,30 @@ fn guest_page_fault(frame: &TrapFrame, fetch: impl FnOnce(u64) -> Option<u32>) -
                     signed_ext: access.signed,
                 }
             };
-            Decoded {
-                insn_len: access.len,
-                ..Decoded::exit(exit)
-            }
+            effects.insn_len = access.len;
+            exit
         }
-        _ => Decoded::exit(AxVCpuExitReason::NestedPageFault {
+        _ => AxVCpuExitReason::NestedPageFault {
             addr,
             access_flags: if store {
                 MappingFlags::WRITE
             } else {
                 MappingFlags::READ
             },
-        }),
+        },
     }
 }
 
 /// Answers with SBI error `error` and value `value`; the guest continues.
-fn answer(frame: &mut TrapFrame, error: u64, value: u64) -> Decoded {
+fn answer(frame: &mut TrapFrame, error: u64, value: u64) -> AxVCpuExitReason {
     frame.set_gpr(reg::A0, error);
     frame.set_gpr(reg::A1, value);
-    Decoded::exit(AxVCpuExitReason::Nothing)
+    AxVCpuExitReason::Nothing
 }
 
 /// An `ecall` from VS-mode (`sepc` already past it): `a7` = extension, `a6` =
 /// function, `a0`..`a5` = arguments.
-fn sbi_call(frame: &mut TrapFrame, timer: &mut TimerState) -> Decoded {
+fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects) -> AxVCpuExitReason {
     let eid = frame.gpr(reg::A7);
     let fid = frame.gpr(reg::A6);
     let arg = |frame: &TrapFrame, n: usize| frame.gpr(reg::A0.wrapping_add(n));
@@ -424,11 +401,9 @@ fn sbi_call(frame: &mut TrapFrame, timer: &mut TimerState) -> Decoded {
         // mvendorid, marchid, mimpid: none.
         (sbi::BASE, 4..=6) => answer(frame, sbi::SUCCESS, 0),
         (sbi::TIME, 0) | (sbi::LEGACY_SET_TIMER, _) => {
-            timer.deadline = arg(frame, 0);
+            effects.timer = Some(arg(frame, 0));
             // The legacy call returns nothing; a0 = 0 is harmless there.
-            let mut decoded = answer(frame, sbi::SUCCESS, 0);
-            decoded.timer_reset = true;
-            decoded
+            answer(frame, sbi::SUCCESS, 0)
         }
         (sbi::RFENCE, 0..=2)
         | (
@@ -437,9 +412,8 @@ fn sbi_call(frame: &mut TrapFrame, timer: &mut TimerState) -> Decoded {
             | sbi::LEGACY_REMOTE_SFENCE_VMA_ASID,
             _,
         ) => {
-            let mut decoded = answer(frame, sbi::SUCCESS, 0);
-            decoded.fence = true;
-            decoded
+            effects.fence = true;
+            answer(frame, sbi::SUCCESS, 0)
         }
         (sbi::HSM, 0) => {
             let exit = AxVCpuExitReason::CpuUp {
@@ -450,17 +424,17 @@ fn sbi_call(frame: &mut TrapFrame, timer: &mut TimerState) -> Decoded {
             // The hypervisor may overwrite a0 with `set_return_value`.
             frame.set_gpr(reg::A0, sbi::SUCCESS);
             frame.set_gpr(reg::A1, 0);
-            Decoded::exit(exit)
+            exit
         }
-        (sbi::HSM, 1) => Decoded::exit(AxVCpuExitReason::CpuDown { state: 0 }),
+        (sbi::HSM, 1) => AxVCpuExitReason::CpuDown { state: 0 },
         // hart_suspend, default retentive suspend: wait like WFI, then return success.
         (sbi::HSM, 3) if arg(frame, 0) == 0 => {
             answer(frame, sbi::SUCCESS, 0);
-            Decoded::exit(AxVCpuExitReason::Halt)
+            AxVCpuExitReason::Halt
         }
-        (sbi::SRST, 0) if arg(frame, 0) <= 2 => Decoded::exit(AxVCpuExitReason::SystemDown),
+        (sbi::SRST, 0) if arg(frame, 0) <= 2 => AxVCpuExitReason::SystemDown,
         (sbi::SRST, 0) => answer(frame, sbi::ERR_INVALID_PARAM, 0),
-        (sbi::LEGACY_SHUTDOWN, _) => Decoded::exit(AxVCpuExitReason::SystemDown),
+        (sbi::LEGACY_SHUTDOWN, _) => AxVCpuExitReason::SystemDown,
         _ if sbi::is_implemented(eid) => {
             log::debug!("riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}");
             answer(frame, sbi::ERR_NOT_SUPPORTED, 0)
@@ -480,7 +454,7 @@ fn sbi_call(frame: &mut TrapFrame, timer: &mut TimerState) -> Decoded {
                 ],
             };
             frame.set_gpr(reg::A1, 0);
-            Decoded::exit(exit)
+            exit
         }
     }
 }
@@ -506,11 +480,24 @@ mod tests {
         frame
     }
 
-    fn decode(frame: &mut TrapFrame, insn: Option<u32>) -> AxVmResult<Decoded> {
-        decode_trap(frame, &mut TimerState::default(), |gva| {
+    fn decode(frame: &mut TrapFrame, insn: Option<u32>) -> AxVmResult<AxVCpuExitReason> {
+        decode_with(frame, insn).map(|(exit, _)| exit)
+    }
+
+    fn decode_with(
+        frame: &mut TrapFrame,
+        insn: Option<u32>,
+    ) -> AxVmResult<(AxVCpuExitReason, TrapEffects)> {
+        let mut effects = TrapEffects {
+            insn_len: 99,
+            fence: true,
+            timer: Some(1),
+        };
+        let exit = decode_trap(frame, &mut effects, |gva| {
             assert_eq!(gva, PC);
             insn
-        })
+        })?;
+        Ok((exit, effects))
     }
 
     fn load(width: AccessWidth, reg: usize, signed: bool, len: u64) -> Option<MemAccess> {
@@ -646,16 +633,22 @@ mod tests {
             0x00b0_0023,
         );
         f.x[11] = 0x4142;
-        let decoded = decode(&mut f, None).unwrap();
+        let (exit, effects) = decode_with(&mut f, None).unwrap();
         assert_eq!(
-            decoded.exit,
+            exit,
             AxVCpuExitReason::MmioWrite {
                 addr: GuestPhysAddr::from(0x1000_0000),
                 width: AccessWidth::Byte,
                 data: 0x42,
             }
         );
-        assert_eq!(decoded.insn_len, 4);
+        assert_eq!(
+            effects,
+            TrapEffects {
+                insn_len: 4,
+                ..TrapEffects::default()
+            }
+        );
         assert_eq!(f.sepc, PC, "an access exit stays on the instruction");
     }
 
@@ -663,9 +656,9 @@ mod tests {
     fn without_htinst_the_instruction_is_read_from_the_guest() {
         // c.lw a0, 0(a1) from GPA 0x1000_0005 (stval's low bits complete htval).
         let mut f = frame(cause::LOAD_GUEST_PAGE_FAULT, 0xffff_0005, 0x0400_0001, 0);
-        let decoded = decode(&mut f, Some(0x4188)).unwrap();
+        let (exit, effects) = decode_with(&mut f, Some(0x4188)).unwrap();
         assert_eq!(
-            decoded.exit,
+            exit,
             AxVCpuExitReason::MmioRead {
                 addr: GuestPhysAddr::from(0x1000_0005),
                 width: AccessWidth::Dword,
@@ -674,7 +667,7 @@ mod tests {
                 signed_ext: true,
             }
         );
-        assert_eq!(decoded.insn_len, 2);
+        assert_eq!(effects.insn_len, 2);
     }
 
     #[test]
@@ -685,10 +678,7 @@ mod tests {
         };
         // The instruction cannot be read.
         let mut f = frame(cause::LOAD_GUEST_PAGE_FAULT, 0xc000_0000, 0x3000_0000, 0);
-        assert_eq!(
-            decode(&mut f, None).unwrap().exit,
-            fault(MappingFlags::READ)
-        );
+        assert_eq!(decode(&mut f, None).unwrap(), fault(MappingFlags::READ));
         // An AMO (store fault), an implicit page-table access, a load decoded for a store fault.
         let mut f = frame(
             cause::STORE_GUEST_PAGE_FAULT,
@@ -696,23 +686,17 @@ mod tests {
             0x3000_0000,
             0x08b6_202f,
         );
-        assert_eq!(
-            decode(&mut f, None).unwrap().exit,
-            fault(MappingFlags::WRITE)
-        );
+        assert_eq!(decode(&mut f, None).unwrap(), fault(MappingFlags::WRITE));
         let mut f = frame(
             cause::LOAD_GUEST_PAGE_FAULT,
             0xc000_0000,
             0x3000_0000,
             0x3000,
         );
-        assert_eq!(
-            decode(&mut f, None).unwrap().exit,
-            fault(MappingFlags::READ)
-        );
+        assert_eq!(decode(&mut f, None).unwrap(), fault(MappingFlags::READ));
         let mut f = frame(cause::STORE_GUEST_PAGE_FAULT, 0xc000_0000, 0x3000_0000, 0);
         assert_eq!(
-            decode(&mut f, Some(0x0005_2583)).unwrap().exit,
+            decode(&mut f, Some(0x0005_2583)).unwrap(),
             fault(MappingFlags::WRITE)
         );
         // An instruction fetch.
@@ -722,23 +706,17 @@ mod tests {
             0x3000_0000,
             0,
         );
-        assert_eq!(
-            decode(&mut f, None).unwrap().exit,
-            fault(MappingFlags::EXECUTE)
-        );
+        assert_eq!(decode(&mut f, None).unwrap(), fault(MappingFlags::EXECUTE));
     }
 
     #[test]
     fn wfi_halts_and_other_traps_are_errors() {
         let mut f = frame(cause::VIRTUAL_INSTRUCTION, u64::from(WFI), 0, 0);
-        assert_eq!(decode(&mut f, None).unwrap().exit, AxVCpuExitReason::Halt);
+        assert_eq!(decode(&mut f, None).unwrap(), AxVCpuExitReason::Halt);
         assert_eq!(f.sepc, PC + 4);
         // stval empty: the instruction is read.
         let mut f = frame(cause::VIRTUAL_INSTRUCTION, 0, 0, 0);
-        assert_eq!(
-            decode(&mut f, Some(WFI)).unwrap().exit,
-            AxVCpuExitReason::Halt
-        );
+        assert_eq!(decode(&mut f, Some(WFI)).unwrap(), AxVCpuExitReason::Halt);
         // csrr a0, hstatus from VS-mode.
         let mut f = frame(cause::VIRTUAL_INSTRUCTION, 0x6000_2573, 0, 0);
         assert_eq!(decode(&mut f, None), Err(AxVmError::Unsupported));
@@ -755,24 +733,24 @@ mod tests {
         }
     }
 
-    fn ecall(eid: u64, fid: u64, args: &[u64]) -> (TrapFrame, Decoded, TimerState) {
+    fn ecall(eid: u64, fid: u64, args: &[u64]) -> (TrapFrame, AxVCpuExitReason, TrapEffects) {
         let mut f = frame(cause::VS_ECALL, 0, 0, 0);
         f.x[reg::A7] = eid;
         f.x[reg::A6] = fid;
         for (i, arg) in args.iter().enumerate() {
             f.x[reg::A0 + i] = *arg;
         }
-        let mut timer = TimerState::default();
-        let decoded = decode_trap(&mut f, &mut timer, |_| None).unwrap();
+        let mut effects = TrapEffects::default();
+        let exit = decode_trap(&mut f, &mut effects, |_| None).unwrap();
         assert_eq!(f.sepc, PC + 4, "every SBI call moves past the ecall");
-        (f, decoded, timer)
+        (f, exit, effects)
     }
 
     #[test]
     fn base_extension_answers_in_place() {
         let (f, d, _) = ecall(sbi::BASE, 0, &[]);
         assert_eq!(
-            (d.exit, f.x[10], f.x[11]),
+            (d, f.x[10], f.x[11]),
             (AxVCpuExitReason::Nothing, 0, 0x200_0000)
         );
         let (f, _, _) = ecall(sbi::BASE, 3, &[sbi::HSM]);
@@ -787,7 +765,7 @@ mod tests {
     fn hsm_calls_become_cpu_exits() {
         let (f, d, _) = ecall(sbi::HSM, 0, &[1, 0x9000_0100, 0x5eed]);
         assert_eq!(
-            d.exit,
+            d,
             AxVCpuExitReason::CpuUp {
                 target_cpu: 1,
                 entry_point: GuestPhysAddr::from(0x9000_0100),
@@ -796,13 +774,13 @@ mod tests {
         );
         assert_eq!(f.x[10], 0);
         let (_, d, _) = ecall(sbi::HSM, 1, &[]);
-        assert_eq!(d.exit, AxVCpuExitReason::CpuDown { state: 0 });
+        assert_eq!(d, AxVCpuExitReason::CpuDown { state: 0 });
         let (f, d, _) = ecall(sbi::HSM, 3, &[0]);
-        assert_eq!((d.exit, f.x[10]), (AxVCpuExitReason::Halt, 0));
+        assert_eq!((d, f.x[10]), (AxVCpuExitReason::Halt, 0));
         // hart_get_status, a non-retentive suspend.
         let (f, d, _) = ecall(sbi::HSM, 2, &[1]);
         assert_eq!(
-            (d.exit, f.x[10]),
+            (d, f.x[10]),
             (AxVCpuExitReason::Nothing, sbi::ERR_NOT_SUPPORTED)
         );
         let (f, _, _) = ecall(sbi::HSM, 3, &[0x8000_0000]);
@@ -812,25 +790,23 @@ mod tests {
     #[test]
     fn reset_timer_and_fences() {
         let (_, d, _) = ecall(sbi::SRST, 0, &[0, 0]);
-        assert_eq!(d.exit, AxVCpuExitReason::SystemDown);
+        assert_eq!(d, AxVCpuExitReason::SystemDown);
         let (f, d, _) = ecall(sbi::SRST, 0, &[7, 0]);
         assert_eq!(
-            (d.exit, f.x[10]),
+            (d, f.x[10]),
             (AxVCpuExitReason::Nothing, sbi::ERR_INVALID_PARAM)
         );
         let (_, d, _) = ecall(sbi::LEGACY_SHUTDOWN, 0, &[]);
-        assert_eq!(d.exit, AxVCpuExitReason::SystemDown);
-        let (f, d, timer) = ecall(sbi::TIME, 0, &[12_345]);
-        assert!(d.timer_reset);
-        assert_eq!((timer.deadline, f.x[10]), (12_345, 0));
-        let (_, d, timer) = ecall(sbi::LEGACY_SET_TIMER, 0, &[7]);
-        assert!(d.timer_reset);
-        assert_eq!(timer.deadline, 7);
-        let (f, d, _) = ecall(sbi::RFENCE, 1, &[1, 0, 0, 0x1000]);
-        assert!(d.fence);
-        assert_eq!((d.exit, f.x[10]), (AxVCpuExitReason::Nothing, 0));
-        let (f, d, _) = ecall(sbi::RFENCE, 3, &[]);
-        assert!(!d.fence);
+        assert_eq!(d, AxVCpuExitReason::SystemDown);
+        let (f, _, effects) = ecall(sbi::TIME, 0, &[12_345]);
+        assert_eq!((effects.timer, f.x[10]), (Some(12_345), 0));
+        let (_, _, effects) = ecall(sbi::LEGACY_SET_TIMER, 0, &[7]);
+        assert_eq!(effects.timer, Some(7));
+        let (f, d, effects) = ecall(sbi::RFENCE, 1, &[1, 0, 0, 0x1000]);
+        assert!(effects.fence);
+        assert_eq!((d, f.x[10]), (AxVCpuExitReason::Nothing, 0));
+        let (f, _, effects) = ecall(sbi::RFENCE, 3, &[]);
+        assert!(!effects.fence);
         assert_eq!(f.x[10], sbi::ERR_NOT_SUPPORTED);
     }
 
@@ -838,7 +814,7 @@ mod tests {
     fn other_extensions_are_hypercalls() {
         let (f, d, _) = ecall(0x4d56_0001, 0, &[1, 2, 3, 4, 5, 6]);
         assert_eq!(
-            d.exit,
+            d,
             AxVCpuExitReason::Hypercall {
                 nr: 0x4d56_0001,
                 args: [1, 2, 3, 4, 5, 6]
@@ -847,7 +823,7 @@ mod tests {
         assert_eq!(f.x[11], 0);
         let (_, d, _) = ecall(0xdead_beef, 0, &[]);
         assert!(matches!(
-            d.exit,
+            d,
             AxVCpuExitReason::Hypercall {
                 nr: 0xdead_beef,
                 ..
@@ -855,12 +831,12 @@ mod tests {
         ));
         let (_, d, _) = ecall(sbi::DBCN, 2, &[b'x'.into()]);
         assert!(matches!(
-            d.exit,
+            d,
             AxVCpuExitReason::Hypercall { nr: sbi::DBCN, .. }
         ));
         let (_, d, _) = ecall(sbi::LEGACY_CONSOLE_PUTCHAR, 0, &[b'x'.into()]);
         assert!(matches!(
-            d.exit,
+            d,
             AxVCpuExitReason::Hypercall {
                 nr: 1,
                 args: [0x78, ..]

@@ -21,9 +21,7 @@ mod vcpu;
 pub use self::{
     context::{TrapFrame, VsState},
     entry::{HsTrapHandler, set_hs_trap_handler, trap_vector_base},
-    exit::{
-        Decoded, Htinst, MemAccess, TimerState, decode_htinst, decode_instruction, decode_trap, sbi,
-    },
+    exit::{Htinst, MemAccess, TrapEffects, decode_htinst, decode_instruction, decode_trap, sbi},
     hw::{HCOUNTEREN, HEDELEG, HIDELEG},
     paging::{GStageCaps, hgatp},
     vcpu::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu, hvip},

@@ -7,7 +7,7 @@ use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuI
 use super::{
     context::{SSTATUS_SPP, TrapFrame, VsState, hstatus, reg},
     entry,
-    exit::{self, TimerState, cause},
+    exit::{self, TrapEffects, cause},
     hw::{self, GuestHwState, HostHwState},
     paging,
 };
@@ -64,11 +64,11 @@ impl Riscv64SetupConfig {
 pub struct Riscv64VCpu<H: AxVCpuHal> {
     frame: TrapFrame,
     vs: VsState,
-    timer: TimerState,
+    timer_deadline: u64,
+    effects: TrapEffects,
     hvip: u64,
     hgatp: Option<(u64, u16)>,
     host: Option<HostHwState>,
-    insn_len: u64,
     vm_id: VMId,
     vcpu_id: VCpuId,
     _hal: PhantomData<fn() -> H>,
@@ -126,7 +126,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
     /// `u64::MAX` when off.
     #[must_use]
     pub const fn timer_deadline(&self) -> u64 {
-        self.timer.deadline
+        self.timer_deadline
     }
 
     /// The virtual interrupts pending for the guest (`hvip`, see [`hvip`]).
@@ -171,7 +171,8 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             ..TrapFrame::default()
         };
         self.vs = VsState::reset();
-        self.timer = TimerState::default();
+        self.timer_deadline = u64::MAX;
+        self.effects = TrapEffects::default();
         self.hvip = 0;
         Ok(())
     }
@@ -194,15 +195,15 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
                 vector: H::irq_fetch() as u64,
             });
         }
-        let decoded = exit::decode_trap(&mut self.frame, &mut self.timer, entry::read_guest_insn)?;
-        if decoded.timer_reset {
+        let exit = exit::decode_trap(&mut self.frame, &mut self.effects, entry::read_guest_insn);
+        if let Some(deadline) = self.effects.timer {
+            self.timer_deadline = deadline;
             self.hvip &= !hvip::VSTIP;
         }
-        if decoded.fence {
+        if self.effects.fence {
             hw::fence_guest();
         }
-        self.insn_len = decoded.insn_len;
-        Ok(decoded.exit)
+        exit
     }
 
     #[cfg(target_arch = "riscv64")]
@@ -243,11 +244,11 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
                 ..TrapFrame::default()
             },
             vs: VsState::reset(),
-            timer: TimerState::default(),
+            timer_deadline: u64::MAX,
+            effects: TrapEffects::default(),
             hvip: 0,
             hgatp: None,
             host: None,
-            insn_len: 0,
             vm_id,
             vcpu_id,
             _hal: PhantomData,
@@ -286,7 +287,7 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         loop {
-            if hw::time() >= self.timer.deadline {
+            if hw::time() >= self.timer_deadline {
                 self.hvip |= hvip::VSTIP;
             }
             hw::write_hvip(self.hvip);
@@ -329,7 +330,11 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
     }
 
     fn skip_instruction(&mut self) {
-        let len = if self.insn_len == 0 { 4 } else { self.insn_len };
+        let len = if self.effects.insn_len == 0 {
+            4
+        } else {
+            self.effects.insn_len
+        };
         self.frame.sepc = self.frame.sepc.wrapping_add(len);
     }
 }
