@@ -56,6 +56,7 @@ pub struct MemAccess {
     pub len: u64,
 }
 
+#[inline]
 const fn width_of(log2: u32) -> AccessWidth {
     match log2 {
         0 => AccessWidth::Byte,
@@ -68,6 +69,7 @@ const fn width_of(log2: u32) -> AccessWidth {
 /// Decodes a 32-bit integer load (`lb` ... `ld`, `lbu`, `lhu`, `lwu`) or store
 /// (`sb` ... `sd`); `None` for anything else (FP loads and stores, AMOs included).
 #[must_use]
+#[inline]
 pub const fn decode_32(insn: u32) -> Option<MemAccess> {
     let funct3 = (insn >> 12) & 0x7;
     let rd = ((insn >> 7) & 0x1f) as usize;
@@ -94,6 +96,7 @@ pub const fn decode_32(insn: u32) -> Option<MemAccess> {
 }
 
 /// A 16-bit load or store.
+#[inline]
 const fn access(write: bool, width: AccessWidth, reg: usize, signed: bool) -> Option<MemAccess> {
     Some(MemAccess {
         write,
@@ -108,6 +111,7 @@ const fn access(write: bool, width: AccessWidth, reg: usize, signed: bool) -> Op
 /// `c.lwsp`, `c.ldsp`, `c.swsp`, `c.sdsp`, `c.lbu`, `c.lhu`, `c.lh`, `c.sb`, `c.sh`;
 /// `None` for anything else.
 #[must_use]
+#[inline]
 pub const fn decode_16(insn: u16) -> Option<MemAccess> {
     let insn = insn as u32;
     let funct3 = (insn >> 13) & 0x7;
@@ -141,6 +145,7 @@ pub const fn decode_16(insn: u16) -> Option<MemAccess> {
 /// Decodes a trapping instruction as read from guest memory: 32 bits when its low
 /// two bits are `0b11`, else the low 16 bits.
 #[must_use]
+#[inline]
 pub const fn decode_instruction(insn: u32) -> Option<MemAccess> {
     if insn & 0x3 == 0x3 {
         decode_32(insn)
@@ -167,6 +172,7 @@ pub enum Htinst {
 
 /// Interprets `htinst`.
 #[must_use]
+#[inline]
 pub const fn decode_htinst(htinst: u64) -> Htinst {
     if htinst == 0 {
         return Htinst::Empty;
@@ -278,7 +284,7 @@ pub struct TrapEffects {
 /// `BadAddress` for a PMP access fault; `Unsupported` for a cause the backend does
 /// not handle (an illegal instruction, a virtual instruction other than `wfi`, ...).
 /// Each error is logged.
-#[inline(never)] // Keeps its constants out of `run`'s entry path.
+#[inline(never)] // Keeps its constants out of `run`.
 pub fn decode_trap(
     frame: &mut TrapFrame,
     effects: &mut TrapEffects,
@@ -334,6 +340,7 @@ pub fn decode_trap(
     }
 }
 
+#[inline(never)] // Keeps its registers out of the SBI path.
 fn guest_page_fault(
     frame: &TrapFrame,
     effects: &mut TrapEffects,
@@ -388,74 +395,78 @@ fn answer(frame: &mut TrapFrame, error: u64, value: u64) -> AxVCpuExitReason {
 /// function, `a0`..`a5` = arguments.
 fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects) -> AxVCpuExitReason {
     let eid = frame.gpr(reg::A7);
+    if !sbi::is_implemented(eid) {
+        return hypercall(frame, eid);
+    }
     let fid = frame.gpr(reg::A6);
-    let arg = |frame: &TrapFrame, n: usize| frame.gpr(reg::A0.wrapping_add(n));
-    match (eid, fid) {
-        (sbi::BASE, 0) => answer(frame, sbi::SUCCESS, sbi::SPEC_VERSION),
-        (sbi::BASE, 1) => answer(frame, sbi::SUCCESS, sbi::IMPL_ID),
-        (sbi::BASE, 2) => answer(frame, sbi::SUCCESS, 0x0001_0000),
-        (sbi::BASE, 3) => {
-            let probed = u64::from(sbi::is_implemented(arg(frame, 0)));
-            answer(frame, sbi::SUCCESS, probed)
+    let a0 = frame.gpr(reg::A0);
+    match eid {
+        sbi::BASE => {
+            let value = match fid {
+                0 => sbi::SPEC_VERSION,
+                1 => sbi::IMPL_ID,
+                2 => 0x0001_0000,
+                3 => u64::from(sbi::is_implemented(a0)),
+                // mvendorid, marchid, mimpid: none.
+                4..=6 => 0,
+                _ => return not_supported(frame, eid, fid),
+            };
+            answer(frame, sbi::SUCCESS, value)
         }
-        // mvendorid, marchid, mimpid: none.
-        (sbi::BASE, 4..=6) => answer(frame, sbi::SUCCESS, 0),
-        (sbi::TIME, 0) | (sbi::LEGACY_SET_TIMER, _) => {
-            effects.timer = Some(arg(frame, 0));
+        sbi::TIME if fid != 0 => not_supported(frame, eid, fid),
+        sbi::TIME | sbi::LEGACY_SET_TIMER => {
+            effects.timer = Some(a0);
             // The legacy call returns nothing; a0 = 0 is harmless there.
             answer(frame, sbi::SUCCESS, 0)
         }
-        (sbi::RFENCE, 0..=2)
-        | (
-            sbi::LEGACY_REMOTE_FENCE_I
-            | sbi::LEGACY_REMOTE_SFENCE_VMA
-            | sbi::LEGACY_REMOTE_SFENCE_VMA_ASID,
-            _,
-        ) => {
+        sbi::RFENCE if fid > 2 => not_supported(frame, eid, fid),
+        sbi::RFENCE
+        | sbi::LEGACY_REMOTE_FENCE_I
+        | sbi::LEGACY_REMOTE_SFENCE_VMA
+        | sbi::LEGACY_REMOTE_SFENCE_VMA_ASID => {
             effects.fence = true;
             answer(frame, sbi::SUCCESS, 0)
         }
-        (sbi::HSM, 0) => {
-            let exit = AxVCpuExitReason::CpuUp {
-                target_cpu: arg(frame, 0),
-                entry_point: GuestPhysAddr::from(arg(frame, 1) as usize),
-                arg: arg(frame, 2),
-            };
-            // The hypervisor may overwrite a0 with `set_return_value`.
-            frame.set_gpr(reg::A0, sbi::SUCCESS);
-            frame.set_gpr(reg::A1, 0);
-            exit
-        }
-        (sbi::HSM, 1) => AxVCpuExitReason::CpuDown { state: 0 },
-        // hart_suspend, default retentive suspend: wait like WFI, then return success.
-        (sbi::HSM, 3) if arg(frame, 0) == 0 => {
-            answer(frame, sbi::SUCCESS, 0);
-            AxVCpuExitReason::Halt
-        }
-        (sbi::SRST, 0) if arg(frame, 0) <= 2 => AxVCpuExitReason::SystemDown,
-        (sbi::SRST, 0) => answer(frame, sbi::ERR_INVALID_PARAM, 0),
-        (sbi::LEGACY_SHUTDOWN, _) => AxVCpuExitReason::SystemDown,
-        _ if sbi::is_implemented(eid) => {
-            log::debug!("riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}");
-            answer(frame, sbi::ERR_NOT_SUPPORTED, 0)
-        }
-        _ => {
-            // Not an extension the backend implements: the hypervisor's to answer. A
-            // hypervisor that does not know it answers SBI_ERR_NOT_SUPPORTED.
-            let exit = AxVCpuExitReason::Hypercall {
-                nr: eid,
-                args: [
-                    arg(frame, 0),
-                    arg(frame, 1),
-                    arg(frame, 2),
-                    arg(frame, 3),
-                    arg(frame, 4),
-                    arg(frame, 5),
-                ],
-            };
-            frame.set_gpr(reg::A1, 0);
-            exit
-        }
+        sbi::HSM => match fid {
+            0 => {
+                let exit = AxVCpuExitReason::CpuUp {
+                    target_cpu: a0,
+                    entry_point: GuestPhysAddr::from(frame.gpr(reg::A1) as usize),
+                    arg: frame.gpr(reg::A1.wrapping_add(1)),
+                };
+                // The hypervisor may overwrite a0 with `set_return_value`.
+                answer(frame, sbi::SUCCESS, 0);
+                exit
+            }
+            1 => AxVCpuExitReason::CpuDown { state: 0 },
+            // hart_suspend, default retentive suspend: wait like WFI, then succeed.
+            3 if a0 == 0 => {
+                answer(frame, sbi::SUCCESS, 0);
+                AxVCpuExitReason::Halt
+            }
+            _ => not_supported(frame, eid, fid),
+        },
+        sbi::SRST if fid != 0 => not_supported(frame, eid, fid),
+        sbi::SRST if a0 > 2 => answer(frame, sbi::ERR_INVALID_PARAM, 0),
+        sbi::SRST | sbi::LEGACY_SHUTDOWN => AxVCpuExitReason::SystemDown,
+        _ => not_supported(frame, eid, fid),
+    }
+}
+
+/// A function the backend does not implement of an extension it does.
+fn not_supported(frame: &mut TrapFrame, eid: u64, fid: u64) -> AxVCpuExitReason {
+    log::debug!("riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}");
+    answer(frame, sbi::ERR_NOT_SUPPORTED, 0)
+}
+
+/// An extension the backend does not implement: the hypervisor's to answer (one that
+/// does not know it answers SBI_ERR_NOT_SUPPORTED).
+fn hypercall(frame: &mut TrapFrame, eid: u64) -> AxVCpuExitReason {
+    let [_, _, _, _, _, _, _, _, _, _, a0, a1, a2, a3, a4, a5, ..] = frame.x;
+    frame.set_gpr(reg::A1, 0);
+    AxVCpuExitReason::Hypercall {
+        nr: eid,
+        args: [a0, a1, a2, a3, a4, a5],
     }
 }
 
