@@ -5,7 +5,9 @@
 //! images to embed. The configs are embedded as text and parsed at run time.
 
 use std::{
-    env, fmt::Write as _, fs,
+    env,
+    fmt::Write as _,
+    fs,
     path::{Path, PathBuf},
 };
 
@@ -14,7 +16,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let script = manifest.join("src").join("arch").join(&arch).join("link.ld");
+    let script = manifest
+        .join("src")
+        .join("arch")
+        .join(&arch)
+        .join("link.ld");
     if script.exists() {
         println!("cargo:rustc-link-arg=-T{}", script.display());
         println!("cargo:rerun-if-changed={}", script.display());
@@ -50,16 +56,20 @@ fn embed(entry: &str) -> Result<String, String> {
     let config_path = fs::canonicalize(path).map_err(|e| format!("{path}: {e}"))?;
     println!("cargo:rerun-if-changed={}", config_path.display());
     let text = fs::read_to_string(&config_path).map_err(|e| format!("{path}: {e}"))?;
-    let config = axvmconfig::AxVMCrateConfig::from_toml(&text).map_err(|e| format!("{path}: {e}"))?;
+    let config =
+        axvmconfig::AxVMCrateConfig::from_toml(&text).map_err(|e| format!("{path}: {e}"))?;
     let dir = config_path.parent().unwrap_or(Path::new("/"));
     let image = |name: &str| -> Result<String, String> {
         let file = dir.join(name);
-        let file = fs::canonicalize(&file).map_err(|e| format!("{path}: image {}: {e}", file.display()))?;
+        let file = fs::canonicalize(&file)
+            .map_err(|e| format!("{path}: image {}: {e}", file.display()))?;
         println!("cargo:rerun-if-changed={}", file.display());
         Ok(format!("include_bytes!({:?})", file.display().to_string()))
     };
     let optional = |name: Option<&str>| -> Result<String, String> {
-        name.map_or(Ok("None".into()), |name| Ok(format!("Some({})", image(name)?)))
+        name.map_or(Ok("None".into()), |name| {
+            Ok(format!("Some({})", image(name)?))
+        })
     };
     let kernel = image(&config.kernel.kernel_path)?;
     let dtb = optional(config.kernel.dtb_path.as_deref())?;

@@ -49,7 +49,12 @@ impl log::Log for Logger {
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
-            println!("[{:<5} {}] {}", record.level(), record.target(), record.args());
+            println!(
+                "[{:<5} {}] {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
         }
     }
 

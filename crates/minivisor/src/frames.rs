@@ -37,17 +37,25 @@ static FRAMES: Mutex<Frames> = Mutex::new(Frames {
 /// The range must be unused RAM, identity-mapped, and given only once.
 pub unsafe fn init(start: usize, end: usize) {
     let heap_start = start.next_multiple_of(FRAME);
-    let frames_start = heap_start.saturating_add(HEAP_BYTES).next_multiple_of(0x20_0000);
+    let frames_start = heap_start
+        .saturating_add(HEAP_BYTES)
+        .next_multiple_of(0x20_0000);
     // SAFETY: the caller gives this RAM to us alone; the heap takes its first part.
     unsafe { HEAP.lock().init(heap_start as *mut u8, HEAP_BYTES) };
     let mut frames = FRAMES.lock();
     frames.base = frames_start;
-    frames.frames = end.saturating_sub(frames_start).checked_div(FRAME).unwrap_or(0).min(MAX_FRAMES);
+    frames.frames = end
+        .saturating_sub(frames_start)
+        .checked_div(FRAME)
+        .unwrap_or(0)
+        .min(MAX_FRAMES);
 }
 
 impl Frames {
     fn is_used(&self, frame: usize) -> bool {
-        self.used.get(frame / 64).is_none_or(|word| word & (1 << (frame % 64)) != 0)
+        self.used
+            .get(frame / 64)
+            .is_none_or(|word| word & (1 << (frame % 64)) != 0)
     }
 
     fn set(&mut self, first: usize, count: usize, used: bool) {
@@ -101,5 +109,9 @@ pub fn free(addr: HostPhysAddr, count: usize) {
 /// Frames in use, for the summary.
 pub fn in_use() -> usize {
     let frames = FRAMES.lock();
-    frames.used.iter().map(|word| word.count_ones() as usize).sum()
+    frames
+        .used
+        .iter()
+        .map(|word| word.count_ones() as usize)
+        .sum()
 }

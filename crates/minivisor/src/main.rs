@@ -59,7 +59,10 @@ fn summary(guests: &[Guest]) -> bool {
         if guest.passed() {
             passed = passed.saturating_add(1);
         }
-        println!("  VM `{}` ({}): {outcome}; expected {expected}: {verdict}", guest.name, guest.embedded.source);
+        println!(
+            "  VM `{}` ({}): {outcome}; expected {expected}: {verdict}",
+            guest.name, guest.embedded.source
+        );
         if let Some(vm) = &guest.vm {
             let mut line = alloc::string::String::from("    exits:");
             for (kind, count) in vm.exit_counts().filter(|(_, count)| *count > 0) {

@@ -85,7 +85,9 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
         Arc::new(GuestConsole::new(&console_name)) as Arc<dyn SerialBackend>
     });
     let devices = registry
-        .build(&AxVmDeviceConfig::new(crate_config.devices.emu_devices.clone()))
+        .build(&AxVmDeviceConfig::new(
+            crate_config.devices.emu_devices.clone(),
+        ))
         .map_err(|e| format!("devices: {e}"))?;
     let config = AxVMConfig::new(crate_config, arch::ARCH).map_err(|e| format!("config: {e:?}"))?;
     // VMID 0 stays the hypervisor's; each VM gets its own tag for its TLB entries.
@@ -94,12 +96,14 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
     let cpu_num = config.cpu_num();
     let vm = Vm::new(config, space, devices, arch::vcpu_configs(cpu_num))
         .map_err(|e| format!("VM: {e:?}"))?;
-    vm.load_kernel_image(embedded.kernel).map_err(|e| format!("kernel image: {e:?}"))?;
+    vm.load_kernel_image(embedded.kernel)
+        .map_err(|e| format!("kernel image: {e:?}"))?;
     if let Some(dtb) = embedded.dtb {
         vm.load_dtb(dtb).map_err(|e| format!("DTB: {e:?}"))?;
     }
     if let Some(ramdisk) = embedded.ramdisk {
-        vm.load_ramdisk(ramdisk).map_err(|e| format!("ramdisk: {e:?}"))?;
+        vm.load_ramdisk(ramdisk)
+            .map_err(|e| format!("ramdisk: {e:?}"))?;
     }
     vm.boot().map_err(|e| format!("boot: {e:?}"))?;
     let mut runnable = alloc::vec![false; cpu_num];
@@ -162,13 +166,20 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
         match vm.run_vcpu(vcpu) {
             Ok(AxVCpuExitReason::Hypercall { nr, args }) => {
                 let value = hypercall::answer(nr, args).unwrap_or_else(|| {
-                    println!("minivisor: VM `{}` made unknown hypercall {nr:#x}: refused", guest.name);
+                    println!(
+                        "minivisor: VM `{}` made unknown hypercall {nr:#x}: refused",
+                        guest.name
+                    );
                     hypercall::NOT_SUPPORTED
                 });
                 set_return(vm, vcpu, value);
             }
             Ok(AxVCpuExitReason::Halt) => return,
-            Ok(AxVCpuExitReason::CpuUp { target_cpu, entry_point, arg }) => {
+            Ok(AxVCpuExitReason::CpuUp {
+                target_cpu,
+                entry_point,
+                arg,
+            }) => {
                 let status = start_vcpu(guest, vm, target_cpu, entry_point, arg);
                 set_return(vm, vcpu, status);
             }
@@ -217,7 +228,13 @@ fn set_return(vm: &Vm, vcpu: usize, value: u64) {
 
 /// PSCI CPU_ON: starts the vCPU whose MPIDR affinity is `target` at `entry` with
 /// `arg` in its first argument register.
-fn start_vcpu(guest: &mut Guest, vm: &Vm, target: u64, entry: axvm_types::GuestPhysAddr, arg: u64) -> u64 {
+fn start_vcpu(
+    guest: &mut Guest,
+    vm: &Vm,
+    target: u64,
+    entry: axvm_types::GuestPhysAddr,
+    arg: u64,
+) -> u64 {
     let id = arch::vcpu_of_affinity(target);
     let Some(flag) = id.and_then(|id| guest.runnable.get_mut(id)) else {
         return PSCI_INVALID_PARAMETERS;

@@ -7,6 +7,9 @@ use minivisor_guests::{println, psci};
 
 #[unsafe(no_mangle)]
 extern "C" fn guest_main(_dtb: u64) -> ! {
-    println!("Hello from an aarch64 guest at EL1 (vCPU {})", minivisor_guests::cpu_id());
+    println!(
+        "Hello from an aarch64 guest at EL1 (vCPU {})",
+        minivisor_guests::cpu_id()
+    );
     psci::system_off()
 }

@@ -23,7 +23,9 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
         let got_xor = hvc(hypercall::XOR, args);
         if got_sum != sum || got_xor != xor {
             failures += 1;
-            println!("hypercall round {round}: sum {got_sum:#x} (want {sum:#x}), xor {got_xor:#x} (want {xor:#x})");
+            println!(
+                "hypercall round {round}: sum {got_sum:#x} (want {sum:#x}), xor {got_xor:#x} (want {xor:#x})"
+            );
         }
     }
     if failures == 0 {

@@ -36,10 +36,13 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
     let mut sum = 0u64;
     for offset in offsets() {
         // SAFETY: as above.
-        sum = sum.wrapping_add(unsafe { core::ptr::read_volatile((REGION + offset) as *const u64) });
+        sum =
+            sum.wrapping_add(unsafe { core::ptr::read_volatile((REGION + offset) as *const u64) });
     }
     if sum == expected {
-        println!("memory: checksum {sum:#x} over {written} words across 2 MiB and 1 GiB boundaries OK");
+        println!(
+            "memory: checksum {sum:#x} over {written} words across 2 MiB and 1 GiB boundaries OK"
+        );
     } else {
         println!("memory: checksum {sum:#x} != {expected:#x} FAILED");
     }

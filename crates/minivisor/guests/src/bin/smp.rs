@@ -32,7 +32,10 @@ unsafe extern "C" {
 
 #[unsafe(no_mangle)]
 extern "C" fn guest_secondary(context: u64) -> ! {
-    println!("smp: vCPU {} running, context {context:#x}", minivisor_guests::cpu_id());
+    println!(
+        "smp: vCPU {} running, context {context:#x}",
+        minivisor_guests::cpu_id()
+    );
     SECONDARY_ARG.store(context, Ordering::SeqCst);
     psci::cpu_off()
 }

@@ -40,7 +40,12 @@ pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
 pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Aarch64VCpu<Hal>> {
     VCpuConfigs {
         per_vcpu: (0..cpu_num)
-            .map(|_| (Aarch64CreateConfig::default(), Aarch64SetupConfig::default()))
+            .map(|_| {
+                (
+                    Aarch64CreateConfig::default(),
+                    Aarch64SetupConfig::default(),
+                )
+            })
             .collect(),
     }
 }
