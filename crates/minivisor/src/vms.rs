@@ -2,7 +2,10 @@
 
 /// What the run of a VM must end with for its scenario to pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code, reason = "the variants are built only by the generated VM table (build.rs)")]
+#[allow(
+    dead_code,
+    reason = "the variants are built only by the generated VM table (build.rs)"
+)]
 pub enum Expect {
     /// The guest powers the VM off.
     PowerOff,
