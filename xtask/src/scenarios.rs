@@ -12,6 +12,9 @@ pub struct Scenario {
     pub vms: &'static [(&'static str, &'static str)],
     /// Lines (or parts of lines) the console must show.
     pub output: &'static [&'static str],
+    /// Run with one instruction per nanosecond of virtual time (`-icount shift=0`),
+    /// so that guests can count instructions with the timer.
+    pub icount: bool,
 }
 
 /// The scenarios of `arch`.
@@ -28,16 +31,19 @@ const AARCH64: &[Scenario] = &[
         name: "hello",
         vms: &[("off", "aarch64-hello.toml")],
         output: &["[hello-aarch64] Hello from an aarch64 guest at EL1 (vCPU 0)"],
+        icount: false,
     },
     Scenario {
         name: "hypercall",
         vms: &[("off", "aarch64-hypercall.toml")],
         output: &["[hypercall-aarch64] hypercall: 32 calls returned the expected values"],
+        icount: false,
     },
     Scenario {
         name: "memory",
         vms: &[("off", "aarch64-memory.toml")],
         output: &["across 2 MiB and 1 GiB boundaries OK"],
+        icount: false,
     },
     Scenario {
         name: "smp",
@@ -47,6 +53,7 @@ const AARCH64: &[Scenario] = &[
             "[smp-aarch64] smp: vCPU 1 running, context 0x5eed0001",
             "[smp-aarch64] smp: both vCPUs ran",
         ],
+        icount: false,
     },
     Scenario {
         name: "hostile",
@@ -65,6 +72,7 @@ const AARCH64: &[Scenario] = &[
             "[hostile-hypercall-aarch64] hostile: unknown hypercall refused with NOT_SUPPORTED",
             "[hello-aarch64] Hello from an aarch64 guest",
         ],
+        icount: false,
     },
     Scenario {
         name: "two VMs",
@@ -76,6 +84,13 @@ const AARCH64: &[Scenario] = &[
             "[hello-aarch64] Hello from an aarch64 guest",
             "[second-aarch64] Hello from an aarch64 guest",
         ],
+        icount: false,
+    },
+    Scenario {
+        name: "exit costs",
+        vms: &[("off", "aarch64-exitcost.toml")],
+        output: &["[exitcost-aarch64] exitcost: hypercall round trip"],
+        icount: true,
     },
 ];
 
@@ -84,16 +99,19 @@ const RISCV64: &[Scenario] = &[
         name: "hello",
         vms: &[("off", "riscv64-hello.toml")],
         output: &["[hello-riscv64] Hello from a riscv64 guest in VS-mode (vCPU 0)"],
+        icount: false,
     },
     Scenario {
         name: "hypercall",
         vms: &[("off", "riscv64-hypercall.toml")],
         output: &["[hypercall-riscv64] hypercall: 32 calls returned the expected values"],
+        icount: false,
     },
     Scenario {
         name: "memory",
         vms: &[("off", "riscv64-memory.toml")],
         output: &["across 2 MiB and 1 GiB boundaries OK"],
+        icount: false,
     },
     Scenario {
         name: "smp",
@@ -103,6 +121,7 @@ const RISCV64: &[Scenario] = &[
             "[smp-riscv64] smp: vCPU 1 running, context 0x5eed0001",
             "[smp-riscv64] smp: both vCPUs ran",
         ],
+        icount: false,
     },
     Scenario {
         name: "hostile",
@@ -121,6 +140,7 @@ const RISCV64: &[Scenario] = &[
             "[hostile-hypercall-riscv64] hostile: unknown hypercall refused with NOT_SUPPORTED",
             "[hello-riscv64] Hello from a riscv64 guest",
         ],
+        icount: false,
     },
     Scenario {
         name: "two VMs",
@@ -132,5 +152,12 @@ const RISCV64: &[Scenario] = &[
             "[hello-riscv64] Hello from a riscv64 guest",
             "[second-riscv64] Hello from a riscv64 guest",
         ],
+        icount: false,
+    },
+    Scenario {
+        name: "exit costs",
+        vms: &[("off", "riscv64-exitcost.toml")],
+        output: &["[exitcost-riscv64] exitcost: hypercall round trip"],
+        icount: true,
     },
 ];

@@ -69,7 +69,11 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         scenario.name,
         vms.len()
     );
-    match emulator::run_with_limit(&mut emulator_command(arch, &kernel), SCENARIO_LIMIT, true) {
+    let mut command = emulator_command(arch, &kernel);
+    if scenario.icount {
+        command.args(["-icount", "shift=0"]);
+    }
+    match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
         Ok(result) => (judge(scenario, &result), result.duration),
         Err(why) => (Outcome::Failed(why), Duration::ZERO),
     }
@@ -105,6 +109,7 @@ mod tests {
         name: "t",
         vms: &[],
         output: &["[vm] Hello"],
+        icount: false,
     };
 
     fn result(status: Option<i32>, output: &str) -> RunResult {

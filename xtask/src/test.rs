@@ -12,6 +12,10 @@ use crate::{
     system, toolchain, workspace,
 };
 
+/// The bare-metal programs outside the workspace (their own Cargo workspaces,
+/// built for one target at a time).
+const BARE_METAL_PROGRAMS: [&str; 2] = ["crates/minivisor", "crates/minivisor/guests"];
+
 /// `cargo` with the given arguments, run from the workspace root.
 fn cargo(args: &[&str]) -> Command {
     let mut command = images::cargo();
@@ -33,6 +37,12 @@ pub fn run(archs: &[Arch]) -> ExitCode {
     }
 
     steps.command("fmt", &mut cargo(&["fmt", "--all", "--check"]));
+    for dir in BARE_METAL_PROGRAMS {
+        let mut fmt = images::cargo();
+        fmt.args(["fmt", "--check"])
+            .current_dir(images::root().join(dir));
+        steps.command(format!("fmt {dir}"), &mut fmt);
+    }
     steps.command(
         "clippy host",
         &mut cargo(&[
@@ -77,6 +87,23 @@ pub fn run(archs: &[Arch]) -> ExitCode {
     steps.command("package", &mut package);
 
     for arch in archs {
+        if !run::system_tests_missing(*arch) {
+            for dir in BARE_METAL_PROGRAMS {
+                let mut clippy = images::cargo();
+                clippy
+                    .args([
+                        "clippy",
+                        "--target",
+                        arch::target(*arch),
+                        "--",
+                        "-D",
+                        "warnings",
+                    ])
+                    .current_dir(images::root().join(dir))
+                    .env("MINIVISOR_VMS", "");
+                steps.command(format!("clippy {dir} {arch}"), &mut clippy);
+            }
+        }
         system_tests(*arch, &mut steps);
     }
 

@@ -38,5 +38,5 @@ pub use self::{
     config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig},
     fault::GuestFault,
     hal::AxVMHal,
-    vm::{AxVM, VCpuConfigs, VMState},
+    vm::{AxVM, ExitAction, VCpuConfigs, VMState},
 };

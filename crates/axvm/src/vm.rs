@@ -1,7 +1,7 @@
 //! `AxVM`: a virtual machine built from an [`AxVMConfig`].
 
 use alloc::{sync::Arc, vec::Vec};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
 use axdevice::{AxVmDevices, DeviceError};
@@ -19,6 +19,7 @@ const PAGE_SIZE: usize = 0x1000;
 
 /// Where a VM is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum VMState {
     /// Being built: memory, images and devices are set up.
     Loading,
@@ -32,6 +33,33 @@ pub enum VMState {
     Stopping,
     /// Stopped, by the guest (power off) or because of a fault.
     Stopped,
+}
+
+impl VMState {
+    const ALL: [Self; 6] = [
+        Self::Loading,
+        Self::Ready,
+        Self::Running,
+        Self::Suspended,
+        Self::Stopping,
+        Self::Stopped,
+    ];
+
+    fn from_u8(value: u8) -> Self {
+        Self::ALL
+            .get(usize::from(value))
+            .copied()
+            .unwrap_or(Self::Stopped)
+    }
+}
+
+/// What the run loop does after the hypervisor's exit handler saw an exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitAction {
+    /// The handler dealt with the exit: run the guest again.
+    Resume,
+    /// Return the exit from [`AxVM::run_vcpu_with`].
+    Return,
 }
 
 /// What [`AxVM::new`] needs for each vCPU: the backend's create and setup configs.
@@ -52,7 +80,7 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     paging: NestedPagingConfig,
     devices: AxVmDevices,
     vcpus: Vec<Mutex<AxVCpu<A>>>,
-    state: Mutex<VMState>,
+    state: AtomicU8,
     fault: Mutex<Option<GuestFault>>,
     exits: [AtomicU64; ExitKind::ALL.len()],
     identical: Vec<(HostPhysAddr, usize)>,
@@ -97,13 +125,13 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             paging,
             devices,
             vcpus: Vec::new(),
-            state: Mutex::new(VMState::Loading),
+            state: AtomicU8::new(VMState::Loading as u8),
             fault: Mutex::new(None),
             exits: core::array::from_fn(|_| AtomicU64::new(0)),
             identical,
         };
         vm.create_vcpus(vcpus)?;
-        *vm.state.lock() = VMState::Ready;
+        vm.state.store(VMState::Ready as u8, Ordering::Release);
         Ok(Arc::new(vm))
     }
 
@@ -176,7 +204,18 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// The current state.
     #[must_use]
     pub fn state(&self) -> VMState {
-        *self.state.lock()
+        VMState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Moves from one of `from` to `to`; `BadState` from any other state.
+    fn transition(&self, from: &[VMState], to: VMState) -> AxVmResult {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                from.contains(&VMState::from_u8(current))
+                    .then_some(to as u8)
+            })
+            .map(|_| ())
+            .map_err(|_| AxVmError::BadState)
     }
 
     /// Starts the VM: Ready (or Suspended) → Running.
@@ -185,14 +224,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     ///
     /// `BadState` from any other state.
     pub fn boot(&self) -> AxVmResult {
-        let mut state = self.state.lock();
-        match *state {
-            VMState::Ready | VMState::Suspended => {
-                *state = VMState::Running;
-                Ok(())
-            }
-            _ => Err(AxVmError::BadState),
-        }
+        self.transition(&[VMState::Ready, VMState::Suspended], VMState::Running)
     }
 
     /// Pauses a running VM: its vCPUs no longer enter the guest until [`boot`](Self::boot).
@@ -201,19 +233,13 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     ///
     /// `BadState` unless Running.
     pub fn suspend(&self) -> AxVmResult {
-        let mut state = self.state.lock();
-        if *state != VMState::Running {
-            return Err(AxVmError::BadState);
-        }
-        *state = VMState::Suspended;
-        Ok(())
+        self.transition(&[VMState::Running], VMState::Suspended)
     }
 
     /// Stops the VM for good; its vCPUs no longer enter the guest.
     pub fn shutdown(&self) {
-        let mut state = self.state.lock();
-        *state = VMState::Stopping;
-        *state = VMState::Stopped;
+        self.state.store(VMState::Stopping as u8, Ordering::Release);
+        self.state.store(VMState::Stopped as u8, Ordering::Release);
     }
 
     /// The fault that stopped the VM, if one did.
@@ -346,6 +372,22 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// `BadState` unless the VM is Running; `NotFound` for an unknown vCPU;
     /// `PermissionDenied` when the guest faulted (see above).
     pub fn run_vcpu(&self, id: VCpuId) -> AxVmResult<AxVCpuExitReason> {
+        self.run_vcpu_with(id, |_, _| ExitAction::Return)
+    }
+
+    /// As [`run_vcpu`](Self::run_vcpu), but every exit this loop does not handle
+    /// itself goes first to `on_exit`, with the (locked) vCPU: the hypervisor answers
+    /// hypercalls and similar exits there and resumes the guest without leaving the
+    /// loop, which is the cheap path for frequent exits.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_vcpu`](Self::run_vcpu).
+    pub fn run_vcpu_with(
+        &self,
+        id: VCpuId,
+        mut on_exit: impl FnMut(&mut AxVCpu<A>, &AxVCpuExitReason) -> ExitAction,
+    ) -> AxVmResult<AxVCpuExitReason> {
         let mut vcpu = self.vcpu(id)?;
         if vcpu.state() == axvcpu::VCpuState::Free {
             vcpu.bind()?;
@@ -354,20 +396,26 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             if self.state() != VMState::Running {
                 return Err(AxVmError::BadState);
             }
-            let exit = match vcpu.run() {
+            // Work on the exit where the backend wrote it: moving it out costs a
+            // copy on every exit.
+            let result = vcpu.run();
+            let exit = match &result {
                 Ok(exit) => exit,
-                Err(error) => return Err(self.stop_on(GuestFault::Undecodable(error))),
+                Err(error) => return Err(self.stop_on(GuestFault::Undecodable(*error))),
             };
             if let Some(count) = self.exits.get(exit.kind() as usize) {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-            match self.handle_exit(&mut vcpu, &exit) {
+            match self.handle_exit(&mut vcpu, exit) {
                 Handled::Resume => {}
                 Handled::Return => {
-                    if exit == AxVCpuExitReason::SystemDown {
+                    if *exit == AxVCpuExitReason::SystemDown {
                         self.shutdown();
+                        return result;
                     }
-                    return Ok(exit);
+                    if on_exit(&mut vcpu, exit) == ExitAction::Return {
+                        return result;
+                    }
                 }
                 Handled::Fault(fault) => return Err(self.stop_on(fault)),
             }

@@ -4,7 +4,7 @@ use alloc::{format, string::String, sync::Arc, vec::Vec};
 
 use axdevice::{AxVmDeviceConfig, DeviceRegistry, SerialBackend};
 use axvcpu::AxVCpuExitReason;
-use axvm::{AxVMConfig, GuestFault, VMState};
+use axvm::{AxVMConfig, ExitAction, GuestFault};
 use axvm_types::AxVmError;
 use axvmconfig::AxVMCrateConfig;
 
@@ -158,62 +158,67 @@ fn unbind(vm: &Vm, vcpu: usize) {
     }
 }
 
-/// Runs one vCPU for up to [`QUANTUM`] exits, handling what `run_vcpu` returns.
+/// Runs one vCPU for up to [`QUANTUM`] exits that reach the hypervisor. Hypercalls
+/// are answered inside the VM's run loop (the cheap path); everything else ends the
+/// loop and is handled here.
 fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
-    for _ in 0..QUANTUM {
-        match vm.run_vcpu(vcpu) {
-            Ok(AxVCpuExitReason::Hypercall { nr, args }) => {
-                let value = hypercall::answer(nr, args).unwrap_or_else(|| {
-                    println!(
-                        "minivisor: VM `{}` made unknown hypercall {nr:#x}: refused",
-                        guest.name
-                    );
-                    hypercall::NOT_SUPPORTED
-                });
-                set_return(vm, vcpu, value);
-            }
-            Ok(AxVCpuExitReason::Halt) => return,
-            Ok(AxVCpuExitReason::CpuUp {
-                target_cpu,
-                entry_point,
-                arg,
-            }) => {
-                let status = start_vcpu(guest, vm, target_cpu, entry_point, arg);
-                set_return(vm, vcpu, status);
-            }
-            Ok(AxVCpuExitReason::CpuDown { .. }) => {
-                if let Some(flag) = guest.runnable.get_mut(vcpu) {
-                    *flag = false;
-                }
-                return;
-            }
-            Ok(AxVCpuExitReason::SystemDown) => {
-                guest.outcome = Outcome::PoweredOff;
-                return;
-            }
-            Ok(AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Nothing) => {}
-            Ok(other) => {
-                vm.shutdown();
-                guest.outcome = Outcome::Failed(format!("unexpected exit {other:?}"));
-                return;
-            }
-            Err(AxVmError::PermissionDenied) => {
-                guest.outcome = vm
-                    .fault()
-                    .map_or_else(|| Outcome::Failed("stopped".into()), Outcome::Faulted);
-                if let Outcome::Faulted(fault) = &guest.outcome {
-                    println!("minivisor: VM `{}` stopped: {fault}", guest.name);
-                }
-                return;
-            }
-            Err(error) => {
-                vm.shutdown();
-                guest.outcome = Outcome::Failed(format!("vCPU {vcpu}: {error:?}"));
-                return;
+    let mut budget = QUANTUM;
+    let name = guest.name.as_str();
+    let result = vm.run_vcpu_with(vcpu, |vcpu, exit| {
+        budget = budget.saturating_sub(1);
+        if let AxVCpuExitReason::Hypercall { nr, args } = *exit {
+            let value = hypercall::answer(nr, args).unwrap_or_else(|| {
+                println!("minivisor: VM `{name}` made unknown hypercall {nr:#x}: refused");
+                hypercall::NOT_SUPPORTED
+            });
+            // Only a running vCPU refuses this, and this one is stopped in its exit.
+            let _ = vcpu.set_return_value(value);
+        }
+        let handled = matches!(
+            exit,
+            AxVCpuExitReason::Hypercall { .. }
+                | AxVCpuExitReason::ExternalInterrupt { .. }
+                | AxVCpuExitReason::Nothing
+        );
+        if handled && budget > 0 {
+            ExitAction::Resume
+        } else {
+            ExitAction::Return
+        }
+    });
+    match result {
+        // Answered in the loop; the quantum is over.
+        Ok(AxVCpuExitReason::Hypercall { .. } | AxVCpuExitReason::ExternalInterrupt { .. })
+        | Ok(AxVCpuExitReason::Nothing | AxVCpuExitReason::Halt) => {}
+        Ok(AxVCpuExitReason::CpuUp {
+            target_cpu,
+            entry_point,
+            arg,
+        }) => {
+            let status = start_vcpu(guest, vm, target_cpu, entry_point, arg);
+            set_return(vm, vcpu, status);
+        }
+        Ok(AxVCpuExitReason::CpuDown { .. }) => {
+            if let Some(flag) = guest.runnable.get_mut(vcpu) {
+                *flag = false;
             }
         }
-        if vm.state() != VMState::Running {
-            return;
+        Ok(AxVCpuExitReason::SystemDown) => guest.outcome = Outcome::PoweredOff,
+        Ok(other) => {
+            vm.shutdown();
+            guest.outcome = Outcome::Failed(format!("unexpected exit {other:?}"));
+        }
+        Err(AxVmError::PermissionDenied) => {
+            guest.outcome = vm
+                .fault()
+                .map_or_else(|| Outcome::Failed("stopped".into()), Outcome::Faulted);
+            if let Outcome::Faulted(fault) = &guest.outcome {
+                println!("minivisor: VM `{}` stopped: {fault}", guest.name);
+            }
+        }
+        Err(error) => {
+            vm.shutdown();
+            guest.outcome = Outcome::Failed(format!("vCPU {vcpu}: {error:?}"));
         }
     }
 }
@@ -224,8 +229,8 @@ fn set_return(vm: &Vm, vcpu: usize, value: u64) {
     }
 }
 
-/// PSCI CPU_ON / SBI HSM hart_start: starts the vCPU that `target` names (MPIDR
-/// affinity, hart id) at `entry` with `arg` in its argument register.
+/// PSCI CPU_ON: starts the vCPU whose MPIDR affinity is `target` at `entry` with
+/// `arg` in its first argument register.
 fn start_vcpu(
     guest: &mut Guest,
     vm: &Vm,

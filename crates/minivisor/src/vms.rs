@@ -2,10 +2,18 @@
 
 /// What the run of a VM must end with for its scenario to pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "the variants are built only by the generated VM table (build.rs)"
+)]
 pub enum Expect {
     /// The guest powers the VM off.
     PowerOff,
     /// The hypervisor stops the VM for a fault.
+    #[allow(
+        dead_code,
+        reason = "built only by the generated VM table of scenarios that expect a fault"
+    )]
     Fault,
 }
 

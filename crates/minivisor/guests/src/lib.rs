@@ -15,7 +15,7 @@ pub mod console;
 pub mod hostile;
 pub mod power;
 
-pub use arch::{GUEST, LAZY_REGION, bench_write, counter, counter_hz, cpu_id, wfi};
+pub use arch::{GUEST, LAZY_REGION, counter, counter_hz, cpu_id, wfi};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;
@@ -42,11 +42,5 @@ pub mod hypercall {
     #[must_use]
     pub fn call(nr: u64, args: [u64; 6]) -> u64 {
         crate::arch::hypercall(nr, args)
-    }
-
-    /// The instructions of [`call`] without the trap, for measurements.
-    #[must_use]
-    pub fn baseline(nr: u64, args: [u64; 6]) -> u64 {
-        crate::arch::hypercall_baseline(nr, args)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) const EXIT_IRQ: u64 = 1;
 pub(crate) const EXIT_FIQ: u64 = 2;
 /// An SError while the guest ran.
 pub(crate) const EXIT_SERROR: u64 = 3;
-/// Added to the above for exceptions from AArch32 code (not supported).
+/// Added to the above for exceptions from AArch32 code (EL0 of an AArch64 guest).
 pub(crate) const EXIT_AARCH32: u64 = 4;
 
 /// The kind of an exception taken at EL2 while the hypervisor itself ran.

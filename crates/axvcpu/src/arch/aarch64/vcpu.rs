@@ -264,7 +264,10 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
     /// the exit in place instead of copying it at each step.)
     #[inline]
     fn handle_exit(&mut self, code: u64) -> AxVmResult<AxVCpuExitReason> {
-        match code {
+        // An exception from AArch32 EL0 code (a 32-bit process of an AArch64 guest
+        // kernel) is handled like one from AArch64: interrupts and stage-2 aborts are
+        // the same, and the decoder refuses the AArch32-only classes.
+        match code & !EXIT_AARCH32 {
             EXIT_SYNC => exit::decode_sync(&mut self.frame),
             EXIT_IRQ | EXIT_FIQ => Ok(AxVCpuExitReason::ExternalInterrupt {
                 vector: H::irq_fetch() as u64,
@@ -280,14 +283,8 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
                 Err(AxVmError::BadState)
             }
             _ => {
-                log::error!(
-                    "aarch64 vCPU {}/{}: exception {code:#x} from AArch32 code at guest PC {:#x}, not supported",
-                    self.vm_id,
-                    self.vcpu_id,
-                    self.frame.elr
-                );
-                debug_assert!(code >= EXIT_AARCH32);
-                Err(AxVmError::Unsupported)
+                log::error!("aarch64 vCPU: unknown exit code {code:#x} from the vector table");
+                Err(AxVmError::BadState)
             }
         }
     }
@@ -559,7 +556,28 @@ mod tests {
             Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
         );
         assert_eq!(vcpu.handle_exit(EXIT_SERROR), Err(AxVmError::BadState));
-        assert_eq!(vcpu.handle_exit(EXIT_AARCH32), Err(AxVmError::Unsupported));
+        // From AArch32 EL0: an interrupt is an interrupt, a stage-2 abort an access.
+        assert_eq!(
+            vcpu.handle_exit(EXIT_AARCH32 + EXIT_IRQ),
+            Ok(AxVCpuExitReason::ExternalInterrupt { vector: 33 })
+        );
+        assert_eq!(
+            vcpu.handle_exit(EXIT_AARCH32 + EXIT_SERROR),
+            Err(AxVmError::BadState)
+        );
+        vcpu.regs_mut().esr = 0x9347_0046; // STRH w7 (from a T32 or A32 instruction)
+        assert!(matches!(
+            vcpu.handle_exit(EXIT_AARCH32 + EXIT_SYNC),
+            Ok(AxVCpuExitReason::MmioWrite {
+                width: AccessWidth::Word,
+                ..
+            })
+        ));
+        vcpu.regs_mut().esr = 0x4a00_0000; // HVC from AArch32 (EC 0x12)
+        assert_eq!(
+            vcpu.handle_exit(EXIT_AARCH32 + EXIT_SYNC),
+            Err(AxVmError::Unsupported)
+        );
         vcpu.regs_mut().esr = 0;
         assert_eq!(vcpu.handle_exit(EXIT_SYNC), Err(AxVmError::Unsupported));
     }

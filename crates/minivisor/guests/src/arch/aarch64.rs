@@ -95,23 +95,6 @@ pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
     ret
 }
 
-/// [`hypercall`]'s instructions without the trap: `nop` in place of `hvc`.
-#[must_use]
-pub fn hypercall_baseline(nr: u64, args: [u64; 6]) -> u64 {
-    let ret: u64;
-    // SAFETY: the same register set-up as a hypercall, with no effect.
-    unsafe {
-        asm!(
-            "nop",
-            inout("x0") nr => ret,
-            in("x1") args[0], in("x2") args[1], in("x3") args[2],
-            in("x4") args[3], in("x5") args[4], in("x6") args[5],
-            options(nostack),
-        );
-    }
-    ret
-}
-
 /// The virtual counter (`CNTVCT_EL0`).
 #[must_use]
 pub fn counter() -> u64 {
@@ -128,20 +111,6 @@ pub fn counter_hz() -> u64 {
     // SAFETY: reading CNTFRQ_EL0 has no side effect.
     unsafe { asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
     hz
-}
-
-/// The address of a device register whose writes have no visible effect: the
-/// PL011's interrupt mask (no interrupt is wired to the guest).
-pub const BENCH_REGISTER: usize = UART_BASE + 0x38;
-
-/// Writes `value` to [`BENCH_REGISTER`] (an MMIO write exit), or to `ram` with the
-/// same instruction when `ram` is given.
-pub fn bench_write(ram: Option<&mut u64>, value: u8) {
-    let target = ram.map_or(BENCH_REGISTER, |ram| ram as *mut u64 as usize);
-    // Every interrupt stays masked whatever the value: always store 0.
-    let _ = value;
-    // SAFETY: an aligned 32-bit store to the interrupt mask or to the caller's variable.
-    unsafe { core::ptr::write_volatile(target as *mut u32, 0) };
 }
 
 const CPU_OFF: u64 = 0x8400_0002;

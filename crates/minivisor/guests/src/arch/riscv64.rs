@@ -101,23 +101,6 @@ pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
     sbi(nr, 0, args).0
 }
 
-/// [`hypercall`]'s instructions without the trap: `nop` in place of `ecall`.
-#[must_use]
-pub fn hypercall_baseline(nr: u64, args: [u64; 6]) -> u64 {
-    let ret: u64;
-    // SAFETY: the same register set-up as an SBI call, with no effect.
-    unsafe {
-        asm!(
-            "nop",
-            inout("a0") args[0] => ret, inout("a1") args[1] => _,
-            in("a2") args[2], in("a3") args[3], in("a4") args[4], in("a5") args[5],
-            in("a6") 0u64, in("a7") nr,
-            options(nostack),
-        );
-    }
-    ret
-}
-
 /// The time counter (`rdtime`): 10 MHz on QEMU virt.
 #[must_use]
 pub fn counter() -> u64 {
@@ -131,18 +114,6 @@ pub fn counter() -> u64 {
 #[must_use]
 pub fn counter_hz() -> u64 {
     10_000_000
-}
-
-/// The address of a device register whose writes have no visible effect: the
-/// NS16550's scratch register.
-pub const BENCH_REGISTER: usize = UART_BASE + 7;
-
-/// Writes `value` to [`BENCH_REGISTER`] (an MMIO write exit), or to `ram` with the
-/// same instruction when `ram` is given.
-pub fn bench_write(ram: Option<&mut u64>, value: u8) {
-    let target = ram.map_or(BENCH_REGISTER, |ram| ram as *mut u64 as usize);
-    // SAFETY: a byte store to the scratch register or to the caller's variable.
-    unsafe { core::ptr::write_volatile(target as *mut u8, value) };
 }
 
 const HSM: u64 = 0x48_534d;

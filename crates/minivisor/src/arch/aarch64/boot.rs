@@ -44,6 +44,8 @@ extern "C" fn boot_main() -> ! {
         crate::println!("minivisor: started at EL{el}, needs EL2 (QEMU -M virt,virtualization=on)");
         super::fail_exit();
     }
+    // SAFETY: once, at EL2, before the Rust code below relies on normal memory.
+    unsafe { super::mmu::enable(super::RAM_START as u64, super::RAM_END as u64) };
     // SAFETY: at EL2 during boot, before any guest: no trapping of FP at EL2 and
     // counter access for EL1, then the backend's vectors for every later exception.
     unsafe {

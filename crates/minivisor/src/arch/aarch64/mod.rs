@@ -2,6 +2,7 @@
 
 mod boot;
 mod console;
+mod mmu;
 mod power;
 
 use axaddrspace::{AddrSpace, ArchTlb, Stage2};
@@ -20,7 +21,9 @@ use crate::hal::Hal;
 pub const ARCH: Arch = Arch::Aarch64;
 /// The platform the device models follow.
 pub const PLATFORM: Platform = Platform::Aarch64;
-/// The end of the RAM QEMU gives the machine (`-m 1G` from 0x4000_0000).
+/// Where QEMU virt's RAM starts.
+pub const RAM_START: usize = 0x4000_0000;
+/// The end of the RAM QEMU gives the machine (`-m 1G`).
 pub const RAM_END: usize = 0x8000_0000;
 
 /// A VM on this architecture.

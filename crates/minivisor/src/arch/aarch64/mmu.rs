@@ -1,0 +1,63 @@
+//! The hypervisor's own stage-1 translation at EL2: an identity map in 1 GiB blocks,
+//! device memory below RAM and normal write-back memory over RAM. With it the
+//! hypervisor's data accesses are ordinary cacheable memory (unaligned accesses
+//! allowed) instead of the Device memory of a disabled MMU.
+
+use core::arch::asm;
+
+/// MAIR_EL2: attribute 0 = Device-nGnRE, attribute 1 = Normal, inner/outer
+/// write-back read/write-allocate.
+const MAIR: u64 = 0x04 | (0xff << 8);
+/// TCR_EL2: 39-bit VA (T0SZ 25, walk from level 1), 4 KiB granule, inner-shareable
+/// write-back table walks, 40-bit PA; bits 31 and 23 are RES1.
+const TCR: u64 =
+    25 | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (0b010 << 16) | (1 << 23) | (1 << 31);
+/// SCTLR_EL2: MMU, data and instruction caches on, over the RES1 bits.
+const SCTLR: u64 = 0x30c5_0830 | 1 | (1 << 2) | (1 << 12);
+
+/// A valid level-1 block descriptor with the access flag set.
+const BLOCK: u64 = 0b01 | (1 << 10);
+const DEVICE: u64 = BLOCK;
+const NORMAL: u64 = BLOCK | (1 << 2) | (0b11 << 8);
+const GIB: u64 = 1 << 30;
+
+#[repr(C, align(4096))]
+struct Table([u64; 512]);
+
+static mut LEVEL1: Table = Table([0; 512]);
+
+/// Maps `[0, ram_end)` (device below `ram_start`, normal from it) and turns the MMU on.
+///
+/// # Safety
+///
+/// Once, at EL2, before anything depends on the memory type.
+pub unsafe fn enable(ram_start: u64, ram_end: u64) {
+    let table = &raw mut LEVEL1;
+    let blocks = ram_end.div_ceil(GIB).min(512);
+    for block in 0..blocks {
+        let base = block * GIB;
+        let attrs = if base >= ram_start { NORMAL } else { DEVICE };
+        // SAFETY: the table is only written here, before the MMU uses it; block < 512.
+        unsafe { (*table).0[block as usize] = base | attrs };
+    }
+    // SAFETY: the table maps every address the hypervisor touches to itself, so
+    // execution continues at the same addresses once translation is on.
+    unsafe {
+        asm!(
+            "msr mair_el2, {mair}",
+            "msr tcr_el2, {tcr}",
+            "msr ttbr0_el2, {table}",
+            "dsb sy",
+            "tlbi alle2",
+            "dsb sy",
+            "isb",
+            "msr sctlr_el2, {sctlr}",
+            "isb",
+            mair = in(reg) MAIR,
+            tcr = in(reg) TCR,
+            table = in(reg) table as u64,
+            sctlr = in(reg) SCTLR,
+            options(nostack),
+        );
+    }
+}
