@@ -39,6 +39,7 @@ pub mod hypercall {
     pub const NOT_SUPPORTED: u64 = crate::arch::NOT_SUPPORTED;
 
     /// Hypercall `nr` with six arguments; returns its result.
+    #[inline]
     #[must_use]
     pub fn call(nr: u64, args: [u64; 6]) -> u64 {
         crate::arch::hypercall(nr, args)

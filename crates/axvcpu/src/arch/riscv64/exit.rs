@@ -294,7 +294,13 @@ pub fn decode_trap(
     match frame.scause {
         cause::VS_ECALL => {
             frame.sepc = frame.sepc.wrapping_add(4);
-            Ok(sbi_call(frame, effects))
+            let eid = frame.gpr(reg::A7);
+            // The hypervisor's own calls, the frequent case, take the short path.
+            if sbi::is_implemented(eid) {
+                Ok(sbi_call(frame, effects, eid))
+            } else {
+                Ok(hypercall(frame, eid))
+            }
         }
         cause::LOAD_GUEST_PAGE_FAULT | cause::STORE_GUEST_PAGE_FAULT => {
             Ok(guest_page_fault(frame, effects, fetch))
@@ -391,13 +397,10 @@ fn answer(frame: &mut TrapFrame, error: u64, value: u64) -> AxVCpuExitReason {
     AxVCpuExitReason::Nothing
 }
 
-/// An `ecall` from VS-mode (`sepc` already past it): `a7` = extension, `a6` =
-/// function, `a0`..`a5` = arguments.
-fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects) -> AxVCpuExitReason {
-    let eid = frame.gpr(reg::A7);
-    if !sbi::is_implemented(eid) {
-        return hypercall(frame, eid);
-    }
+/// An `ecall` from VS-mode (`sepc` already past it) to extension `eid` (`a7`), one
+/// the backend implements: `a6` = function, `a0`..`a5` = arguments.
+#[inline(never)] // Keeps the hypercall path free of its registers.
+fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCpuExitReason {
     let fid = frame.gpr(reg::A6);
     let a0 = frame.gpr(reg::A0);
     match eid {
@@ -461,6 +464,7 @@ fn not_supported(frame: &mut TrapFrame, eid: u64, fid: u64) -> AxVCpuExitReason 
 
 /// An extension the backend does not implement: the hypervisor's to answer (one that
 /// does not know it answers SBI_ERR_NOT_SUPPORTED).
+#[inline]
 fn hypercall(frame: &mut TrapFrame, eid: u64) -> AxVCpuExitReason {
     let [_, _, _, _, _, _, _, _, _, _, a0, a1, a2, a3, a4, a5, ..] = frame.x;
     frame.set_gpr(reg::A1, 0);

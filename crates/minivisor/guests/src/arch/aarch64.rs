@@ -79,6 +79,7 @@ pub fn wfi() {
 }
 
 /// Hypercall `nr` with six arguments; returns x0.
+#[inline]
 #[must_use]
 pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
     let ret: u64;
@@ -96,6 +97,7 @@ pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
 }
 
 /// The virtual counter (`CNTVCT_EL0`).
+#[inline]
 #[must_use]
 pub fn counter() -> u64 {
     let count: u64;
@@ -105,6 +107,7 @@ pub fn counter() -> u64 {
 }
 
 /// The frequency of [`counter`] in Hz (`CNTFRQ_EL0`).
+#[inline]
 #[must_use]
 pub fn counter_hz() -> u64 {
     let hz: u64;
@@ -148,6 +151,7 @@ const FR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
 
 /// Sends one byte, waiting while the transmit FIFO is full.
+#[inline]
 pub fn putc(byte: u8) {
     // SAFETY: the VM maps its emulated PL011 at UART_BASE; these are register accesses.
     unsafe {

@@ -80,6 +80,7 @@ pub fn wfi() {
 
 /// An SBI call: extension `eid`, function `fid`, arguments `a0`..`a5`; returns
 /// (error, value).
+#[inline]
 fn sbi(eid: u64, fid: u64, args: [u64; 6]) -> (u64, u64) {
     let (error, value): (u64, u64);
     // SAFETY: an ecall traps to the hypervisor, which reads a0-a7 and writes a0, a1.
@@ -96,12 +97,14 @@ fn sbi(eid: u64, fid: u64, args: [u64; 6]) -> (u64, u64) {
 }
 
 /// Hypercall `nr` with six arguments; returns a0.
+#[inline]
 #[must_use]
 pub fn hypercall(nr: u64, args: [u64; 6]) -> u64 {
     sbi(nr, 0, args).0
 }
 
 /// The time counter (`rdtime`): 10 MHz on QEMU virt.
+#[inline]
 #[must_use]
 pub fn counter() -> u64 {
     let time: u64;
@@ -111,6 +114,7 @@ pub fn counter() -> u64 {
 }
 
 /// The frequency of [`counter`] in Hz.
+#[inline]
 #[must_use]
 pub fn counter_hz() -> u64 {
     10_000_000
@@ -141,6 +145,7 @@ const LSR: usize = 5;
 const LSR_THRE: u8 = 1 << 5;
 
 /// Sends one byte, waiting until the transmitter holds no byte.
+#[inline]
 pub fn putc(byte: u8) {
     // SAFETY: the VM maps its emulated NS16550 at UART_BASE; these are register accesses.
     unsafe {
