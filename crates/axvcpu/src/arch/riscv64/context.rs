@@ -33,15 +33,19 @@ pub struct TrapFrame {
     pub sepc: u64,
     /// `sstatus` as the trap left it; only `SPP` is loaded on entry.
     pub sstatus: u64,
-    /// `hstatus`: written on entry, read back on exit.
+    /// `hstatus`: written on entry (the guest's exits leave it as it is; for a trap
+    /// taken in HS-mode itself, its value then).
     pub hstatus: u64,
     /// `scause` of the last trap (written on exit, never loaded).
     pub scause: u64,
-    /// `stval` of the last trap (written on exit, never loaded).
+    /// `stval` of the last trap other than an SBI call (written on exit, never
+    /// loaded).
     pub stval: u64,
-    /// `htval` of the last trap: a guest-page fault's GPA shifted right by 2.
+    /// `htval` of the last trap other than an SBI call: a guest-page fault's GPA
+    /// shifted right by 2.
     pub htval: u64,
-    /// `htinst` of the last trap: the (transformed) trapping instruction, or 0.
+    /// `htinst` of the last trap other than an SBI call: the (transformed) trapping
+    /// instruction, or 0.
     pub htinst: u64,
     /// The hypervisor's stack pointer while the guest runs (assembly only).
     pub host_sp: u64,

@@ -142,21 +142,24 @@ mod asm {
     ld t6, 248(\base)
 .endm
 
+// Saves the trap CSRs; stval, htval and htinst not for an ecall from VS-mode (10),
+// whose decoding does not read them. Clobbers t0, t1.
 .macro AXVCPU_RV_SAVE_TRAP_CSRS base
     csrr t0, sepc
     sd t0, {sepc}(\base)
     csrr t0, sstatus
     sd t0, {sstatus}(\base)
-    csrr t0, hstatus
-    sd t0, {hstatus}(\base)
     csrr t0, scause
     sd t0, {scause}(\base)
+    li t1, 10
+    beq t0, t1, 9f
     csrr t0, stval
     sd t0, {stval}(\base)
     csrr t0, htval
     sd t0, {htval}(\base)
     csrr t0, htinst
     sd t0, {htinst}(\base)
+9:
 .endm
 
 .section .text.axvcpu_trap, "ax"
@@ -202,6 +205,8 @@ __axvcpu_riscv64_trap:
     addi t0, sp, {frame_size}
     sd t0, 16(sp)
     AXVCPU_RV_SAVE_TRAP_CSRS sp
+    csrr t0, hstatus
+    sd t0, {hstatus}(sp)
     mv a0, sp
     call {hs_trap}
     ld t0, {sepc}(sp)
@@ -235,20 +240,18 @@ __axvcpu_riscv64_enter:
     sd s11, 96(sp)
     sd gp, 104(sp)
     sd tp, 112(sp)
-    csrr t0, sstatus
+    // SIE and SPIE off while switching; sstatus.SPP from the frame (VS- or VU-mode).
+    li t1, 0x122
+    csrrc t0, sstatus, t1
     sd t0, 120(sp)
-    csrci sstatus, 2
+    ld t1, {sstatus}(a0)
+    andi t1, t1, 0x100
+    csrs sstatus, t1
     sd sp, {host_sp}(a0)
     ld t0, {sepc}(a0)
     csrw sepc, t0
     ld t0, {hstatus}(a0)
     csrw hstatus, t0
-    // sstatus.SPP from the frame (VS- or VU-mode); SPIE clear.
-    li t0, 0x120
-    csrc sstatus, t0
-    ld t1, {sstatus}(a0)
-    andi t1, t1, 0x100
-    csrs sstatus, t1
     csrw sscratch, a0
     ld sp, 16(a0)
     AXVCPU_RV_LOAD_GPRS a0

@@ -291,17 +291,27 @@ pub fn decode_trap(
     fetch: impl FnOnce(u64) -> Option<u32>,
 ) -> AxVmResult<AxVCpuExitReason> {
     *effects = TrapEffects::default();
+    if frame.scause != cause::VS_ECALL {
+        return decode_exception(frame, effects, fetch);
+    }
+    frame.sepc = frame.sepc.wrapping_add(4);
+    let eid = frame.gpr(reg::A7);
+    // The hypervisor's own calls, the frequent case, take the short path.
+    if sbi::is_implemented(eid) {
+        Ok(sbi_call(frame, effects, eid))
+    } else {
+        Ok(hypercall(frame, eid))
+    }
+}
+
+/// Every trap but an `ecall` from VS-mode.
+#[inline(never)] // Keeps its registers out of the SBI path.
+fn decode_exception(
+    frame: &mut TrapFrame,
+    effects: &mut TrapEffects,
+    fetch: impl FnOnce(u64) -> Option<u32>,
+) -> AxVmResult<AxVCpuExitReason> {
     match frame.scause {
-        cause::VS_ECALL => {
-            frame.sepc = frame.sepc.wrapping_add(4);
-            let eid = frame.gpr(reg::A7);
-            // The hypervisor's own calls, the frequent case, take the short path.
-            if sbi::is_implemented(eid) {
-                Ok(sbi_call(frame, effects, eid))
-            } else {
-                Ok(hypercall(frame, eid))
-            }
-        }
         cause::LOAD_GUEST_PAGE_FAULT | cause::STORE_GUEST_PAGE_FAULT => {
             Ok(guest_page_fault(frame, effects, fetch))
         }
@@ -346,7 +356,6 @@ pub fn decode_trap(
     }
 }
 
-#[inline(never)] // Keeps its registers out of the SBI path.
 fn guest_page_fault(
     frame: &TrapFrame,
     effects: &mut TrapEffects,
