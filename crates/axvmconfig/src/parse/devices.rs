@@ -96,11 +96,13 @@ fn read_list<T>(
     let Some(array) = r.array(value, path) else {
         return Vec::new();
     };
-    array
-        .iter()
-        .enumerate()
-        .filter_map(|(i, element)| read(r, element, path.index(i)))
-        .collect()
+    let mut list = Vec::with_capacity(array.len());
+    for (i, element) in array.iter().enumerate() {
+        if let Some(item) = read(r, element, path.index(i)) {
+            list.push(item);
+        }
+    }
+    list
 }
 
 /// The spans of the start and size columns of each element of a window list.
