@@ -33,17 +33,15 @@ const ROOT_KEYS: &[&str] = &["base", "kernel", "devices"];
 /// value could not be read; unknown keys alone still give the config, so that the
 /// semantic rules can report their own findings beside them.
 pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<(AxVMCrateConfig, ConfigSpans)> {
-    let (document, syntax_errors) = DeTable::parse_recoverable(source);
-    if !syntax_errors.is_empty() {
-        for error in syntax_errors {
-            // The parser gives no span for a few errors (nesting past its recursion
-            // limit); they are reported at the start of the file rather than nowhere.
-            let span = Span::from_range(error.span().unwrap_or(0..0));
-            let message = error.message().trim_end().to_string();
-            sink.error("", span, ErrorKind::Syntax(message));
+    // The plain parse is the fast path; only a file with syntax errors is parsed again
+    // to collect all of them.
+    let document = match DeTable::parse(source) {
+        Ok(document) => document,
+        Err(_) => {
+            report_syntax_errors(source, sink);
+            return None;
         }
-        return None;
-    }
+    };
     let errors_before = sink.errors.len();
     let mut reader = Reader { sink };
     let mut spans = ConfigSpans::default();
@@ -92,4 +90,16 @@ pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<(AxVMCrateConfi
         .iter()
         .all(|error| matches!(error.kind, ErrorKind::UnknownKey { .. }));
     values_read.then_some((config, spans))
+}
+
+/// Reports every syntax error of `source`, each at its place.
+fn report_syntax_errors(source: &str, sink: &mut Sink<'_>) {
+    let (_, errors) = DeTable::parse_recoverable(source);
+    for error in errors {
+        // The parser gives no span for a few errors (nesting past its recursion
+        // limit); they are reported at the start of the file rather than nowhere.
+        let span = Span::from_range(error.span().unwrap_or(0..0));
+        let message = error.message().trim_end().to_string();
+        sink.error("", span, ErrorKind::Syntax(message));
+    }
 }
