@@ -92,6 +92,12 @@ const AARCH64: &[Scenario] = &[
         output: &["[exitcost-aarch64] exitcost: hypercall round trip"],
         icount: true,
     },
+    Scenario {
+        name: "firmware",
+        vms: &[("off", "aarch64-firmware.toml")],
+        output: &["[firmware-aarch64] firmware: all services answered"],
+        icount: false,
+    },
 ];
 
 const RISCV64: &[Scenario] = &[
@@ -159,5 +165,15 @@ const RISCV64: &[Scenario] = &[
         vms: &[("off", "riscv64-exitcost.toml")],
         output: &["[exitcost-riscv64] exitcost: hypercall round trip"],
         icount: true,
+    },
+    Scenario {
+        name: "firmware",
+        vms: &[("off", "riscv64-firmware.toml")],
+        output: &[
+            "[firmware-riscv64] firmware: hello through the SBI debug console",
+            "[firmware-riscv64] firmware: hello through the legacy SBI console",
+            "[firmware-riscv64] firmware: all services answered",
+        ],
+        icount: false,
     },
 ];

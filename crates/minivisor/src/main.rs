@@ -14,6 +14,7 @@ extern crate alloc;
 
 mod arch;
 mod console;
+mod firmware;
 mod frames;
 mod hal;
 mod hypercall;

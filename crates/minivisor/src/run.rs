@@ -14,6 +14,7 @@ use crate::{
         cpu_up::{ALREADY_ON, INVALID_PARAMETERS, SUCCESS},
     },
     console::GuestConsole,
+    firmware::FirmwareCall,
     hypercall, println,
     vms::{EmbeddedVm, Expect},
 };
@@ -46,6 +47,8 @@ pub struct Guest {
     pub outcome: Outcome,
     /// Which vCPUs run (vCPU 0 from the start; others once started by the guest).
     runnable: Vec<bool>,
+    /// The host end of the VM's console, for firmware console calls too.
+    console: Option<Arc<GuestConsole>>,
 }
 
 impl Guest {
@@ -70,6 +73,7 @@ pub fn build_all(vms: &'static [EmbeddedVm]) -> Vec<Guest> {
                 name: String::from(embedded.source),
                 outcome: Outcome::Failed(why),
                 runnable: Vec::new(),
+                console: None,
             },
         })
         .collect()
@@ -78,9 +82,10 @@ pub fn build_all(vms: &'static [EmbeddedVm]) -> Vec<Guest> {
 fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
     let crate_config = AxVMCrateConfig::from_toml(embedded.config).map_err(|e| format!("{e}"))?;
     let name = crate_config.base.name.clone();
-    let console_name = name.clone();
+    let console = Arc::new(GuestConsole::new(&name));
+    let device_console = Arc::clone(&console);
     let registry = DeviceRegistry::with_builtin_models(arch::PLATFORM, move |_| {
-        Arc::new(GuestConsole::new(&console_name)) as Arc<dyn SerialBackend>
+        Arc::clone(&device_console) as Arc<dyn SerialBackend>
     });
     let devices = registry
         .build(&AxVmDeviceConfig::new(
@@ -114,6 +119,7 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
         name,
         outcome: Outcome::Running,
         runnable,
+        console: Some(console),
     })
 }
 
@@ -164,13 +170,28 @@ fn unbind(vm: &Vm, vcpu: usize) {
 fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
     let mut budget = QUANTUM;
     let name = guest.name.as_str();
+    let runnable = guest.runnable.as_slice();
+    let console = guest.console.as_deref();
     let result = vm.run_vcpu_with(vcpu, |vcpu, exit| {
         budget = budget.saturating_sub(1);
         if let AxVCpuExitReason::Hypercall { nr, args } = *exit {
-            let value = hypercall::answer(nr, args).unwrap_or_else(|| {
-                println!("minivisor: VM `{name}` made unknown hypercall {nr:#x}: refused");
-                hypercall::NOT_SUPPORTED
-            });
+            // minivisor's own hypercalls first: they are the hot path.
+            let value = hypercall::answer(nr, args)
+                .or_else(|| {
+                    console.and_then(|console| {
+                        let call = FirmwareCall {
+                            vm,
+                            vcpu: &mut *vcpu,
+                            console,
+                            runnable,
+                        };
+                        arch::firmware_call(call, nr, args)
+                    })
+                })
+                .unwrap_or_else(|| {
+                    println!("minivisor: VM `{name}` made unknown hypercall {nr:#x}: refused");
+                    hypercall::NOT_SUPPORTED
+                });
             // Only a running vCPU refuses this, and this one is stopped in its exit.
             let _ = vcpu.set_return_value(value);
         }

@@ -15,7 +15,7 @@ pub mod console;
 pub mod hostile;
 pub mod power;
 
-pub use arch::{GUEST, LAZY_REGION, counter, counter_hz, cpu_id, wfi};
+pub use arch::{GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, wfi};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;

@@ -452,6 +452,8 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
             }
             1 => AxVCpuExitReason::CpuDown { state: 0 },
             // hart_suspend, default retentive suspend: wait like WFI, then succeed.
+            // hart_get_status: only the hypervisor knows the other vCPUs' states.
+            2 => hypercall(frame, eid),
             3 if a0 == 0 => {
                 answer(frame, sbi::SUCCESS, 0);
                 AxVCpuExitReason::Halt
@@ -801,12 +803,20 @@ mod tests {
         assert_eq!(d, AxVCpuExitReason::CpuDown { state: 0 });
         let (f, d, _) = ecall(sbi::HSM, 3, &[0]);
         assert_eq!((d, f.x[10]), (AxVCpuExitReason::Halt, 0));
-        // hart_get_status, a non-retentive suspend.
+        // hart_get_status goes to the hypervisor, function id still in a6.
         let (f, d, _) = ecall(sbi::HSM, 2, &[1]);
-        assert_eq!(
-            (d, f.x[10]),
-            (AxVCpuExitReason::Nothing, sbi::ERR_NOT_SUPPORTED)
+        assert!(
+            matches!(
+                d,
+                AxVCpuExitReason::Hypercall {
+                    nr: sbi::HSM,
+                    args: [1, ..]
+                }
+            ),
+            "{d:?}"
         );
+        assert_eq!(f.x[16], 2);
+        // A non-retentive suspend is not supported.
         let (f, _, _) = ecall(sbi::HSM, 3, &[0x8000_0000]);
         assert_eq!(f.x[10], sbi::ERR_NOT_SUPPORTED);
     }

@@ -159,3 +159,21 @@ pub fn putc(byte: u8) {
         core::ptr::write_volatile((UART_BASE + DR) as *mut u32, u32::from(byte));
     }
 }
+
+/// Exercises the platform firmware's services the hypervisor provides: PSCI_VERSION
+/// and PSCI_FEATURES, answered by the vCPU backend. Prints what it found; whether all
+/// worked.
+pub fn firmware_services() -> bool {
+    const PSCI_VERSION: u64 = 0x8400_0000;
+    const PSCI_FEATURES: u64 = 0x8400_000a;
+    const CPU_ON_64: u64 = 0xc400_0003;
+    let version = hypercall(PSCI_VERSION, [0; 6]);
+    let cpu_on = hypercall(PSCI_FEATURES, [CPU_ON_64, 0, 0, 0, 0, 0]);
+    let ok = version >> 16 >= 1 && cpu_on == 0;
+    crate::println!(
+        "firmware: PSCI version {}.{}, CPU_ON feature {cpu_on:#x}",
+        version >> 16,
+        version & 0xffff
+    );
+    ok
+}

@@ -153,3 +153,31 @@ pub fn putc(byte: u8) {
         core::ptr::write_volatile((UART_BASE + THR) as *mut u8, byte);
     }
 }
+
+const LEGACY_CONSOLE_PUTCHAR: u64 = 0x01;
+const DBCN: u64 = 0x4442_434e;
+const HART_STARTED: u64 = 0;
+
+/// Exercises the platform firmware's services the hypervisor provides: the SBI debug
+/// console, the legacy console and HSM hart_get_status. Prints what it found; whether
+/// all worked.
+pub fn firmware_services() -> bool {
+    let line = b"firmware: hello through the SBI debug console\n";
+    let (error, written) = sbi(
+        DBCN,
+        0,
+        [line.len() as u64, line.as_ptr() as u64, 0, 0, 0, 0],
+    );
+    let dbcn = error == 0 && written == line.len() as u64;
+    for byte in b"firmware: hello through the legacy SBI console\n" {
+        sbi(LEGACY_CONSOLE_PUTCHAR, 0, [u64::from(*byte), 0, 0, 0, 0, 0]);
+    }
+    let (error, state) = sbi(HSM, 2, [cpu_id(), 0, 0, 0, 0, 0]);
+    let started = error == 0 && state == HART_STARTED;
+    let (error, _) = sbi(HSM, 2, [4096, 0, 0, 0, 0, 0]);
+    let invalid = error == -3i64 as u64;
+    crate::println!(
+        "firmware: DBCN {dbcn}, hart_get_status self {started}, unknown hart refused {invalid}"
+    );
+    dbcn && started && invalid
+}

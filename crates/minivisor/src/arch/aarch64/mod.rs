@@ -26,8 +26,21 @@ pub const RAM_START: usize = 0x4000_0000;
 /// The end of the RAM QEMU gives the machine (`-m 1G`).
 pub const RAM_END: usize = 0x8000_0000;
 
+/// A vCPU backend on this architecture.
+pub type VCpu = Aarch64VCpu<Hal>;
+
 /// A VM on this architecture.
-pub type Vm = axvm::AxVM<Hal, Aarch64VCpu<Hal>>;
+pub type Vm = axvm::AxVM<Hal, VCpu>;
+
+/// Firmware calls: PSCI is answered by the vCPU backend itself, and there is no
+/// firmware console, so every other HVC is a hypercall.
+pub fn firmware_call(
+    _call: crate::firmware::FirmwareCall<'_>,
+    _nr: u64,
+    _args: [u64; 6],
+) -> Option<u64> {
+    None
+}
 
 /// What an unknown hypercall returns in x0: SMCCC NOT_SUPPORTED (-1).
 pub const HYPERCALL_NOT_SUPPORTED: u64 = u64::MAX;

@@ -3,6 +3,7 @@
 
 mod boot;
 mod console;
+mod firmware;
 mod power;
 
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
@@ -13,6 +14,7 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
     console::putc,
+    firmware::firmware_call,
     power::{fail_exit, power_off},
 };
 use crate::hal::Hal;
@@ -25,8 +27,11 @@ pub const PLATFORM: Platform = Platform::Riscv64;
 /// 0x8000_0000 (`-m 1G`); OpenSBI keeps the device tree in the top 2 MiB.
 pub const RAM_END: usize = 0xbfe0_0000;
 
+/// A vCPU backend on this architecture.
+pub type VCpu = Riscv64VCpu<Hal>;
+
 /// A VM on this architecture.
-pub type Vm = axvm::AxVM<Hal, Riscv64VCpu<Hal>>;
+pub type Vm = axvm::AxVM<Hal, VCpu>;
 
 /// What an unknown hypercall (an SBI extension nobody implements) returns in `a0`:
 /// SBI_ERR_NOT_SUPPORTED.
