@@ -5,6 +5,8 @@
 
 pub mod aarch64;
 pub mod riscv64;
+#[cfg(test)]
+mod test_hal;
 
 pub use aarch64::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
 pub use riscv64::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu};

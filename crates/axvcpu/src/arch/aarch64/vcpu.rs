@@ -422,31 +422,12 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
 
 #[cfg(test)]
 mod tests {
-    use axvm_types::{AccessWidth, HostPhysAddr, HostVirtAddr};
+    use axvm_types::{AccessWidth, HostPhysAddr};
 
     use super::*;
-    use crate::{AxVCpu, VCpuState};
+    use crate::{AxVCpu, VCpuState, arch::test_hal::TestHal};
 
-    struct TestHal;
-
-    impl AxVCpuHal for TestHal {
-        fn alloc_frame() -> Option<HostPhysAddr> {
-            None
-        }
-        fn dealloc_frame(_paddr: HostPhysAddr) {}
-        fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
-            HostVirtAddr::from(paddr.as_usize())
-        }
-        fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
-            HostPhysAddr::from(vaddr.as_usize())
-        }
-        fn irq_fetch() -> usize {
-            33
-        }
-        fn irq_handler() {}
-    }
-
-    type VCpu = Aarch64VCpu<TestHal>;
+    type VCpu = Aarch64VCpu<TestHal<33>>;
 
     fn paging() -> NestedPagingConfig {
         NestedPagingConfig {

@@ -341,31 +341,12 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
 
 #[cfg(test)]
 mod tests {
-    use axvm_types::{HostPhysAddr, HostVirtAddr};
+    use axvm_types::HostPhysAddr;
 
     use super::*;
-    use crate::{AxVCpu, VCpuState};
+    use crate::{AxVCpu, VCpuState, arch::test_hal::TestHal};
 
-    struct TestHal;
-
-    impl AxVCpuHal for TestHal {
-        fn alloc_frame() -> Option<HostPhysAddr> {
-            None
-        }
-        fn dealloc_frame(_paddr: HostPhysAddr) {}
-        fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
-            HostVirtAddr::from(paddr.as_usize())
-        }
-        fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
-            HostPhysAddr::from(vaddr.as_usize())
-        }
-        fn irq_fetch() -> usize {
-            5
-        }
-        fn irq_handler() {}
-    }
-
-    type VCpu = Riscv64VCpu<TestHal>;
+    type VCpu = Riscv64VCpu<TestHal<5>>;
 
     fn paging() -> NestedPagingConfig {
         NestedPagingConfig {
