@@ -1,20 +1,16 @@
 //! Stage-2 translation set-up: `VTCR_EL2` and `VTTBR_EL2` from a
 //! [`NestedPagingConfig`] (4 KiB granule, 3 or 4 levels).
 //!
-//! The rules are those of the Arm ARM's `AArch64.S2InconsistentSL`: with a 4 KiB
-//! granule a walk that starts at level 1 (3 levels) resolves 31 to 43 bits of IPA, one
-//! that starts at level 0 (4 levels) 40 to 48 bits; above 39 bits (3 levels) the root
-//! is made of 2, 4, 8 or 16 concatenated tables ([`root_table_pages`]).
+//! The register encodings are those of `axaddrspace`'s [`Stage2`] format, which
+//! built the table; this module checks the configuration against what the physical
+//! CPU supports ([`Stage2Caps`]) and that the root is placed where the hardware can
+//! walk it. With a 4 KiB granule a walk that starts at level 1 (3 levels) resolves 32
+//! to 43 bits of IPA, one that starts at level 0 (4 levels) 40 to 48 bits; above 39
+//! bits (3 levels) the root is made of 2, 4, 8 or 16 concatenated tables
+//! ([`root_table_pages`]), aligned to their size.
 
+use axaddrspace::{NestedFormat, Stage2};
 use axvm_types::{AxVmError, AxVmResult, NestedPagingConfig};
-
-/// `VTCR_EL2` bit 31, RES1 in Armv8.0.
-const VTCR_RES1: u64 = 1 << 31;
-/// `VTCR_EL2.VS`: 16-bit VMIDs.
-const VTCR_VS_16: u64 = 1 << 19;
-/// `VTCR_EL2.SH0` = inner shareable, `ORGN0` = `IRGN0` = write-back write-allocate,
-/// `TG0` = 4 KiB.
-const VTCR_WALK_ATTRS: u64 = (0b11 << 12) | (0b01 << 10) | (0b01 << 8);
 
 /// What the physical CPU supports for stage-2 translation
 /// (`ID_AA64MMFR0_EL1.PARange`, `ID_AA64MMFR1_EL1.VMIDBits`).
@@ -48,19 +44,6 @@ impl Stage2Caps {
             vmid16: (id_aa64mmfr1 >> 4) & 0xf == 0b0010,
         })
     }
-
-    /// `VTCR_EL2.PS` for this PA size.
-    const fn ps(self) -> u64 {
-        match self.pa_bits {
-            0..=32 => 0,
-            33..=36 => 1,
-            37..=40 => 2,
-            41..=42 => 3,
-            43..=44 => 4,
-            45..=48 => 5,
-            _ => 6,
-        }
-    }
 }
 
 /// The stage-2 registers of a VM.
@@ -72,6 +55,16 @@ pub struct Stage2Regs {
     pub vttbr: u64,
 }
 
+/// The stage-2 format of a configuration, or `InvalidInput` when its levels and
+/// IPA size are not a valid 4 KiB-granule walk.
+fn format_of(levels: u8, gpa_bits: u8, vmid: u16) -> AxVmResult<Stage2> {
+    Stage2::new(gpa_bits, levels, vmid).inspect_err(|_| {
+        log::error!(
+            "aarch64 stage 2: {levels} levels with a {gpa_bits}-bit IPA is not a valid 4 KiB-granule walk"
+        );
+    })
+}
+
 /// How many 4 KiB tables are concatenated at the root of a stage-2 table of `levels`
 /// levels for `gpa_bits` bits of IPA (1 unless 3 levels cover more than 39 bits).
 ///
@@ -80,22 +73,7 @@ pub struct Stage2Regs {
 /// `InvalidInput` for a combination the architecture does not allow (see the module
 /// documentation).
 pub fn root_table_pages(levels: u8, gpa_bits: u8) -> AxVmResult<usize> {
-    let resolved_below_root = match levels {
-        // Level 1 resolves bits [38:30] and may concatenate up to 16 tables.
-        3 if (31..=43).contains(&gpa_bits) => 39,
-        // Level 0 resolves bits [47:39]; 52-bit IPAs need FEAT_LPA2, not supported.
-        4 if (40..=48).contains(&gpa_bits) => 48,
-        _ => {
-            log::error!(
-                "aarch64 stage 2: {levels} levels with a {gpa_bits}-bit IPA is not a valid 4 KiB-granule walk"
-            );
-            return Err(AxVmError::InvalidInput);
-        }
-    };
-    let extra_bits = gpa_bits.saturating_sub(resolved_below_root);
-    1usize
-        .checked_shl(u32::from(extra_bits))
-        .ok_or(AxVmError::InvalidInput)
+    Ok(format_of(levels, gpa_bits, 0)?.geometry().root_frames())
 }
 
 /// `VTCR_EL2` and `VTTBR_EL2` for `paging` on a CPU with `caps`.
@@ -106,7 +84,7 @@ pub fn root_table_pages(levels: u8, gpa_bits: u8) -> AxVmResult<usize> {
 /// aligned to the root's size; `Unsupported` when the CPU's physical address size is
 /// smaller than the IPA or the root address, or the VMID needs 16 bits the CPU lacks.
 pub fn stage2_regs(paging: &NestedPagingConfig, caps: Stage2Caps) -> AxVmResult<Stage2Regs> {
-    let pages = root_table_pages(paging.levels, paging.gpa_bits)?;
+    let format = format_of(paging.levels, paging.gpa_bits, paging.vmid)?;
     if paging.gpa_bits > caps.pa_bits {
         log::error!(
             "aarch64 stage 2: a {}-bit IPA exceeds the CPU's {}-bit physical address size",
@@ -122,9 +100,11 @@ pub fn stage2_regs(paging: &NestedPagingConfig, caps: Stage2Caps) -> AxVmResult<
         );
         return Err(AxVmError::Unsupported);
     }
+    // 52-bit PAs need FEAT_LPA, which the format does not use: walk with 48 bits.
+    let format = format.with_pa_bits(caps.pa_bits.min(48))?;
     let root = paging.root.as_usize() as u64;
-    let root_size = (pages as u64).saturating_mul(4096);
-    // `pages` is a power of two, so `root_size - 1` is the alignment mask.
+    let root_size = (format.geometry().root_frames() as u64).saturating_mul(4096);
+    // The root's size is a power of two, so `root_size - 1` is the alignment mask.
     if root & root_size.wrapping_sub(1) != 0 {
         log::error!("aarch64 stage 2: root {root:#x} is not aligned to its {root_size:#x} bytes");
         return Err(AxVmError::InvalidInput);
@@ -139,13 +119,9 @@ pub fn stage2_regs(paging: &NestedPagingConfig, caps: Stage2Caps) -> AxVmResult<
         );
         return Err(AxVmError::Unsupported);
     }
-    let t0sz = u64::from(64u8.saturating_sub(paging.gpa_bits));
-    // SL0: 0b01 starts at level 1, 0b10 at level 0.
-    let sl0: u64 = if paging.levels == 4 { 0b10 } else { 0b01 };
-    let vs = if caps.vmid16 { VTCR_VS_16 } else { 0 };
     Ok(Stage2Regs {
-        vtcr: VTCR_RES1 | vs | (caps.ps() << 16) | VTCR_WALK_ATTRS | (sl0 << 6) | t0sz,
-        vttbr: (u64::from(paging.vmid) << 48) | root,
+        vtcr: format.vtcr(),
+        vttbr: Stage2::vttbr(paging),
     })
 }
 
@@ -184,9 +160,13 @@ mod tests {
     #[test]
     fn three_levels_with_a_39_bit_ipa() {
         let regs = stage2_regs(&paging(0x4010_0000, 3, 39, 1), A72).unwrap();
-        // RES1 | VS | PS=0b100 | SH0=0b11 ORGN0=0b01 IRGN0=0b01 | SL0=0b01 | T0SZ=25
-        assert_eq!(regs.vtcr, 0x8008_0000 | 0x4_0000 | 0x3500 | 0x40 | 25);
-        assert_eq!(regs.vtcr, 0x800c_3559);
+        // RES1 | PS=0b100 | SH0=0b11 ORGN0=0b01 IRGN0=0b01 | SL0=0b01 | T0SZ=25; an
+        // 8-bit VMID leaves VS clear.
+        assert_eq!(regs.vtcr, 0x8000_0000 | 0x4_0000 | 0x3500 | 0x40 | 25);
+        assert_eq!(regs.vtcr, 0x8004_3559);
+        let wide = stage2_regs(&paging(0x4010_0000, 3, 39, 0x100), A72).unwrap();
+        assert_eq!(wide.vtcr, 0x800c_3559);
+        assert_eq!(wide.vttbr, 0x0100_0000_4010_0000);
         assert_eq!(regs.vttbr, 0x0001_0000_4010_0000);
     }
 

@@ -1,7 +1,12 @@
 //! G-stage translation set-up: `hgatp` from a [`NestedPagingConfig`] (Sv39x4 or
 //! Sv48x4, privileged specification, "Hypervisor Guest Address Translation and
 //! Protection Register").
+//!
+//! The encoding is that of `axaddrspace`'s [`Sv4x`] format, which built the table;
+//! this module checks the configuration against what the hart supports
+//! ([`GStageCaps`]) first.
 
+use axaddrspace::Sv4x;
 use axvm_types::{AxVmError, AxVmResult, NestedPagingConfig};
 
 /// `hgatp.MODE` of Sv39x4.
@@ -30,9 +35,9 @@ pub struct GStageCaps {
 /// Sv48x4 (4 levels, 50-bit GPAs), or a root not 16 KiB aligned or beyond 56 bits;
 /// `Unsupported` when the hart lacks Sv48x4 or the VMID does not fit its `VMIDLEN`.
 pub fn hgatp(paging: &NestedPagingConfig, caps: GStageCaps) -> AxVmResult<u64> {
-    let mode = match (paging.levels, paging.gpa_bits) {
-        (3, 41) => MODE_SV39X4,
-        (4, 50) if caps.sv48x4 => MODE_SV48X4,
+    match (paging.levels, paging.gpa_bits) {
+        (3, 41) => {}
+        (4, 50) if caps.sv48x4 => {}
         (4, 50) => {
             log::error!("riscv64 G-stage: the hart does not implement Sv48x4");
             return Err(AxVmError::Unsupported);
@@ -43,7 +48,7 @@ pub fn hgatp(paging: &NestedPagingConfig, caps: GStageCaps) -> AxVmResult<u64> {
             );
             return Err(AxVmError::InvalidInput);
         }
-    };
+    }
     let root = paging.root.as_usize() as u64;
     if root % ROOT_ALIGN != 0 || root >> 56 != 0 {
         log::error!("riscv64 G-stage: root {root:#x} is not a 16 KiB-aligned 56-bit address");
@@ -61,7 +66,7 @@ pub fn hgatp(paging: &NestedPagingConfig, caps: GStageCaps) -> AxVmResult<u64> {
         );
         return Err(AxVmError::Unsupported);
     }
-    Ok((mode << 60) | (vmid << 44) | (root >> 12))
+    Ok(Sv4x::hgatp(paging))
 }
 
 #[cfg(test)]
