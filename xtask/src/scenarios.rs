@@ -214,7 +214,7 @@ const X86_64: &[Scenario] = &[
             "VM `hostile-readonly-x86_64` stopped: write of GPA:0x2000000, which the memory's permissions forbid",
             "VM `hostile-hypercall-x86_64` made unknown hypercall 0xdeadbeef: refused",
             "[hostile-hypercall-x86_64] hostile: unknown hypercall refused with NOT_SUPPORTED",
-            "[hostile-msr-x86_64] hostile: reading forbidden MSR 0x1a0",
+            "[hostile-msr-x86_64] hostile: reading forbidden MSR 0x3a",
             "[hostile-msr-x86_64] guest: #GP at RIP",
             "[hello-x86_64] Hello from an x86_64 guest",
         ],

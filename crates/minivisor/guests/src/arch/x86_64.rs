@@ -24,9 +24,9 @@ pub const LAZY_REGION: u64 = 0x3fc0_0000;
 pub const NOT_SUPPORTED: u64 = u64::MAX;
 /// minivisor's hypercall that powers the VM off.
 const SYSTEM_OFF: u64 = 0x4d56_00ff;
-/// An MSR the VMX backend does not let guests read (IA32_MISC_ENABLE): reading it
-/// must raise #GP in the guest.
-pub const FORBIDDEN_MSR: u32 = 0x1a0;
+/// An MSR the VMX backend does not let guests read (IA32_FEATURE_CONTROL, which
+/// governs VMX itself): reading it must raise #GP in the guest.
+pub const FORBIDDEN_MSR: u32 = 0x3a;
 
 /// Page-table entry bits: present and writable; a 2 MiB page.
 const TABLE: u32 = 0b11;
