@@ -37,6 +37,19 @@ pub fn guest_dir(arch: Arch) -> PathBuf {
     root().join("target").join("guests").join(arch.name())
 }
 
+/// A scratch directory for one emulator run of `arch` named `name` (under
+/// `target/emulator/`).
+pub fn scratch_dir(arch: Arch, name: &str) -> PathBuf {
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    root()
+        .join("target")
+        .join("emulator")
+        .join(format!("{}-{slug}", arch.name()))
+}
+
 /// Builds every guest program for `arch` and writes each as a raw image to
 /// [`guest_dir`].
 pub fn build_guests(arch: Arch) -> Result<(), String> {

@@ -11,8 +11,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod arch;
+mod bochs;
 mod emulator;
+mod escapes;
 mod images;
+mod install;
+mod qemu;
 mod run;
 mod scenarios;
 mod steps;

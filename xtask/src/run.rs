@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use crate::{arch::Arch, emulator, images, system};
+use crate::{arch::Arch, emulator, images};
 
 /// A user's guest may run for a while; the run ends when it powers off.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
@@ -31,14 +31,12 @@ fn try_run(arch: Arch, vm: Option<PathBuf>) -> Result<ExitCode, String> {
     if system_tests_missing(arch) {
         return Err(format!("minivisor does not run on {arch} yet"));
     }
-    emulator::ensure_qemu(arch)?;
+    emulator::ensure(arch)?;
     images::build_guests(arch)?;
     let kernel = images::build_minivisor(arch, &[("off", config)])?;
-    let result = emulator::run_with_limit(
-        &mut system::emulator_command(arch, &kernel),
-        RUN_LIMIT,
-        true,
-    )?;
+    let work = images::scratch_dir(arch, "run");
+    let mut command = emulator::command(arch, &kernel, false, &work)?;
+    let result = emulator::run_with_limit(&mut command, RUN_LIMIT, true)?;
     Ok(match result.status {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => {

@@ -13,7 +13,8 @@ pub struct Scenario {
     /// Lines (or parts of lines) the console must show.
     pub output: &'static [&'static str],
     /// Run with one instruction per nanosecond of virtual time (`-icount shift=0`),
-    /// so that guests can count instructions with the timer.
+    /// so that guests can count instructions with the timer (QEMU; under Bochs the
+    /// TSC counts instructions always).
     pub icount: bool,
 }
 
@@ -22,7 +23,7 @@ pub fn scenarios(arch: Arch) -> &'static [Scenario] {
     match arch {
         Arch::Aarch64 => AARCH64,
         Arch::Riscv64 => RISCV64,
-        Arch::X86_64 => &[],
+        Arch::X86_64 => X86_64,
     }
 }
 
@@ -175,5 +176,63 @@ const RISCV64: &[Scenario] = &[
             "[firmware-riscv64] firmware: all services answered",
         ],
         icount: false,
+    },
+];
+
+const X86_64: &[Scenario] = &[
+    Scenario {
+        name: "hello",
+        vms: &[("off", "x86_64-hello.toml")],
+        output: &["[hello-x86_64] Hello from an x86_64 guest in VMX non-root long mode (vCPU 0)"],
+        icount: false,
+    },
+    Scenario {
+        name: "hypercall",
+        vms: &[("off", "x86_64-hypercall.toml")],
+        output: &["[hypercall-x86_64] hypercall: 32 calls returned the expected values"],
+        icount: false,
+    },
+    Scenario {
+        name: "memory",
+        vms: &[("off", "x86_64-memory.toml")],
+        output: &["across 2 MiB and 1 GiB boundaries OK"],
+        icount: false,
+    },
+    Scenario {
+        name: "hostile",
+        vms: &[
+            ("fault", "x86_64-hostile-read.toml"),
+            ("fault", "x86_64-hostile-write.toml"),
+            ("fault", "x86_64-hostile-readonly.toml"),
+            ("off", "x86_64-hostile-hypercall.toml"),
+            ("off", "x86_64-hostile-msr.toml"),
+            ("off", "x86_64-hello.toml"),
+        ],
+        output: &[
+            "VM `hostile-read-x86_64` stopped: read of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-write-x86_64` stopped: write of GPA:0x20000000, where there is neither RAM nor a device",
+            "VM `hostile-readonly-x86_64` stopped: write of GPA:0x2000000, which the memory's permissions forbid",
+            "VM `hostile-hypercall-x86_64` made unknown hypercall 0xdeadbeef: refused",
+            "[hostile-hypercall-x86_64] hostile: unknown hypercall refused with NOT_SUPPORTED",
+            "[hostile-msr-x86_64] hostile: reading forbidden MSR 0x3a",
+            "[hostile-msr-x86_64] guest: #GP at RIP",
+            "[hello-x86_64] Hello from an x86_64 guest",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "two VMs",
+        vms: &[("off", "x86_64-hello.toml"), ("off", "x86_64-second.toml")],
+        output: &[
+            "[hello-x86_64] Hello from an x86_64 guest",
+            "[second-x86_64] Hello from an x86_64 guest",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "exit costs",
+        vms: &[("off", "x86_64-exitcost.toml")],
+        output: &["[exitcost-x86_64] exitcost: hypercall round trip"],
+        icount: true,
     },
 ];

@@ -1,56 +1,18 @@
 //! System tests: minivisor and the guests under an emulator, one boot per scenario,
 //! each judged by the emulator's exit status and the console output.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::time::Duration;
 
 use crate::{
     arch::Arch,
     emulator::{self, RunResult},
-    images,
+    escapes, images,
     scenarios::Scenario,
     steps::Outcome,
 };
 
 /// How long one scenario may take before it counts as hung.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
-
-/// The emulator command line that boots `kernel` on `arch`.
-pub fn emulator_command(arch: Arch, kernel: &Path) -> Command {
-    let mut command = Command::new(emulator::qemu_binary(arch));
-    match arch {
-        Arch::Aarch64 => {
-            command.args([
-                "-M",
-                "virt,virtualization=on,gic-version=3",
-                "-cpu",
-                "cortex-a72",
-                "-m",
-                "1G",
-                "-nographic",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-kernel",
-            ]);
-        }
-        Arch::Riscv64 => {
-            command.args([
-                "-M",
-                "virt",
-                "-cpu",
-                "rv64,h=true",
-                "-m",
-                "1G",
-                "-nographic",
-                "-bios",
-                "default",
-                "-kernel",
-            ]);
-        }
-        Arch::X86_64 => {}
-    }
-    command.arg(kernel);
-    command
-}
 
 /// Builds minivisor with the scenario's VMs and boots it; the verdict and the time.
 pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
@@ -69,10 +31,11 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         scenario.name,
         vms.len()
     );
-    let mut command = emulator_command(arch, &kernel);
-    if scenario.icount {
-        command.args(["-icount", "shift=0"]);
-    }
+    let work = images::scratch_dir(arch, scenario.name);
+    let mut command = match emulator::command(arch, &kernel, scenario.icount, &work) {
+        Ok(command) => command,
+        Err(why) => return (Outcome::Failed(why), Duration::ZERO),
+    };
     match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
         Ok(result) => (judge(scenario, &result), result.duration),
         Err(why) => (Outcome::Failed(why), Duration::ZERO),
@@ -82,7 +45,7 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
 /// PASS when the emulator exited with status 0, minivisor reported every VM as
 /// expected, the console shows every expected line, and no guest reported a failure.
 fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
-    let output = result.output.replace('\r', "");
+    let output = escapes::strip(&result.output).replace('\r', "");
     let Some(status) = result.status else {
         return Outcome::Failed(format!("no exit within {}s", SCENARIO_LIMIT.as_secs()));
     };
@@ -137,6 +100,8 @@ mod tests {
             judge(&SCENARIO, &result(Some(0), missing)),
             Outcome::Failed("missing output: [vm] Hello".into())
         );
+        let escaped = "\u{1b}[1;1H[vm] Hello\u{1b}[K\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        assert_eq!(judge(&SCENARIO, &result(Some(0), escaped)), Outcome::Passed);
         let failed = "[vm] Hello\n[vm] check FAILED\nminivisor: 1 of 1 VMs as expected: PASS\n";
         assert!(matches!(
             judge(&SCENARIO, &result(Some(0), failed)),

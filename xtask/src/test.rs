@@ -132,7 +132,7 @@ fn system_tests(arch: Arch, steps: &mut Steps) {
         return;
     }
     let start = Instant::now();
-    if let Err(why) = emulator::ensure_qemu(arch).and_then(|()| images::build_guests(arch)) {
+    if let Err(why) = emulator::ensure(arch).and_then(|()| images::build_guests(arch)) {
         eprintln!("xtask: {why}");
         steps.record(
             format!("system {arch}: set-up"),

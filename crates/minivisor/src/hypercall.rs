@@ -4,8 +4,11 @@
 pub const SUM: u64 = 0x4d56_0001;
 /// Returns the exclusive or of the six arguments.
 pub const XOR: u64 = 0x4d56_0002;
+/// Powers the calling VM off: for guests whose platform has no firmware call for it
+/// (x86_64); works on every architecture.
+pub const SYSTEM_OFF: u64 = 0x4d56_00ff;
 /// The result of an unknown hypercall: the architecture's NOT_SUPPORTED (SMCCC -1
-/// on aarch64, SBI_ERR_NOT_SUPPORTED -2 on riscv64).
+/// on aarch64, SBI_ERR_NOT_SUPPORTED -2 on riscv64, -1 on x86_64).
 pub const NOT_SUPPORTED: u64 = crate::arch::HYPERCALL_NOT_SUPPORTED;
 
 /// The result of hypercall `nr`, or `None` for an unknown one.

@@ -1,6 +1,6 @@
 //! Minivisor: a tiny bare-metal hypervisor assembled only from the AxVM crates.
 //!
-//! It boots on the bare machine (QEMU), builds the VMs embedded at build time from
+//! It boots on the bare machine (QEMU; Bochs on x86_64), builds the VMs embedded at build time from
 //! their configs (parsed at run time with `axvmconfig`) and guest images,
 //! time-shares their vCPUs on one physical CPU, answers their hypercalls and power
 //! requests, and prints a summary: per VM, its outcome against the expected one and
@@ -30,6 +30,10 @@ fn main(free_start: usize, free_end: usize) -> bool {
     // SAFETY: everything from the end of the hypervisor image to the end of RAM is
     // unused, identity-mapped memory, handed over once here.
     unsafe { frames::init(free_start, free_end) };
+    if let Err(why) = arch::enable_virtualization() {
+        println!("minivisor: {why}");
+        return false;
+    }
     println!(
         "minivisor: {} on {}, {} VM(s) to run",
         env!("CARGO_PKG_NAME"),

@@ -175,6 +175,9 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
     let result = vm.run_vcpu_with(vcpu, |vcpu, exit| {
         budget = budget.saturating_sub(1);
         if let AxVCpuExitReason::Hypercall { nr, args } = *exit {
+            if nr == hypercall::SYSTEM_OFF {
+                return ExitAction::Return;
+            }
             // minivisor's own hypercalls first: they are the hot path.
             let value = hypercall::answer(nr, args)
                 .or_else(|| {
@@ -208,6 +211,14 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
         }
     });
     match result {
+        Ok(AxVCpuExitReason::Hypercall {
+            nr: hypercall::SYSTEM_OFF,
+            ..
+        })
+        | Ok(AxVCpuExitReason::SystemDown) => {
+            vm.shutdown();
+            guest.outcome = Outcome::PoweredOff;
+        }
         // Answered in the loop; the quantum is over.
         Ok(AxVCpuExitReason::Hypercall { .. } | AxVCpuExitReason::ExternalInterrupt { .. })
         | Ok(AxVCpuExitReason::Nothing | AxVCpuExitReason::Halt) => {}
@@ -224,7 +235,6 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
                 *flag = false;
             }
         }
-        Ok(AxVCpuExitReason::SystemDown) => guest.outcome = Outcome::PoweredOff,
         Ok(other) => {
             vm.shutdown();
             guest.outcome = Outcome::Failed(format!("unexpected exit {other:?}"));

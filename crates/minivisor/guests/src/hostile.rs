@@ -16,6 +16,9 @@ pub enum Action {
     WriteReadOnly,
     /// Issues a hypercall the hypervisor does not know.
     UnknownHypercall,
+    /// Reads an MSR the hypervisor forbids (x86_64 only): the vCPU must get #GP,
+    /// whose handler reports it and powers off.
+    ForbiddenMsr,
 }
 
 /// Performs `action`; if the guest survives, reports and powers off.
@@ -47,6 +50,21 @@ pub fn run(action: Action) -> ! {
                 println!("hostile: unknown hypercall returned {ret:#x} FAILED");
             }
         }
+        Action::ForbiddenMsr => forbidden_msr(),
     }
     power::system_off()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn forbidden_msr() {
+    use crate::arch::{FORBIDDEN_MSR, expect_general_protection, rdmsr};
+    println!("hostile: reading forbidden MSR {FORBIDDEN_MSR:#x}");
+    expect_general_protection();
+    let value = rdmsr(FORBIDDEN_MSR);
+    println!("hostile: the MSR read returned {value:#x} FAILED");
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn forbidden_msr() {
+    println!("hostile: MSRs exist only on x86_64 FAILED");
 }

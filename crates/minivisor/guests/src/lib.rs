@@ -1,19 +1,23 @@
 //! The guests' runtime: entry, console, hypercalls and power, for programs that run
-//! with their MMU off inside a minivisor VM (aarch64 at EL1, riscv64 in VS-mode).
+//! inside a minivisor VM (aarch64 at EL1 and riscv64 in VS-mode with their MMU off;
+//! x86_64 in long mode over its own identity map).
 //!
 //! The entry code sets up a stack per vCPU (vCPU index from MPIDR_EL1.Aff0 on
-//! aarch64, the hart id in a0 on riscv64), clears `.bss` on vCPU 0 and calls the
-//! program's `guest_main(dtb)`: what the hypervisor passed as the DTB address by the
-//! Linux boot protocol (x0 on aarch64, a1 on riscv64), 0 without one.
+//! aarch64, the hart id in a0 on riscv64; x86_64 runs one vCPU), clears `.bss` on
+//! vCPU 0 and calls the program's `guest_main(dtb)`: what the hypervisor passed as
+//! the DTB address by the Linux boot protocol (x0 on aarch64, a1 on riscv64), 0
+//! without one (always on x86_64).
 
 #![no_std]
 
 #[cfg_attr(target_arch = "aarch64", path = "arch/aarch64.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "arch/riscv64.rs")]
+#[cfg_attr(target_arch = "x86_64", path = "arch/x86_64.rs")]
 mod arch;
 pub mod console;
 pub mod hostile;
 pub mod power;
+pub mod sink;
 
 pub use arch::{GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, wfi};
 
@@ -27,14 +31,15 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 /// The hypercalls minivisor answers (aarch64: HVC with x0 = number, x1-x6 =
-/// arguments; riscv64: an SBI call with a7 = number, a0-a5 = arguments; the result
-/// in x0 / a0).
+/// arguments; riscv64: an SBI call with a7 = number, a0-a5 = arguments; x86_64:
+/// VMCALL with RAX = number, RDI, RSI, RDX, RCX, R8, R9 = arguments; the result in
+/// x0 / a0 / RAX).
 pub mod hypercall {
     /// Returns the wrapping sum of the six arguments.
     pub const SUM: u64 = 0x4d56_0001;
     /// Returns the exclusive or of the six arguments.
     pub const XOR: u64 = 0x4d56_0002;
-    /// What an unknown hypercall returns: NOT_SUPPORTED (-1 on aarch64,
+    /// What an unknown hypercall returns: NOT_SUPPORTED (-1 on aarch64 and x86_64,
     /// SBI_ERR_NOT_SUPPORTED = -2 on riscv64).
     pub const NOT_SUPPORTED: u64 = crate::arch::NOT_SUPPORTED;
 

@@ -11,5 +11,7 @@ mod riscv64;
 #[cfg(target_arch = "riscv64")]
 pub use riscv64::*;
 
-#[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
-compile_error!("minivisor runs on aarch64 and riscv64 (the x86_64 port comes with its issue)");
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::*;

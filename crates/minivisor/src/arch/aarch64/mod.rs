@@ -64,6 +64,11 @@ pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
     AddrSpace::with_format(format, ArchTlb, GuestPhysAddr::from(0), 1 << IPA_BITS)
 }
 
+/// Nothing to turn on: minivisor is entered at EL2, where virtualization needs no switch.
+pub fn enable_virtualization() -> Result<(), alloc::string::String> {
+    Ok(())
+}
+
 /// The vCPU configs of a VM with `cpu_num` vCPUs: MPIDR Aff0 = vCPU id, WFI and WFE
 /// trapped (a waiting vCPU yields the physical CPU).
 pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Aarch64VCpu<Hal>> {

@@ -53,6 +53,11 @@ pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
     AddrSpace::with_format(format, ArchTlb, GuestPhysAddr::from(0), 1 << 41)
 }
 
+/// Nothing to turn on: minivisor is entered in HS-mode, where virtualization needs no switch.
+pub fn enable_virtualization() -> Result<(), alloc::string::String> {
+    Ok(())
+}
+
 /// The vCPU configs of a VM with `cpu_num` vCPUs: WFI trapped (a waiting vCPU
 /// yields the physical hart).
 pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Riscv64VCpu<Hal>> {

@@ -1,0 +1,121 @@
+//! Minivisor on x86_64: a Multiboot kernel booted by GRUB under Bochs (VMX with
+//! EPT), debug-port console, Bochs magic-breakpoint / shutdown-port exits.
+
+mod boot;
+mod console;
+mod gdt;
+mod idt;
+mod mmu;
+mod port;
+mod power;
+
+use alloc::{format, string::String};
+
+use axaddrspace::{AddrSpace, ArchTlb, Ept};
+use axdevice::Platform;
+use axvcpu::arch::{X86CreateConfig, X86SetupConfig, X86StartMode, X86VCpu, x86_64};
+use axvm::VCpuConfigs;
+use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
+
+pub use self::{
+    console::putc,
+    power::{fail_exit, power_off},
+};
+use crate::hal::Hal;
+
+/// The architecture VMs are built for.
+pub const ARCH: Arch = Arch::X86_64;
+/// The platform the device models follow (an I/O port space beside MMIO).
+pub const PLATFORM: Platform = Platform::X86_64;
+/// The end of the RAM minivisor uses: Bochs gives the machine 512 MiB (`megs: 512`
+/// in the bochsrc the xtask writes).
+pub const RAM_END: usize = 0x2000_0000;
+
+/// A vCPU backend on this architecture.
+pub type VCpu = X86VCpu<Hal>;
+
+/// A VM on this architecture.
+pub type Vm = axvm::AxVM<Hal, VCpu>;
+
+/// Turns VMX on for this physical CPU (VMXON), before any vCPU binds.
+pub fn enable_virtualization() -> Result<(), String> {
+    x86_64::hardware_enable::<Hal>().map_err(|error| {
+        format!(
+            "VMX could not be enabled ({error:?}): does the CPU have VMX with EPT? \
+             (Bochs: cpu model corei7_skylake_x)"
+        )
+    })
+}
+
+/// Firmware calls: x86 guests have none (no PSCI or SBI); every VMCALL is a
+/// hypercall.
+pub fn firmware_call(
+    _call: crate::firmware::FirmwareCall<'_>,
+    _nr: u64,
+    _args: [u64; 6],
+) -> Option<u64> {
+    None
+}
+
+/// What an unknown hypercall returns in RAX: -1.
+pub const HYPERCALL_NOT_SUPPORTED: u64 = u64::MAX;
+
+/// Results of starting a vCPU. x86 guests start their CPUs with INIT / SIPI through
+/// the local APIC, which is not emulated yet, so no backend exit asks for this; the
+/// values follow PSCI's for the arch-neutral scheduler.
+pub mod cpu_up {
+    /// Started.
+    pub const SUCCESS: u64 = 0;
+    /// No such vCPU.
+    pub const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    /// Already running.
+    pub const ALREADY_ON: u64 = -4i64 as u64;
+}
+
+/// Guest-physical address width of every VM (EPT with a 4-level walk).
+const GPA_BITS: u32 = 48;
+
+/// An empty EPT address space tagged with VPID `vmid`.
+pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
+    AddrSpace::with_format(
+        Ept::with_vpid(vmid),
+        ArchTlb,
+        GuestPhysAddr::from(0),
+        1 << GPA_BITS,
+    )
+}
+
+/// The vCPU configs of a VM with `cpu_num` vCPUs: each starts as a Multiboot
+/// kernel does, in 32-bit flat protected mode with paging off.
+pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<VCpu> {
+    VCpuConfigs {
+        per_vcpu: (0..cpu_num)
+            .map(|_| {
+                (
+                    X86CreateConfig,
+                    X86SetupConfig {
+                        start_mode: X86StartMode::Protected32,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The vCPU a start request names: the local APIC id is the vCPU id.
+pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
+    usize::try_from(apic_id).ok()
+}
+
+/// The registers a secondary vCPU starts with: none (a SIPI passes no argument).
+pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
+    []
+}
+
+/// Minivisor takes no physical interrupts; nothing is ever pending.
+pub fn irq_fetch() -> usize {
+    0
+}
+
+/// Minivisor takes no physical interrupts.
+pub fn irq_handler() {}

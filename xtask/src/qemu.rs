@@ -1,0 +1,58 @@
+//! QEMU for aarch64 and riscv64: QEMU 10 from Debian's bookworm-backports, and the
+//! machine each architecture boots minivisor on.
+
+use std::{path::Path, process::Command};
+
+use crate::{
+    arch::Arch,
+    install::{self, Requirement},
+};
+
+/// The emulator binary and the Debian package that provides it.
+const fn binary_and_package(arch: Arch) -> (&'static str, &'static str) {
+    match arch {
+        Arch::Aarch64 => ("qemu-system-aarch64", "qemu-system-arm"),
+        Arch::Riscv64 => ("qemu-system-riscv64", "qemu-system-misc"),
+        Arch::X86_64 => ("qemu-system-x86_64", "qemu-system-x86"),
+    }
+}
+
+/// Makes sure QEMU for `arch` is installed (installs it when missing, see
+/// [`install::ensure`]).
+pub fn ensure(arch: Arch) -> Result<(), String> {
+    let (binary, package) = binary_and_package(arch);
+    install::ensure(&Requirement {
+        present: &[binary],
+        packages: &[package],
+        suite: Some("bookworm-backports"),
+    })
+}
+
+/// The QEMU command line that boots `kernel` (an ELF) on `arch`; with `icount`, one
+/// instruction per nanosecond of virtual time.
+pub fn command(arch: Arch, kernel: &Path, icount: bool) -> Command {
+    let (binary, _) = binary_and_package(arch);
+    let mut command = Command::new(binary);
+    command.args(["-m", "1G", "-nographic"]);
+    match arch {
+        Arch::Aarch64 => {
+            command.args([
+                "-M",
+                "virt,virtualization=on,gic-version=3",
+                "-cpu",
+                "cortex-a72",
+                "-semihosting-config",
+                "enable=on,target=native",
+            ]);
+        }
+        Arch::Riscv64 => {
+            command.args(["-M", "virt", "-cpu", "rv64,h=true", "-bios", "default"]);
+        }
+        Arch::X86_64 => {}
+    }
+    command.arg("-kernel").arg(kernel);
+    if icount {
+        command.args(["-icount", "shift=0"]);
+    }
+    command
+}
