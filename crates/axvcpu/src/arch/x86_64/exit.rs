@@ -455,3 +455,6 @@ pub const fn reason_name(basic: u32) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -555,3 +555,6 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -285,7 +285,7 @@ pub fn set_ia32e_guest<V: VmcsAccess>(vmcs: &mut V, on: bool) -> AxVmResult {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Capabilities of a CPU that allows everything and forces `forced`.
