@@ -138,8 +138,18 @@ pub(crate) fn write_controls<V: VmcsAccess>(
     vmcs.write(vmcs::PROC_CONTROLS2, controls.proc2.into())?;
     vmcs.write(vmcs::EXIT_CONTROLS, controls.exit.into())?;
     vmcs.write(vmcs::ENTRY_CONTROLS, controls.entry.into())?;
-    vmcs.write(vmcs::EXCEPTION_BITMAP, 0)?;
-    vmcs.write(vmcs::CR3_TARGET_COUNT, 0)?;
+    // No exception exits, no CR3 targets, no MSR lists: every count starts at 0.
+    for field in [
+        vmcs::EXCEPTION_BITMAP,
+        vmcs::PAGE_FAULT_ERROR_CODE_MASK,
+        vmcs::PAGE_FAULT_ERROR_CODE_MATCH,
+        vmcs::CR3_TARGET_COUNT,
+        vmcs::EXIT_MSR_STORE_COUNT,
+        vmcs::EXIT_MSR_LOAD_COUNT,
+        vmcs::ENTRY_MSR_LOAD_COUNT,
+    ] {
+        vmcs.write(field, 0)?;
+    }
     vmcs.write(vmcs::ENTRY_INTR_INFO, 0)?;
     vmcs.write(vmcs::CR0_GUEST_HOST_MASK, fixed.cr0_mask())?;
     vmcs.write(vmcs::CR4_GUEST_HOST_MASK, fixed.cr4_mask())

@@ -69,12 +69,22 @@ pub const PIN_CONTROLS: u32 = 0x4000;
 pub const PROC_CONTROLS: u32 = 0x4002;
 /// The exception bitmap.
 pub const EXCEPTION_BITMAP: u32 = 0x4004;
+/// Page-fault error-code mask (with the match below: which #PF exit; unused).
+pub const PAGE_FAULT_ERROR_CODE_MASK: u32 = 0x4006;
+/// Page-fault error-code match.
+pub const PAGE_FAULT_ERROR_CODE_MATCH: u32 = 0x4008;
 /// The CR3-target count.
 pub const CR3_TARGET_COUNT: u32 = 0x400a;
 /// VM-exit controls.
 pub const EXIT_CONTROLS: u32 = 0x400c;
+/// VM-exit MSR-store count.
+pub const EXIT_MSR_STORE_COUNT: u32 = 0x400e;
+/// VM-exit MSR-load count.
+pub const EXIT_MSR_LOAD_COUNT: u32 = 0x4010;
 /// VM-entry controls.
 pub const ENTRY_CONTROLS: u32 = 0x4012;
+/// VM-entry MSR-load count.
+pub const ENTRY_MSR_LOAD_COUNT: u32 = 0x4014;
 /// VM-entry interruption-information field.
 pub const ENTRY_INTR_INFO: u32 = 0x4016;
 /// VM-entry exception error code.
