@@ -1,6 +1,6 @@
 //! What an architecture backend implements.
 
-use axvm_types::{AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+use axvm_types::{AccessWidth, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
 
 use crate::AxVCpuExitReason;
 
@@ -68,6 +68,16 @@ pub trait AxArchVCpu: Sized {
     /// Sets general-purpose register `reg` (the architecture's numbering). Writes to
     /// registers that do not exist or are hard-wired (aarch64 `xzr`) are ignored.
     fn set_gpr(&mut self, reg: usize, value: u64);
+
+    /// Writes the result of a load of `width` (an MMIO read with its register width,
+    /// an I/O read with its access width) into register `reg`, as the architecture's
+    /// load instructions do. The default replaces the register (the value is already
+    /// extended); x86 keeps the upper bits for 8- and 16-bit loads and zero-extends
+    /// 32-bit ones.
+    fn write_load_result(&mut self, reg: usize, value: u64, width: AccessWidth) {
+        let _ = width;
+        self.set_gpr(reg, value);
+    }
 
     /// Makes interrupt `vector` pending for the guest.
     ///

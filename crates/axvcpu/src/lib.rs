@@ -5,8 +5,9 @@
 //! wraps an architecture backend implementing [`AxArchVCpu`]; running it yields an
 //! [`AxVCpuExitReason`] that the hypervisor (or `axvm`) handles.
 //!
-//! The backends live in [`arch`]: today [`Aarch64VCpu`] for hypervisors running at
-//! EL2 and [`Riscv64VCpu`] for hypervisors running in HS-mode (H extension). The
+//! The backends live in [`arch`]: [`X86VCpu`] for hypervisors using Intel VMX,
+//! [`Aarch64VCpu`] for hypervisors running at EL2 and [`Riscv64VCpu`] for
+//! hypervisors running in HS-mode (H extension). The
 //! crate README documents what a hypervisor must set up for each and how each guest
 //! exception or trap becomes an exit.
 //!
@@ -62,7 +63,7 @@ mod vcpu;
 pub use self::{
     arch::{
         Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu, Riscv64CreateConfig,
-        Riscv64SetupConfig, Riscv64VCpu,
+        Riscv64SetupConfig, Riscv64VCpu, X86CreateConfig, X86SetupConfig, X86StartMode, X86VCpu,
     },
     arch_vcpu::AxArchVCpu,
     exit::{AxVCpuExitReason, ExitKind},

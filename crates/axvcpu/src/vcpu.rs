@@ -225,27 +225,28 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     /// Completes a read exit (`MmioRead`, `SysRegRead`, `IoRead`) with the value the
     /// emulated device returned: the value is cut to the access width, sign- or
     /// zero-extended to the register width as the exit says, written to the
-    /// destination register, and the guest moves past the instruction. An `IoRead`
-    /// result goes to register 0 (the x86 accumulator).
+    /// destination register (through [`AxArchVCpu::write_load_result`], so an x86
+    /// 8- or 16-bit load keeps the register's other bits), and the guest moves past
+    /// the instruction. An `IoRead` result goes to register 0 (the x86 accumulator).
     ///
     /// # Errors
     ///
     /// `InvalidInput` when `exit` is not a read exit; `BadState` while Running.
     pub fn complete_read(&mut self, exit: &AxVCpuExitReason, value: u64) -> AxVmResult {
         self.not_running()?;
-        let (reg, result) = match *exit {
+        let (reg, result, reg_width) = match *exit {
             AxVCpuExitReason::MmioRead {
                 width,
                 reg,
                 reg_width,
                 signed_ext,
                 ..
-            } => (reg, extend(value, width, reg_width, signed_ext)),
-            AxVCpuExitReason::SysRegRead { reg, .. } => (reg, value),
-            AxVCpuExitReason::IoRead { width, .. } => (0, value & width.mask()),
+            } => (reg, extend(value, width, reg_width, signed_ext), reg_width),
+            AxVCpuExitReason::SysRegRead { reg, .. } => (reg, value, AccessWidth::Qword),
+            AxVCpuExitReason::IoRead { width, .. } => (0, value & width.mask(), width),
             _ => return Err(AxVmError::InvalidInput),
         };
-        self.arch.set_gpr(reg, result);
+        self.arch.write_load_result(reg, result, reg_width);
         self.arch.skip_instruction();
         Ok(())
     }

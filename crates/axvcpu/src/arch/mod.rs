@@ -7,6 +7,8 @@ pub mod aarch64;
 pub mod riscv64;
 #[cfg(test)]
 mod test_hal;
+pub mod x86_64;
 
 pub use aarch64::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
 pub use riscv64::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu};
+pub use x86_64::{X86CreateConfig, X86SetupConfig, X86StartMode, X86VCpu};
