@@ -31,10 +31,11 @@ mod boot;
 mod config;
 mod fault;
 mod hal;
+pub mod multiboot;
 mod vm;
 
 pub use self::{
-    boot::boot_registers,
+    boot::{boot_registers, multiboot_registers},
     config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig},
     fault::GuestFault,
     hal::AxVMHal,
