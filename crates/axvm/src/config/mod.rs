@@ -225,9 +225,9 @@ impl AxVMConfig {
     /// How control reaches the guest (`[kernel] boot_protocol`). On x86_64 it
     /// decides the vCPUs' start mode, which the hypervisor chooses: `direct` and
     /// `uefi` start in real mode at the entry (a BIOS, firmware or real-mode boot
-    /// stub), `multiboot` in 32-bit flat protected mode with paging off, with the
-    /// Multiboot hand-off that [`AxVM::boot`](crate::AxVM::boot) writes. Other
-    /// architectures ignore it.
+    /// stub), `multiboot` in 32-bit flat protected mode with paging off (in real
+    /// mode when a BIOS runs first), with the Multiboot hand-off that
+    /// [`AxVM::boot`](crate::AxVM::boot) writes. Other architectures ignore it.
     #[must_use]
     pub const fn boot_protocol(&self) -> VMBootProtocol {
         self.boot_protocol
