@@ -183,7 +183,19 @@ const X86_64: &[Scenario] = &[
     Scenario {
         name: "hello",
         vms: &[("off", "x86_64-hello.toml")],
-        output: &["[hello-x86_64] Hello from an x86_64 guest in VMX non-root long mode (vCPU 0)"],
+        output: &[
+            "[hello-x86_64] multiboot: magic OK, 15360 KiB upper memory",
+            "[hello-x86_64] Hello from an x86_64 guest in VMX non-root long mode (vCPU 0)",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "real mode",
+        vms: &[("off", "x86_64-realmode.toml")],
+        output: &[
+            "[realmode-x86_64] Hello from 16-bit real mode (unrestricted guest)",
+            "[realmode-x86_64] Switched by itself: now in 32-bit protected mode",
+        ],
         icount: false,
     },
     Scenario {

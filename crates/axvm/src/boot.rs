@@ -5,12 +5,15 @@ use alloc::vec::Vec;
 
 use axvm_types::{Arch, GuestPhysAddr, VCpuId};
 
+use crate::multiboot::MULTIBOOT_MAGIC;
+
 /// `(register, value)` pairs for vCPU `vcpu` at entry, in the backend's numbering
 /// (aarch64 x0..x30 as 0..30; riscv x0..x31 as 0..31).
 ///
 /// - aarch64: x0 = DTB address, x1-x3 = 0.
 /// - riscv64: a0 (x10) = hart id, a1 (x11) = DTB address.
-/// - x86_64: none here; the boot protocol's state is set by the backend and loader.
+/// - x86_64: none here; the Multiboot hand-off's registers are
+///   [`multiboot_registers`], set when the VM boots (`AxVM::boot`).
 #[must_use]
 pub fn boot_registers(arch: Arch, vcpu: VCpuId, dtb: Option<GuestPhysAddr>) -> Vec<(usize, u64)> {
     let dtb = dtb.map_or(0, |gpa| gpa.as_usize() as u64);
@@ -19,6 +22,13 @@ pub fn boot_registers(arch: Arch, vcpu: VCpuId, dtb: Option<GuestPhysAddr>) -> V
         Arch::Riscv64 => alloc::vec![(10, vcpu as u64), (11, dtb)],
         Arch::X86_64 => Vec::new(),
     }
+}
+
+/// The registers of the Multiboot v1 hand-off, in the x86 numbering (0 = RAX,
+/// 3 = RBX): EAX = [`MULTIBOOT_MAGIC`], EBX = the information structure at `info`.
+#[must_use]
+pub fn multiboot_registers(info: GuestPhysAddr) -> [(usize, u64); 2] {
+    [(0, u64::from(MULTIBOOT_MAGIC)), (3, info.as_usize() as u64)]
 }
 
 #[cfg(test)]
@@ -38,5 +48,9 @@ mod tests {
         );
         assert_eq!(boot_registers(Arch::Aarch64, 0, None)[0], (0, 0));
         assert!(boot_registers(Arch::X86_64, 0, dtb).is_empty());
+        assert_eq!(
+            multiboot_registers(GuestPhysAddr::from(0xf_f000)),
+            [(0, 0x2bad_b002), (3, 0xf_f000)]
+        );
     }
 }

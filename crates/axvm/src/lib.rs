@@ -9,6 +9,12 @@
 //! something it must not is stopped with a recorded [`GuestFault`]; the hypervisor
 //! and the other VMs go on.
 //!
+//! On x86_64 the config's [`boot_protocol`](AxVMConfig::boot_protocol) decides how
+//! the vCPUs start, which the hypervisor chooses with its backend's start mode:
+//! `direct` (the default) and `uefi` in real mode at the entry point, `multiboot` in
+//! 32-bit flat protected mode with paging off and the Multiboot hand-off that
+//! [`AxVM::boot`] writes (see [`multiboot`]).
+//!
 //! The hypervisor implements [`AxVMHal`] (host memory) and the vCPU backend's host
 //! interface; see `docs/porting.md` in the repository.
 
@@ -31,10 +37,11 @@ mod boot;
 mod config;
 mod fault;
 mod hal;
+pub mod multiboot;
 mod vm;
 
 pub use self::{
-    boot::boot_registers,
+    boot::{boot_registers, multiboot_registers},
     config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig},
     fault::GuestFault,
     hal::AxVMHal,

@@ -7,12 +7,16 @@ use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
 use axdevice::{AxVmDevices, DeviceError};
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
 use axvm_types::{
-    AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
-    NestedPagingConfig, VCpuId, VCpuSet, VMId, VmMemMappingType,
+    Arch, AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
+    NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId, VmMemMappingType,
 };
 use spin::{Mutex, MutexGuard};
 
-use crate::{AxVMConfig, AxVMHal, GuestFault, boot::boot_registers};
+use crate::{
+    AxVMConfig, AxVMHal, GuestFault,
+    boot::{boot_registers, multiboot_registers},
+    multiboot,
+};
 
 /// The granule of guest memory mappings.
 const PAGE_SIZE: usize = 0x1000;
@@ -84,6 +88,8 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     fault: Mutex<Option<GuestFault>>,
     exits: [AtomicU64; ExitKind::ALL.len()],
     identical: Vec<(HostPhysAddr, usize)>,
+    /// `(gpa, length)` of every image loaded so far.
+    loaded: Mutex<Vec<(usize, usize)>>,
 }
 
 impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> {
@@ -129,6 +135,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             fault: Mutex::new(None),
             exits: core::array::from_fn(|_| AtomicU64::new(0)),
             identical,
+            loaded: Mutex::new(Vec::new()),
         };
         vm.create_vcpus(vcpus)?;
         vm.state.store(VMState::Ready as u8, Ordering::Release);
@@ -220,11 +227,46 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
 
     /// Starts the VM: Ready (or Suspended) → Running.
     ///
+    /// From Ready, an x86_64 VM with `boot_protocol = "multiboot"` first gets its
+    /// Multiboot hand-off: the information structure (see [`multiboot`]) is
+    /// written into a RAM page no loaded image touches, and vCPU 0 gets
+    /// EAX = 0x2BADB002 and EBX = its address. Load the images before booting.
+    ///
     /// # Errors
     ///
-    /// `BadState` from any other state.
+    /// `BadState` from any other state; `NoMemory` (logged) when a Multiboot VM has
+    /// no free RAM page for the information structure.
     pub fn boot(&self) -> AxVmResult {
+        let multiboot = self.config.arch() == Arch::X86_64
+            && self.config.boot_protocol() == VMBootProtocol::Multiboot;
+        if multiboot && self.state() == VMState::Ready {
+            self.multiboot_hand_off()?;
+        }
         self.transition(&[VMState::Ready, VMState::Suspended], VMState::Running)
+    }
+
+    /// Writes the Multiboot information and sets vCPU 0's hand-off registers.
+    fn multiboot_hand_off(&self) -> AxVmResult {
+        let regions = self.config.memory_regions();
+        let kernel = self.config.image_config().kernel_load_gpa.as_usize();
+        let occupied = self.loaded.lock().clone();
+        let Some(info) = multiboot::place_info(regions, kernel, &occupied) else {
+            log::error!(
+                "VM {}: no free RAM page for the Multiboot information (below the kernel \
+                 at {kernel:#x}, or in 0x1000..0xa0000)",
+                self.id()
+            );
+            return Err(AxVmError::NoMemory);
+        };
+        self.load(
+            GuestPhysAddr::from(info),
+            &multiboot::info_bytes(info, regions),
+        )?;
+        let mut bsp = self.vcpu(0)?;
+        for (reg, value) in multiboot_registers(GuestPhysAddr::from(info)) {
+            bsp.set_gpr(reg, value)?;
+        }
+        Ok(())
     }
 
     /// Pauses a running VM: its vCPUs no longer enter the guest until [`boot`](Self::boot).
@@ -314,7 +356,8 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         self.load(info.load_gpa, ramdisk)
     }
 
-    /// Writes `data` to guest memory at `gpa`, populating lazily mapped RAM first.
+    /// Writes `data` to guest memory at `gpa`, populating lazily mapped RAM first,
+    /// and records the range as loaded.
     fn load(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
         let mut space = self.space.lock();
         let end = gpa
@@ -332,7 +375,9 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             }
             page = page.checked_add(PAGE_SIZE).ok_or(AxVmError::BadAddress)?;
         }
-        space.write(gpa, data)
+        space.write(gpa, data)?;
+        self.loaded.lock().push((gpa.as_usize(), data.len()));
+        Ok(())
     }
 
     /// Reads guest memory.

@@ -94,6 +94,10 @@ impl SerialBackend for Line {
 }
 
 fn vm_with(config: &str, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
+    vm_for(config, Arch::Aarch64, scripts)
+}
+
+fn vm_for(config: &str, arch: Arch, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
     let crate_config = AxVMCrateConfig::from_toml(config).unwrap();
     let line = Arc::new(Line::default());
     let console = Arc::clone(&line);
@@ -105,7 +109,7 @@ fn vm_with(config: &str, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) 
             crate_config.devices.emu_devices.clone(),
         ))
         .unwrap();
-    let config = AxVMConfig::new(crate_config, Arch::Aarch64).unwrap();
+    let config = AxVMConfig::new(crate_config, arch).unwrap();
     let space = AddrSpace::with_format(
         Stage2::new(48, 4, 1).unwrap(),
         RecordingTlb::default(),
@@ -201,6 +205,56 @@ fn images_load_into_lazy_ram() {
     let too_big = vec![0u8; 0x40_0000];
     assert_eq!(vm.load_kernel_image(&too_big), Err(AxVmError::BadAddress));
     assert_eq!(vm.load_ramdisk(b"x"), Err(AxVmError::BadState));
+}
+
+const MULTIBOOT: &str = r#"
+[base]
+id = 3
+name = "multiboot"
+cpu_num = 1
+
+[kernel]
+entry_point = 0x10_0000
+kernel_path = "k.bin"
+kernel_load_addr = 0x10_0000
+boot_protocol = "multiboot"
+memory_regions = [[0x0, 0x100_0000, 0x7, 0]]
+"#;
+
+#[test]
+fn a_multiboot_vm_gets_its_hand_off_at_boot() {
+    let (vm, _) = vm_for(MULTIBOOT, Arch::X86_64, vec![Vec::new()]);
+    vm.load_kernel_image(&[0x90; 0x100]).unwrap();
+    vm.boot().unwrap();
+    let mut info = [0u8; 12];
+    vm.read_guest(GuestPhysAddr::from(0xf_f000), &mut info)
+        .unwrap();
+    let word = |i: usize| u32::from_le_bytes(info[i..i + 4].try_into().unwrap());
+    assert_eq!((word(0) & 1, word(4), word(8)), (1, 640, 15 * 1024));
+    let vcpu = vm.vcpu(0).unwrap();
+    let events = &vcpu.arch().events;
+    assert!(events.contains(&ScriptedEvent::Gpr(0, 0x2bad_b002)));
+    assert!(events.contains(&ScriptedEvent::Gpr(3, 0xf_f000)));
+    // Another architecture, or another protocol, gets no hand-off.
+    let (aarch64, _) = vm_for(MULTIBOOT, Arch::Aarch64, vec![Vec::new()]);
+    aarch64.boot().unwrap();
+    assert!(
+        aarch64
+            .vcpu(0)
+            .unwrap()
+            .arch()
+            .events
+            .iter()
+            .all(|e| *e != ScriptedEvent::Gpr(3, 0xf_f000))
+    );
+}
+
+#[test]
+fn a_multiboot_vm_without_room_for_its_info_does_not_boot() {
+    let config = MULTIBOOT.replace("[0x0, 0x100_0000", "[0x10_0000, 0x100_0000");
+    let (vm, _) = vm_for(&config, Arch::X86_64, vec![Vec::new()]);
+    assert_eq!(vm.boot(), Err(AxVmError::NoMemory));
+    assert_eq!(vm.state(), VMState::Ready);
 }
 
 #[test]

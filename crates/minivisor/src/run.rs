@@ -97,8 +97,8 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
     let vmid = u16::try_from(index.saturating_add(1)).map_err(|_| String::from("too many VMs"))?;
     let space = arch::new_address_space(vmid).map_err(|e| format!("address space: {e:?}"))?;
     let cpu_num = config.cpu_num();
-    let vm = Vm::new(config, space, devices, arch::vcpu_configs(cpu_num))
-        .map_err(|e| format!("VM: {e:?}"))?;
+    let vcpus = arch::vcpu_configs(&config);
+    let vm = Vm::new(config, space, devices, vcpus).map_err(|e| format!("VM: {e:?}"))?;
     vm.load_kernel_image(embedded.kernel)
         .map_err(|e| format!("kernel image: {e:?}"))?;
     if let Some(dtb) = embedded.dtb {

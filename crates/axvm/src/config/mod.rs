@@ -4,7 +4,8 @@ use alloc::{string::String, vec::Vec};
 
 use axvm_types::{
     Arch, AxVmError, AxVmResult, EmulatedDeviceConfig, GuestPhysAddr, PassThroughAddressConfig,
-    PassThroughDeviceConfig, PassThroughPortConfig, VMId, VMInterruptMode, VMType, VmMemConfig,
+    PassThroughDeviceConfig, PassThroughPortConfig, VMBootProtocol, VMId, VMInterruptMode, VMType,
+    VmMemConfig,
 };
 use axvmconfig::AxVMCrateConfig;
 
@@ -113,6 +114,7 @@ pub struct AxVMConfig {
     /// The physical CPUs of the vCPUs.
     pub phys_cpu_ls: PhysCpuList,
     cpu_config: AxVCpuConfig,
+    boot_protocol: VMBootProtocol,
     image_config: VMImageConfig,
     memory_regions: Vec<VmMemConfig>,
     emu_devices: Vec<EmulatedDeviceConfig>,
@@ -169,6 +171,7 @@ impl AxVMConfig {
                 bsp_entry: entry,
                 ap_entry: entry,
             },
+            boot_protocol: kernel.boot_protocol,
             image_config: VMImageConfig {
                 kernel_load_gpa: GuestPhysAddr::from(kernel.kernel_load_addr),
                 bios_load_gpa,
@@ -217,6 +220,17 @@ impl AxVMConfig {
     #[must_use]
     pub const fn cpu_num(&self) -> usize {
         self.phys_cpu_ls.cpu_num()
+    }
+
+    /// How control reaches the guest (`[kernel] boot_protocol`). On x86_64 it
+    /// decides the vCPUs' start mode, which the hypervisor chooses: `direct` and
+    /// `uefi` start in real mode at the entry (a BIOS, firmware or real-mode boot
+    /// stub), `multiboot` in 32-bit flat protected mode with paging off (in real
+    /// mode when a BIOS runs first), with the Multiboot hand-off that
+    /// [`AxVM::boot`](crate::AxVM::boot) writes. Other architectures ignore it.
+    #[must_use]
+    pub const fn boot_protocol(&self) -> VMBootProtocol {
+        self.boot_protocol
     }
 
     /// Where the images go.

@@ -1,6 +1,6 @@
 use alloc::vec;
 
-use axvm_types::{Arch, AxVmError, GuestPhysAddr, PassThroughDeviceConfig};
+use axvm_types::{Arch, AxVmError, GuestPhysAddr, PassThroughDeviceConfig, VMBootProtocol};
 use axvmconfig::AxVMCrateConfig;
 
 use super::AxVMConfig;
@@ -31,6 +31,15 @@ fn vm_id_zero_is_an_ordinary_id() {
     assert_eq!(config.id(), 0);
     assert_eq!(config.name(), "vm");
     assert_eq!(config.cpu_num(), 2);
+}
+
+#[test]
+fn the_boot_protocol_defaults_to_direct() {
+    let direct = config(BASE, Arch::X86_64).unwrap();
+    assert_eq!(direct.boot_protocol(), VMBootProtocol::Direct);
+    let text = BASE.replace("kernel_path", "boot_protocol = \"multiboot\"\nkernel_path");
+    let multiboot = config(&text, Arch::X86_64).unwrap();
+    assert_eq!(multiboot.boot_protocol(), VMBootProtocol::Multiboot);
 }
 
 #[test]

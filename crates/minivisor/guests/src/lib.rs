@@ -4,9 +4,10 @@
 //!
 //! The entry code sets up a stack per vCPU (vCPU index from MPIDR_EL1.Aff0 on
 //! aarch64, the hart id in a0 on riscv64; x86_64 runs one vCPU), clears `.bss` on
-//! vCPU 0 and calls the program's `guest_main(dtb)`: what the hypervisor passed as
-//! the DTB address by the Linux boot protocol (x0 on aarch64, a1 on riscv64), 0
-//! without one (always on x86_64).
+//! vCPU 0 and calls the program's `guest_main(boot_info)`: what the hypervisor
+//! passed as the DTB address by the Linux boot protocol (x0 on aarch64, a1 on
+//! riscv64), 0 without one; on x86_64 the Multiboot information's address (EBX)
+//! when EAX held the Multiboot magic, else 0. [`report_boot`] prints what it says.
 
 #![no_std]
 
@@ -19,7 +20,9 @@ pub mod hostile;
 pub mod power;
 pub mod sink;
 
-pub use arch::{GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, wfi};
+pub use arch::{
+    GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, report_boot, wfi,
+};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;

@@ -129,6 +129,10 @@ fn psci(function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
     ret as i64
 }
 
+/// Nothing to report: the DTB address is the Linux boot protocol's, and the
+/// programs that need it check it themselves.
+pub fn report_boot(_dtb: u64) {}
+
 /// PSCI CPU_ON of vCPU `target` (MPIDR) at `entry` with `context` in x0.
 pub fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
     psci(CPU_ON_64, target, entry, context)

@@ -2,6 +2,10 @@
 //! Multiboot loader leaves), the guest's own switch to long mode, NS16550 console
 //! on the COM1 ports, VMCALL hypercalls, and an IDT that reports exceptions.
 //!
+//! The entry code checks the Multiboot hand-off: when EAX holds the magic
+//! 0x2BADB002, `guest_main` gets EBX, the information structure's address (kept in
+//! EBP through the switch to long mode); otherwise 0.
+//!
 //! Hypercalls are VMCALL with RAX = the hypercall number and RDI, RSI, RDX, RCX,
 //! R8, R9 = the arguments; the result comes back in RAX (-1 for an unknown one).
 //! The VM is powered off with minivisor's SYSTEM_OFF hypercall: x86 has no PSCI or
@@ -33,6 +37,10 @@ const TABLE: u32 = 0b11;
 const LARGE_PAGE: u32 = TABLE | 1 << 7;
 /// GiB the guest identity-maps, one page directory each.
 const GIB: u32 = 4;
+/// EAX at the entry of a Multiboot kernel.
+const MULTIBOOT_MAGIC: u32 = 0x2bad_b002;
+/// The offset of `mem_upper` in the Multiboot information structure.
+const MEM_UPPER_OFFSET: u64 = 8;
 /// GDT selectors of the guest's own GDT.
 const CODE64: u32 = 0x08;
 const DATA: u32 = 0x10;
@@ -54,6 +62,9 @@ guest_stack_top:
 _start:
     cli
     cld
+    xor ebp, ebp
+    cmp eax, {magic}
+    cmove ebp, ebx
     mov edi, offset __bss_start
     mov ecx, offset __bss_end
     sub ecx, edi
@@ -107,7 +118,7 @@ guest_long_mode:
     mov ss, eax
     lea rsp, [rip + guest_stack_top]
     call {init}
-    xor edi, edi
+    mov edi, ebp
     call guest_main
 .Lguest_halt:
     hlt
@@ -137,6 +148,7 @@ guest_gdt_pointer:
     .quad guest_gdt
 "#,
     gib = const GIB,
+    magic = const MULTIBOOT_MAGIC,
     table = const TABLE,
     large = const LARGE_PAGE,
     stack = const crate::STACK_SIZE,
@@ -206,6 +218,20 @@ extern "C" fn exception(vector: i64, rip: u64) -> ! {
         crate::println!("guest: unexpected exception FAILED");
     }
     crate::power::system_off()
+}
+
+/// Reports the Multiboot hand-off `guest_main` got: the upper memory of the
+/// information structure at `boot_info`, or a failure when the magic was missing.
+pub fn report_boot(boot_info: u64) {
+    if boot_info == 0 {
+        crate::println!("multiboot: no magic in EAX at entry FAILED");
+        return;
+    }
+    let mem_upper = boot_info.wrapping_add(MEM_UPPER_OFFSET) as *const u32;
+    // SAFETY: the hypervisor put the structure in RAM below 4 GiB, which the entry
+    // code identity-maps; nothing writes it.
+    let mem_upper = unsafe { mem_upper.read_volatile() };
+    crate::println!("multiboot: magic OK, {mem_upper} KiB upper memory");
 }
 
 /// Reads MSR `msr`.

@@ -8,7 +8,7 @@ mod power;
 use axaddrspace::{AddrSpace, ArchTlb, Stage2};
 use axdevice::Platform;
 use axvcpu::arch::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};
-use axvm::VCpuConfigs;
+use axvm::{AxVMConfig, VCpuConfigs};
 use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
@@ -69,11 +69,12 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
     Ok(())
 }
 
-/// The vCPU configs of a VM with `cpu_num` vCPUs: MPIDR Aff0 = vCPU id, WFI and WFE
-/// trapped (a waiting vCPU yields the physical CPU).
-pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Aarch64VCpu<Hal>> {
+/// The vCPU configs of a VM: one per vCPU, MPIDR Aff0 = vCPU id, WFI and WFE
+/// trapped (a waiting vCPU yields the physical CPU). The boot protocol changes
+/// nothing here.
+pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Aarch64VCpu<Hal>> {
     VCpuConfigs {
-        per_vcpu: (0..cpu_num)
+        per_vcpu: (0..config.cpu_num())
             .map(|_| {
                 (
                     Aarch64CreateConfig::default(),

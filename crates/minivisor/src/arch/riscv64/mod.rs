@@ -9,7 +9,7 @@ mod power;
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
 use axdevice::Platform;
 use axvcpu::arch::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu, riscv64::sbi};
-use axvm::VCpuConfigs;
+use axvm::{AxVMConfig, VCpuConfigs};
 use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
@@ -58,11 +58,11 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
     Ok(())
 }
 
-/// The vCPU configs of a VM with `cpu_num` vCPUs: WFI trapped (a waiting vCPU
-/// yields the physical hart).
-pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<Riscv64VCpu<Hal>> {
+/// The vCPU configs of a VM: one per vCPU, WFI trapped (a waiting vCPU yields the
+/// physical hart). The boot protocol changes nothing here.
+pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Riscv64VCpu<Hal>> {
     VCpuConfigs {
-        per_vcpu: (0..cpu_num)
+        per_vcpu: (0..config.cpu_num())
             .map(|_| (Riscv64CreateConfig, Riscv64SetupConfig::default()))
             .collect(),
     }

@@ -14,8 +14,8 @@ use alloc::{format, string::String};
 use axaddrspace::{AddrSpace, ArchTlb, Ept};
 use axdevice::Platform;
 use axvcpu::arch::{X86CreateConfig, X86SetupConfig, X86StartMode, X86VCpu, x86_64};
-use axvm::VCpuConfigs;
-use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
+use axvm::{AxVMConfig, VCpuConfigs};
+use axvm_types::{Arch, AxVmResult, GuestPhysAddr, VMBootProtocol};
 
 pub use self::{
     console::putc,
@@ -85,19 +85,25 @@ pub fn new_address_space(vmid: u16) -> AxVmResult<AddrSpace<Hal>> {
     )
 }
 
-/// The vCPU configs of a VM with `cpu_num` vCPUs: each starts as a Multiboot
-/// kernel does, in 32-bit flat protected mode with paging off.
-pub fn vcpu_configs(cpu_num: usize) -> VCpuConfigs<VCpu> {
+/// The mode a VM's vCPUs start in, by its boot protocol: `multiboot` in 32-bit
+/// flat protected mode with paging off (axvm writes the hand-off), unless a BIOS
+/// runs first; `direct` and `uefi` in real mode at the entry (a BIOS, firmware or
+/// real-mode boot stub).
+fn start_mode(config: &AxVMConfig) -> X86StartMode {
+    let bios = config.image_config().bios_load_gpa.is_some();
+    match config.boot_protocol() {
+        VMBootProtocol::Multiboot if !bios => X86StartMode::Protected32,
+        _ => X86StartMode::Real,
+    }
+}
+
+/// The vCPU configs of a VM: one per vCPU, all in the [`start_mode`] of its boot
+/// protocol.
+pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<VCpu> {
+    let start_mode = start_mode(config);
     VCpuConfigs {
-        per_vcpu: (0..cpu_num)
-            .map(|_| {
-                (
-                    X86CreateConfig,
-                    X86SetupConfig {
-                        start_mode: X86StartMode::Protected32,
-                    },
-                )
-            })
+        per_vcpu: (0..config.cpu_num())
+            .map(|_| (X86CreateConfig, X86SetupConfig { start_mode }))
             .collect(),
     }
 }
