@@ -32,11 +32,6 @@ const SYSTEM_OFF: u64 = 0x4d56_00ff;
 /// governs VMX itself): reading it must raise #GP in the guest.
 pub const FORBIDDEN_MSR: u32 = 0x3a;
 
-/// Page-table entry bits: present and writable; a 2 MiB page.
-const TABLE: u32 = 0b11;
-const LARGE_PAGE: u32 = TABLE | 1 << 7;
-/// GiB the guest identity-maps, one page directory each.
-const GIB: u32 = 4;
 /// EAX at the entry of a Multiboot kernel.
 const MULTIBOOT_MAGIC: u32 = 0x2bad_b002;
 /// The offset of `mem_upper` in the Multiboot information structure.
@@ -48,10 +43,6 @@ const DATA: u32 = 0x10;
 global_asm!(
     r#"
 .section .bss.guest_boot, "aw", @nobits
-.balign 4096
-guest_pml4: .skip 4096
-guest_pdpt: .skip 4096
-guest_pd: .skip 4096 * {gib}
 .balign 16
     .skip {stack}
 guest_stack_top:
@@ -71,27 +62,8 @@ _start:
     shr ecx, 2
     xor eax, eax
     rep stosd
-    mov eax, offset guest_pdpt
-    or eax, {table}
-    mov dword ptr [guest_pml4], eax
-    mov edi, offset guest_pdpt
-    mov eax, offset guest_pd
-    or eax, {table}
-    mov ecx, {gib}
-.Lguest_pdpt:
-    mov dword ptr [edi], eax
-    add eax, 4096
-    add edi, 8
-    loop .Lguest_pdpt
-    mov edi, offset guest_pd
-    mov eax, {large}
-    mov ecx, 512 * {gib}
-.Lguest_pd:
-    mov dword ptr [edi], eax
-    add eax, 0x200000
-    add edi, 8
-    loop .Lguest_pd
-    mov eax, offset guest_pml4
+    mov esp, offset guest_stack_top
+    call identity_map_4gib
     mov cr3, eax
     mov eax, cr4
     or eax, 1 << 5
@@ -104,7 +76,6 @@ _start:
     or eax, 0x80000001
     mov cr0, eax
     lgdt [guest_gdt_pointer]
-    mov esp, offset guest_stack_top
     mov eax, {code}
     push eax
     mov eax, offset guest_long_mode
@@ -147,16 +118,16 @@ guest_gdt_pointer:
     .word 3 * 8 - 1
     .quad guest_gdt
 "#,
-    gib = const GIB,
     magic = const MULTIBOOT_MAGIC,
-    table = const TABLE,
-    large = const LARGE_PAGE,
     stack = const crate::STACK_SIZE,
     code = const CODE64,
     data = const DATA,
     init = sym init,
     exception = sym exception,
 );
+
+// The identity map the entry code switches to long mode with, shared with minivisor.
+global_asm!(include_str!("../../../src/arch/x86_64/identity_map.S"));
 
 unsafe extern "C" {
     fn guest_vector_gp();

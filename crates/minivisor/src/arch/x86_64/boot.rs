@@ -48,7 +48,7 @@ _start:
     xor eax, eax
     rep stosd
     mov esp, offset minivisor_boot_stack_top
-    call minivisor_identity_map
+    call identity_map_4gib
     mov cr3, eax
     mov eax, cr4
     or eax, {cr4_pae}
