@@ -218,6 +218,7 @@ const X86_64: &[Scenario] = &[
             ("fault", "x86_64-hostile-readonly.toml"),
             ("off", "x86_64-hostile-hypercall.toml"),
             ("off", "x86_64-hostile-msr.toml"),
+            ("fault", "x86_64-hostile-stringio.toml"),
             ("off", "x86_64-hello.toml"),
         ],
         output: &[
@@ -228,6 +229,7 @@ const X86_64: &[Scenario] = &[
             "[hostile-hypercall-x86_64] hostile: unknown hypercall refused with NOT_SUPPORTED",
             "[hostile-msr-x86_64] hostile: reading forbidden MSR 0x3a",
             "[hostile-msr-x86_64] guest: #GP at RIP",
+            "VM `hostile-stringio-x86_64` stopped: the vCPU stopped on an exit it cannot decode",
             "[hello-x86_64] Hello from an x86_64 guest",
         ],
         icount: false,

@@ -19,6 +19,10 @@ pub enum Action {
     /// Reads an MSR the hypervisor forbids (x86_64 only): the vCPU must get #GP,
     /// whose handler reports it and powers off.
     ForbiddenMsr,
+    /// Writes a string to the console port with `rep outsb` (x86_64 only), which the
+    /// backend does not emulate: the hypervisor must stop the VM rather than
+    /// mishandle it.
+    StringIo,
 }
 
 /// Performs `action`; if the guest survives, reports and powers off.
@@ -51,6 +55,7 @@ pub fn run(action: Action) -> ! {
             }
         }
         Action::ForbiddenMsr => forbidden_msr(),
+        Action::StringIo => string_io(),
     }
     power::system_off()
 }
@@ -67,4 +72,16 @@ fn forbidden_msr() {
 #[cfg(not(target_arch = "x86_64"))]
 fn forbidden_msr() {
     println!("hostile: MSRs exist only on x86_64 FAILED");
+}
+
+#[cfg(target_arch = "x86_64")]
+fn string_io() {
+    println!("hostile: rep outsb to the console port");
+    crate::arch::rep_outsb(crate::arch::COM1, b"string I/O went through\n");
+    println!("hostile: string I/O was not refused FAILED");
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn string_io() {
+    println!("hostile: port I/O exists only on x86_64 FAILED");
 }

@@ -289,7 +289,7 @@ pub fn system_off() {
 pub extern "C" fn guest_secondary_entry() {}
 
 /// The COM1 NS16550 the VM emulates, in the I/O port space.
-const COM1: u16 = 0x3f8;
+pub const COM1: u16 = 0x3f8;
 const THR: u16 = 0;
 const LSR: u16 = 5;
 /// The scratch register: an emulated port write with no other effect.
@@ -306,6 +306,21 @@ fn inb(port: u16) -> u8 {
 fn outb(port: u16, value: u8) {
     // SAFETY: a port write exits to the hypervisor's device emulation.
     unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack)) };
+}
+
+/// Writes `bytes` to `port` with one `rep outsb` (string I/O).
+pub fn rep_outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: OUTSB reads `bytes` (RSI, RCX bytes, DF clear by the ABI) and exits to
+    // the hypervisor for each byte written to the port; it writes no memory.
+    unsafe {
+        asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(readonly, nostack)
+        );
+    }
 }
 
 /// Sends one byte, waiting until the transmitter holds no byte.
