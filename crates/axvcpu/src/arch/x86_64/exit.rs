@@ -1,11 +1,12 @@
 //! VM exits into [`AxVCpuExitReason`]s: the exit reasons, their qualifications
 //! ([`qual`]), the MMIO instruction decoder ([`mmio`]), the `CPUID` filter
-//! ([`cpuid`]), the MSR allow-list ([`msr`]) and the emulation of control-register
-//! writes. Everything here reaches the CPU through [`ExitEnv`], so it runs against
+//! ([`cpuid`]), the MSR allow-list ([`msr`]), the virtual local APIC ([`lapic`])
+//! and the emulation of control-register writes. Everything here reaches the CPU through [`ExitEnv`], so it runs against
 //! a model of the VMCS and of memory in host tests.
 
 pub mod cpuid;
 mod cr;
+pub mod lapic;
 pub mod mmio;
 pub mod msr;
 pub mod qual;
@@ -13,12 +14,13 @@ pub mod qual;
 use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr};
 
 use self::{
+    lapic::{IcrEffect, VLapic},
     mmio::{MmioInstruction, MmioOp},
     qual::{EptQual, INTR_INFO_ERROR_CODE, INTR_INFO_VALID, IoQual, VECTOR_GP},
 };
 use super::{
     context::{
-        GuestRegs, RSP,
+        GuestRegs, RSP, merge_load,
         start::{CR0_PE, EFER_LMA},
         vmcs::{self, VmcsAccess},
     },
@@ -83,6 +85,8 @@ pub(crate) struct ExitCtx<'a, E> {
     pub fixed: CrFixed,
     /// The vCPU's id (its APIC id).
     pub vcpu_id: usize,
+    /// The vCPU's local APIC, which answers accesses to its page in place.
+    pub lapic: &'a mut VLapic,
     /// Out: the length of the instruction of an access exit.
     pub access_len: u64,
     /// Out: an event (re-injected or a `#GP`) is queued for the next entry.
@@ -363,8 +367,49 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             },
             _ => return Ok(fault),
         };
+        if lapic::contains(gpa) {
+            return self.lapic_access(&exit, gpa.wrapping_sub(lapic::APIC_BASE), len);
+        }
         self.access_len = len;
         Ok(exit)
+    }
+
+    /// Emulates the local APIC access `exit` at `offset` into its page and moves past
+    /// the instruction (`len` bytes): `Nothing`, or `CpuUp` for a start-up IPI.
+    fn lapic_access(
+        &mut self,
+        exit: &AxVCpuExitReason,
+        offset: u64,
+        len: u64,
+    ) -> AxVmResult<AxVCpuExitReason> {
+        let mut result = AxVCpuExitReason::Nothing;
+        match *exit {
+            AxVCpuExitReason::MmioRead {
+                width,
+                reg,
+                reg_width,
+                signed_ext,
+                ..
+            } => {
+                let value = self.lapic.read(offset, width);
+                let loaded = crate::extend(value, width, reg_width, signed_ext);
+                let old = self.gpr(reg)?;
+                self.set_gpr(reg, merge_load(old, loaded, reg_width))?;
+            }
+            AxVCpuExitReason::MmioWrite { width, data, .. } => {
+                if let IcrEffect::StartUp { target, vector } = self.lapic.write(offset, width, data)
+                {
+                    result = AxVCpuExitReason::CpuUp {
+                        target_cpu: target.into(),
+                        entry_point: GuestPhysAddr::from(usize::from(vector) << 12),
+                        arg: 0,
+                    };
+                }
+            }
+            _ => return Err(AxVmError::BadState),
+        }
+        advance_rip(self.env, len)?;
+        Ok(result)
     }
 
     fn guest_memory(&self) -> GuestMemory<impl Fn(u64) -> Option<u64> + '_> {

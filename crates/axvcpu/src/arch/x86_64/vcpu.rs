@@ -18,7 +18,7 @@ use super::{
         vmcs::{self, VmcsAccess},
     },
     entry::{ENTRY_EXITED, ENTRY_FAIL_INVALID, vmexit_landing},
-    exit::{ExitCtx, ExitEnv, advance_rip, qual},
+    exit::{ExitCtx, ExitEnv, advance_rip, lapic::VLapic, qual},
     hw::{self, CurrentVmcs, HostState},
     paging,
 };
@@ -81,6 +81,10 @@ pub struct X86VCpu<H: AxVCpuHal> {
     event_queued: bool,
     window_exiting: bool,
     access_len: u64,
+    /// The last exit was a start-up IPI's `CpuUp`: the guest made no call, so
+    /// `set_return_value` must not touch RAX.
+    after_cpu_up: bool,
+    lapic: VLapic,
     vm_id: VMId,
     vcpu_id: VCpuId,
     _hal: PhantomData<fn() -> H>,
@@ -385,6 +389,7 @@ impl<H: AxVCpuHal> X86VCpu<H> {
             eptp,
             fixed: self.fixed,
             vcpu_id: self.vcpu_id,
+            lapic: &mut self.lapic,
             access_len: 0,
             event_queued: false,
         };
@@ -419,6 +424,8 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             event_queued: false,
             window_exiting: false,
             access_len: 0,
+            after_cpu_up: false,
+            lapic: VLapic::new(u8::try_from(vcpu_id).unwrap_or(u8::MAX)),
             vm_id,
             vcpu_id,
             _hal: PhantomData,
@@ -478,6 +485,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             let code = self.enter()?;
             hw::restore_descriptor_tables(&host);
             let exit = self.after_entry(&mut env, code);
+            self.after_cpu_up = matches!(exit, Ok(AxVCpuExitReason::CpuUp { .. }));
             if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
                 return exit;
             }
@@ -552,8 +560,12 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         Ok(())
     }
 
+    /// Sets RAX, the result of a VMCALL; ignored after a `CpuUp` exit, which a
+    /// start-up IPI (a `MOV` to the local APIC) caused, not a call.
     fn set_return_value(&mut self, value: u64) {
-        self.regs.set(0, value);
+        if !self.after_cpu_up {
+            self.regs.set(0, value);
+        }
     }
 
     fn skip_instruction(&mut self) {

@@ -1,12 +1,12 @@
 //! What the guest's `CPUID` returns: the host's answer, filtered.
 //!
 //! Hidden: VMX (no nested virtualisation), MONITOR/MWAIT and WAITPKG (the guest
-//! would wait on the host's behalf), x2APIC and the TSC deadline timer (there is no
-//! virtual local APIC yet), MTRR, MCE/MCA, the thermal/debug-store/PDCM features and
+//! would wait on the host's behalf), x2APIC and the TSC deadline timer (the virtual
+//! local APIC is a minimal xAPIC, [`super::lapic`]), MTRR, MCE/MCA, the thermal/debug-store/PDCM features and
 //! `IA32_TSC_ADJUST` (their MSRs are not emulated and would fault), and the
 //! architectural PMU (leaf 0xA). Added: the hypervisor bit and the hypervisor
 //! leaves 0x4000_0000 ("AxVMAxVMAxVM", highest leaf 0x4000_0001, no features yet).
-//! Leaf 1 reports the vCPU id as the initial APIC id.
+//! Leaf 1 reports the vCPU id as the initial APIC id and the (xAPIC) local APIC.
 
 /// The hypervisor vendor leaf.
 pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
@@ -32,6 +32,8 @@ pub const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// TM (29).
 pub const LEAF1_EDX_HIDDEN: u32 =
     (1 << 7) | (1 << 12) | (1 << 14) | (1 << 21) | (1 << 22) | (1 << 29);
+/// Leaf 1 EDX bit 9: an on-chip local APIC (the virtual xAPIC).
+pub const LEAF1_EDX_APIC: u32 = 1 << 9;
 /// Leaf 7 EBX bit 1: `IA32_TSC_ADJUST`.
 pub const LEAF7_EBX_HIDDEN: u32 = 1 << 1;
 /// Leaf 7 ECX bit 5: WAITPKG (UMONITOR/UMWAIT).
@@ -47,7 +49,7 @@ pub fn filter(leaf: u32, subleaf: u32, host: [u32; 4], vcpu_id: u8) -> [u32; 4] 
             eax,
             (ebx & 0x00ff_ffff) | (u32::from(vcpu_id) << 24),
             (ecx & !LEAF1_ECX_HIDDEN) | LEAF1_ECX_HYPERVISOR,
-            edx & !LEAF1_EDX_HIDDEN,
+            (edx & !LEAF1_EDX_HIDDEN) | LEAF1_EDX_APIC,
         ],
         5 | 6 | 0xa => [0; 4],
         7 if subleaf == 0 => [eax, ebx & !LEAF7_EBX_HIDDEN, ecx & !LEAF7_ECX_HIDDEN, edx],
@@ -72,6 +74,8 @@ mod tests {
         assert_eq!(ebx >> 24, 3);
         assert_eq!(edx & (1 << 12), 0);
         assert_eq!(edx & 1, 1, "FPU stays");
+        let [_, _, _, edx] = filter(1, 0, [0; 4], 1);
+        assert_eq!(edx, LEAF1_EDX_APIC);
     }
 
     #[test]

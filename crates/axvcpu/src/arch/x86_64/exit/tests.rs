@@ -79,13 +79,18 @@ struct Run {
 }
 
 fn handle(env: &mut FakeEnv, regs: GuestRegs) -> Run {
+    handle_with(env, regs, &mut VLapic::new(0))
+}
+
+fn handle_with(env: &mut FakeEnv, regs: GuestRegs, lapic: &mut VLapic) -> Run {
     let mut regs = regs;
     let mut ctx = ExitCtx {
         env,
         regs: &mut regs,
         eptp: EPTP,
         fixed: FIXED,
-        vcpu_id: 0,
+        vcpu_id: lapic.id().into(),
+        lapic,
         access_len: 0,
         event_queued: false,
     };
@@ -168,7 +173,7 @@ fn cpuid_is_answered_in_place() {
     assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
     assert_eq!(run.regs.get(1) & (1 << 5), 0, "VMX hidden");
     assert_ne!(run.regs.get(1) & (1 << 31), 0, "hypervisor bit");
-    assert_eq!(run.regs.get(2), 1);
+    assert_eq!(run.regs.get(2), 1 | (1 << 9), "FPU kept, local APIC shown");
     assert_eq!(env.vmcs.get(vmcs::GUEST_RIP), 0x1002);
 }
 
@@ -272,6 +277,55 @@ fn ept_violations_of_moves_become_mmio() {
         })
     );
     assert_eq!(run.access_len, 7);
+}
+
+/// An EPT violation of `code` at local APIC register `offset`.
+fn lapic_env(qualification: u64, offset: u64, code: &[u8]) -> FakeEnv {
+    let mut env = ept_env(qualification, code);
+    env.vmcs
+        .fields
+        .insert(vmcs::GUEST_PHYSICAL_ADDR, lapic::APIC_BASE + offset);
+    env
+}
+
+#[test]
+fn the_local_apic_is_answered_in_place() {
+    let mut lapic = VLapic::new(1);
+    // mov eax, [ebx]: the APIC id, zero-extended; the guest moves on.
+    let mut id = lapic_env(READ, lapic::ID, &[0x8b, 0x03]);
+    let run = handle_with(&mut id, regs(&[(0, u64::MAX)]), &mut lapic);
+    assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(run.regs.get(0), 1 << 24);
+    assert_eq!(id.vmcs.get(vmcs::GUEST_RIP), 0x1002);
+    // mov al, [ebx+3]: a byte load keeps the register's other bits.
+    let mut byte = lapic_env(READ, lapic::ID + 3, &[0x8a, 0x43, 0x03]);
+    let run = handle_with(&mut byte, regs(&[(0, 0xff00)]), &mut lapic);
+    assert_eq!(run.regs.get(0), 0xff01);
+    // mov [edi], eax: ICR high, INIT, then start-up with vector 8.
+    let mut write = |offset, value| {
+        let mut env = lapic_env(WRITE, offset, &[0x89, 0x07]);
+        let run = handle_with(&mut env, regs(&[(0, value)]), &mut lapic);
+        assert_eq!(env.vmcs.get(vmcs::GUEST_RIP), 0x1002);
+        run.exit
+    };
+    assert_eq!(write(lapic::ICR_HIGH, 0), Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(write(lapic::ICR_LOW, 0x4500), Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(
+        write(lapic::ICR_LOW, 0x4608),
+        Ok(AxVCpuExitReason::CpuUp {
+            target_cpu: 0,
+            entry_point: GuestPhysAddr::from(0x8000),
+            arg: 0
+        })
+    );
+    assert_eq!(write(lapic::ICR_LOW, 0x4608), Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(write(lapic::EOI, 0), Ok(AxVCpuExitReason::Nothing));
+    // Not an MMIO instruction: still a nested page fault.
+    let mut other = lapic_env(WRITE, lapic::ICR_LOW, &[0x01, 0x07]);
+    assert!(matches!(
+        handle_with(&mut other, GuestRegs::default(), &mut lapic).exit,
+        Ok(AxVCpuExitReason::NestedPageFault { .. })
+    ));
 }
 
 #[test]
@@ -478,6 +532,10 @@ fn random_exits_never_panic() {
             if next() % 3 == 0 {
                 env.vmcs.fields.insert(field, next());
             }
+        }
+        if next() % 4 == 0 {
+            let gpa = lapic::APIC_BASE + next() % lapic::APIC_SIZE;
+            env.vmcs.fields.insert(vmcs::GUEST_PHYSICAL_ADDR, gpa);
         }
         let regs = GuestRegs {
             gpr: core::array::from_fn(|_| next()),
