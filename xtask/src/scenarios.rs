@@ -211,6 +211,16 @@ const X86_64: &[Scenario] = &[
         icount: false,
     },
     Scenario {
+        name: "smp",
+        vms: &[("off", "x86_64-smp.toml")],
+        output: &[
+            "[smp-x86_64] smp: vCPU 0 starting vCPU 1",
+            "[smp-x86_64] smp: vCPU 1 running, context 0x5eed0001",
+            "[smp-x86_64] smp: both vCPUs ran",
+        ],
+        icount: false,
+    },
+    Scenario {
         name: "hostile",
         vms: &[
             ("fault", "x86_64-hostile-read.toml"),

@@ -9,13 +9,19 @@
 //! Hypercalls are VMCALL with RAX = the hypercall number and RDI, RSI, RDX, RCX,
 //! R8, R9 = the arguments; the result comes back in RAX (-1 for an unknown one).
 //! The VM is powered off with minivisor's SYSTEM_OFF hypercall: x86 has no PSCI or
-//! SBI. Starting other vCPUs (INIT / SIPI) needs a local APIC, which minivisor does
-//! not emulate yet, so [`cpu_on`] fails.
+//! SBI. Other vCPUs are started with INIT and start-up IPIs through the local
+//! APIC, which the hypervisor emulates, and a real-mode trampoline ([`ap`]);
+//! [`cpu_id`] is the local APIC id.
+
+#[path = "x86_64/ap.rs"]
+mod ap;
 
 use core::{
     arch::{asm, global_asm},
     sync::atomic::{AtomicBool, Ordering},
 };
+
+pub use self::ap::cpu_on;
 
 /// How the hello program names this guest.
 pub const GUEST: &str = "an x86_64 guest in VMX non-root long mode";
@@ -95,6 +101,12 @@ guest_long_mode:
     hlt
     jmp .Lguest_halt
 
+// A vCPU started by `cpu_on`, from the trampoline: RDI = context, RSP = its stack.
+.global guest_secondary_entry
+guest_secondary_entry:
+    mov rax, [rip + {secondary}]
+    jmp rax
+
 // #GP pushes an error code; every other vector shares a stub that pushes none.
 guest_vector_gp:
     add rsp, 8
@@ -124,6 +136,7 @@ guest_gdt_pointer:
     data = const DATA,
     init = sym init,
     exception = sym exception,
+    secondary = sym crate::power::SECONDARY_MAIN,
 );
 
 // The identity map the entry code switches to long mode with, shared with minivisor.
@@ -132,6 +145,8 @@ global_asm!(include_str!("../../../src/arch/x86_64/identity_map.S"));
 unsafe extern "C" {
     fn guest_vector_gp();
     fn guest_vector_other();
+    /// Where a vCPU started with [`cpu_on`] begins (in 64-bit mode).
+    pub fn guest_secondary_entry();
 }
 
 /// The IDT: 256 gates of two words, #GP's own and one shared by every other vector.
@@ -216,10 +231,16 @@ pub fn rdmsr(msr: u32) -> u64 {
     u64::from(high) << 32 | u64::from(low)
 }
 
-/// This vCPU's index: always 0, the only vCPU an x86 VM starts.
+/// The local APIC's ID register (the id in bits 31:24).
+const APIC_ID: u64 = 0xfee0_0020;
+
+/// This vCPU's index: its local APIC id, which the hypervisor sets to the vCPU id.
 #[must_use]
 pub fn cpu_id() -> u64 {
-    0
+    // SAFETY: the local APIC page is identity-mapped; the hypervisor emulates the
+    // read.
+    let id = unsafe { core::ptr::read_volatile(APIC_ID as *const u32) };
+    u64::from(id >> 24)
 }
 
 /// Halts until an interrupt; under minivisor this yields the physical CPU.
@@ -267,12 +288,6 @@ pub fn counter_hz() -> u64 {
     1_000_000_000
 }
 
-/// Starting another vCPU needs INIT / SIPI through a local APIC, which minivisor
-/// does not emulate yet: always fails with -1.
-pub fn cpu_on(_target: u64, _entry: u64, _context: u64) -> i64 {
-    -1
-}
-
 /// Stops this vCPU: halts for good.
 pub fn cpu_off() {
     loop {
@@ -284,9 +299,6 @@ pub fn cpu_off() {
 pub fn system_off() {
     let _ = hypercall(SYSTEM_OFF, [0; 6]);
 }
-
-/// Where a vCPU started with [`cpu_on`] would begin; never used on x86 yet.
-pub extern "C" fn guest_secondary_entry() {}
 
 /// The COM1 NS16550 the VM emulates, in the I/O port space.
 pub const COM1: u16 = 0x3f8;

@@ -60,9 +60,9 @@ pub fn firmware_call(
 /// What an unknown hypercall returns in RAX: -1.
 pub const HYPERCALL_NOT_SUPPORTED: u64 = u64::MAX;
 
-/// Results of starting a vCPU. x86 guests start their CPUs with INIT / SIPI through
-/// the local APIC, which is not emulated yet, so no backend exit asks for this; the
-/// values follow PSCI's for the arch-neutral scheduler.
+/// Results of starting a vCPU, for the arch-neutral scheduler (PSCI's values). x86
+/// guests start their CPUs with INIT and start-up IPIs, which return nothing: the
+/// backend ignores `set_return_value` after the `CpuUp` exit of a start-up IPI.
 pub mod cpu_up {
     /// Started.
     pub const SUCCESS: u64 = 0;
@@ -97,13 +97,22 @@ fn start_mode(config: &AxVMConfig) -> X86StartMode {
     }
 }
 
-/// The vCPU configs of a VM: one per vCPU, all in the [`start_mode`] of its boot
-/// protocol.
+/// The vCPU configs of a VM: one per vCPU. The bootstrap vCPU (0) starts in the
+/// [`start_mode`] of the boot protocol; the others in the state a start-up IPI
+/// leaves an application processor in (at the IPI's page, which `set_entry` gets
+/// from the `CpuUp` exit).
 pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<VCpu> {
-    let start_mode = start_mode(config);
+    let bsp_mode = start_mode(config);
     VCpuConfigs {
         per_vcpu: (0..config.cpu_num())
-            .map(|_| (X86CreateConfig, X86SetupConfig { start_mode }))
+            .map(|vcpu| {
+                let start_mode = if vcpu == 0 {
+                    bsp_mode
+                } else {
+                    X86StartMode::StartupIpi
+                };
+                (X86CreateConfig, X86SetupConfig { start_mode })
+            })
             .collect(),
     }
 }
@@ -113,7 +122,8 @@ pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
     usize::try_from(apic_id).ok()
 }
 
-/// The registers a secondary vCPU starts with: none (a SIPI passes no argument).
+/// The registers a secondary vCPU starts with: none (a start-up IPI passes no
+/// argument; the guest's trampoline finds what it needs in memory).
 pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
     []
 }

@@ -121,6 +121,19 @@ impl GuestStart {
                     data: real(0, AR_DATA),
                 })
             }
+            X86StartMode::StartupIpi => {
+                let vector = (entry >> 12) & 0xff;
+                Ok(Self {
+                    rip: 0,
+                    cs: Segment {
+                        selector: (vector << 8) as u16,
+                        base: vector << 12,
+                        limit: 0xffff,
+                        access: AR_CODE,
+                    },
+                    ..Self::new(X86StartMode::Real, 0)?
+                })
+            }
             X86StartMode::Protected32 => Ok(Self {
                 cr0: CR0_ET | CR0_PE,
                 cr3: 0,
@@ -242,6 +255,15 @@ mod tests {
             GuestStart::new(X86StartMode::Real, 0x10_0000),
             Err(AxVmError::InvalidInput)
         );
+    }
+
+    #[test]
+    fn a_startup_ipi_starts_at_its_page_with_ip_0() {
+        let ap = GuestStart::new(X86StartMode::StartupIpi, 0x8000).unwrap();
+        assert_eq!((ap.cs.selector, ap.cs.base, ap.rip), (0x800, 0x8000, 0));
+        assert_eq!((ap.cr0, ap.data.base), (CR0_ET, 0));
+        let wrapped = GuestStart::new(X86StartMode::StartupIpi, 0x10_9abc).unwrap();
+        assert_eq!((wrapped.cs.selector, wrapped.rip), (0x900, 0));
     }
 
     #[test]
