@@ -403,6 +403,7 @@ impl<H: AxVCpuHal> X86VCpu<H> {
         let exit = ctx.handle();
         self.access_len = ctx.access_len;
         self.event_queued = ctx.event_queued;
+        self.after_cpu_up = matches!(exit, Ok(AxVCpuExitReason::CpuUp { .. }));
         exit
     }
 }
@@ -492,7 +493,6 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             let code = self.enter()?;
             hw::restore_descriptor_tables(&host);
             let exit = self.after_entry(&mut env, code);
-            self.after_cpu_up = matches!(exit, Ok(AxVCpuExitReason::CpuUp { .. }));
             if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
                 return exit;
             }

@@ -212,7 +212,7 @@ fn ept_env(qualification: u64, code: &[u8]) -> FakeEnv {
     env
 }
 
-const WRITE: u64 = 0x182;
+pub(crate) const WRITE: u64 = 0x182;
 const READ: u64 = 0x181;
 const FETCH: u64 = 0x184;
 
@@ -280,7 +280,7 @@ fn ept_violations_of_moves_become_mmio() {
 }
 
 /// An EPT violation of `code` at local APIC register `offset`.
-fn lapic_env(qualification: u64, offset: u64, code: &[u8]) -> FakeEnv {
+pub(crate) fn lapic_env(qualification: u64, offset: u64, code: &[u8]) -> FakeEnv {
     let mut env = ept_env(qualification, code);
     env.vmcs
         .fields

@@ -196,3 +196,37 @@ fn the_vmcs_is_filled_from_controls_host_and_start_state() {
     assert_eq!(vmcs.get(vmcs::GUEST_RSP), 0x9000);
     assert!(!vcpu.reset_pending);
 }
+
+#[test]
+fn a_startup_ipi_is_no_call_and_gets_no_return_value() {
+    use crate::arch::x86_64::{
+        entry::ENTRY_EXITED,
+        exit::{
+            lapic,
+            tests::{WRITE, lapic_env},
+        },
+        paging::tests::EPTP,
+    };
+    let mut vcpu = vcpu(X86StartMode::Protected32, 0x10_0000);
+    vcpu.eptp = Some(EPTP);
+    // mov [edi], eax with EAX = the ICR value: INIT, then start-up at 0x8000.
+    let exit = |vcpu: &mut VCpu, offset, value| {
+        vcpu.regs_mut().set(0, value);
+        let mut env = lapic_env(WRITE, offset, &[0x89, 0x07]);
+        vcpu.after_entry(&mut env, ENTRY_EXITED)
+    };
+    exit(&mut vcpu, lapic::ICR_HIGH, 1 << 24).unwrap();
+    exit(&mut vcpu, lapic::ICR_LOW, 0x4500).unwrap();
+    vcpu.set_return_value(7);
+    assert_eq!(
+        vcpu.regs().get(0),
+        7,
+        "an ordinary exit takes a return value"
+    );
+    assert!(matches!(
+        exit(&mut vcpu, lapic::ICR_LOW, 0x4608),
+        Ok(AxVCpuExitReason::CpuUp { target_cpu: 1, .. })
+    ));
+    vcpu.set_return_value(7);
+    assert_eq!(vcpu.regs().get(0), 0x4608, "RAX is the guest's");
+}
