@@ -260,8 +260,10 @@ fn set_return(vm: &Vm, vcpu: usize, value: u64) {
     }
 }
 
-/// PSCI CPU_ON: starts the vCPU whose MPIDR affinity is `target` at `entry` with
-/// `arg` in its first argument register.
+/// PSCI CPU_ON, SBI HSM hart_start or an x86 start-up IPI: starts the vCPU whose
+/// MPIDR affinity, hart id or APIC id is `target` at `entry` with `arg` in its first
+/// argument register (none on x86). The status goes back to the caller's return
+/// register; the x86 backend ignores it (the IPI was a store, not a call).
 fn start_vcpu(
     guest: &mut Guest,
     vm: &Vm,

@@ -3,8 +3,8 @@
 //! x86_64 in long mode over its own identity map).
 //!
 //! The entry code sets up a stack per vCPU (vCPU index from MPIDR_EL1.Aff0 on
-//! aarch64, the hart id in a0 on riscv64; x86_64 runs one vCPU), clears `.bss` on
-//! vCPU 0 and calls the program's `guest_main(boot_info)`: what the hypervisor
+//! aarch64, the hart id in a0 on riscv64; on x86_64 `cpu_on` hands the started
+//! vCPU its stack through its real-mode trampoline), clears `.bss` on vCPU 0 and calls the program's `guest_main(boot_info)`: what the hypervisor
 //! passed as the DTB address by the Linux boot protocol (x0 on aarch64, a1 on
 //! riscv64), 0 without one; on x86_64 the Multiboot information's address (EBX)
 //! when EAX held the Multiboot magic, else 0. [`report_boot`] prints what it says.
