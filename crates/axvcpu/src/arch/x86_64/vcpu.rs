@@ -39,8 +39,8 @@ pub enum X86StartMode {
     /// the start of the page of the entry, CS selector = vector << 8, CS base =
     /// vector << 12, IP = 0, where the vector is the entry's page number modulo 256
     /// (the IPI's 8 bits; any entry is accepted, so `setup` needs no real one).
-    /// minivisor gives it to every vCPU but the first, and `set_entry` to the
-    /// `CpuUp` exit's `entry_point` when the guest starts one.
+    /// For every vCPU but the bootstrap one; `set_entry` with the `CpuUp` exit's
+    /// `entry_point` when the guest starts it.
     StartupIpi,
     /// 32-bit flat protected mode with paging off, as a Multiboot loader leaves the
     /// CPU: CS base 0, limit 4 GiB, 32-bit code (selector 0x08); DS, ES, SS, FS,
