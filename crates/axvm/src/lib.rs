@@ -42,7 +42,7 @@ mod vm;
 
 pub use self::{
     boot::{boot_registers, multiboot_registers},
-    config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig},
+    config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig, X86_APIC_PAGE},
     fault::GuestFault,
     hal::AxVMHal,
     vm::{AxVM, ExitAction, VCpuConfigs, VMState},

@@ -1,5 +1,7 @@
 //! `AxVMConfig`: a VM config turned into what building the VM needs.
 
+mod apic;
+
 use alloc::{string::String, vec::Vec};
 
 use axvm_types::{
@@ -8,6 +10,8 @@ use axvm_types::{
     VmMemConfig,
 };
 use axvmconfig::AxVMCrateConfig;
+
+pub use self::apic::X86_APIC_PAGE;
 
 /// Where the x86 BIOS goes when a config enables it without saying where.
 const X86_DEFAULT_BIOS_GPA: usize = 0x8000;
@@ -135,8 +139,9 @@ impl AxVMConfig {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when the config breaks a rule, or enables a BIOS without a load
-    /// address on an architecture that has no default.
+    /// `InvalidInput` when the config breaks a rule, enables a BIOS without a load
+    /// address on an architecture that has no default, or (x86_64) maps RAM or a
+    /// device over the local APIC page [`X86_APIC_PAGE`], which the vCPUs emulate.
     pub fn new(config: AxVMCrateConfig, arch: Arch) -> AxVmResult<Self> {
         config.validate().map_err(|errors| {
             for error in errors.errors() {
@@ -144,6 +149,13 @@ impl AxVMConfig {
             }
             AxVmError::InvalidInput
         })?;
+        if let Some((gpa, size)) = apic::overlap(&config).filter(|_| arch == Arch::X86_64) {
+            log::warn!(
+                "VM config {}: [{gpa:#x}, +{size:#x}) overlaps the local APIC page {X86_APIC_PAGE:#x?}",
+                config.base.name
+            );
+            return Err(AxVmError::InvalidInput);
+        }
         let AxVMCrateConfig {
             base,
             kernel,

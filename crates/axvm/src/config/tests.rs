@@ -1,4 +1,4 @@
-use alloc::vec;
+use alloc::{format, vec};
 
 use axvm_types::{Arch, AxVmError, GuestPhysAddr, PassThroughDeviceConfig, VMBootProtocol};
 use axvmconfig::AxVMCrateConfig;
@@ -194,4 +194,25 @@ fn ramdisk_size_is_recorded() {
         (ramdisk.load_gpa, ramdisk.size),
         (GuestPhysAddr::from(0x4100_0000), 0x1234)
     );
+}
+
+#[test]
+fn x86_vms_leave_the_local_apic_page_alone() {
+    let ram = BASE.replace(
+        "memory_regions = [[0x4000_0000, 0x200_0000, 0x7, 1]]",
+        "memory_regions = [[0x4000_0000, 0x200_0000, 0x7, 1], [0xfee0_0000, 0x1000, 0x7, 0]]",
+    );
+    assert_eq!(
+        config(&ram, Arch::X86_64).map(|_| ()),
+        Err(AxVmError::InvalidInput)
+    );
+    config(&ram, Arch::Aarch64).unwrap();
+    let device =
+        format!("{BASE}\n[devices]\nemu_devices = [[\"com1\", 0xfedf_f000, 0x1001, 4, 0x2, []]]\n");
+    assert_eq!(
+        config(&device, Arch::X86_64).map(|_| ()),
+        Err(AxVmError::InvalidInput)
+    );
+    let below = device.replace("0x1001", "0x1000");
+    config(&below, Arch::X86_64).unwrap();
 }
