@@ -1,8 +1,9 @@
 //! VM exits into [`AxVCpuExitReason`]s: the exit reasons, their qualifications
 //! ([`qual`]), the MMIO instruction decoder ([`mmio`]), the `CPUID` filter
 //! ([`cpuid`]), the MSR allow-list ([`msr`]), the virtual local APIC ([`lapic`])
-//! and the emulation of control-register writes. Everything here reaches the CPU through [`ExitEnv`], so it runs against
-//! a model of the VMCS and of memory in host tests.
+//! and the emulation of control-register writes. Everything here reaches the CPU
+//! through [`ExitEnv`], so it runs against a model of the VMCS and of memory in host
+//! tests.
 
 pub mod cpuid;
 mod cr;
