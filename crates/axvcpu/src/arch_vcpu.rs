@@ -9,6 +9,16 @@ use crate::AxVCpuExitReason;
 ///
 /// [`AxVCpu`](crate::AxVCpu) wraps a backend with the life-cycle state machine; a
 /// hypervisor normally uses that wrapper rather than calling these methods directly.
+///
+/// # One physical CPU at a time
+///
+/// A bound vCPU's live state is in the hardware of the physical CPU that bound it.
+/// A backend keeps a [`PhysCpuBinding`](crate::PhysCpuBinding): `bind` claims the
+/// calling CPU (refused while another vCPU is loaded there), `run` and `unbind`
+/// fail with `BadState` on any other CPU, and the setters write the hardware only
+/// on the vCPU's own CPU; elsewhere they change the saved state that the next
+/// `bind` or `run` loads (or, for what only the hardware holds, nothing). No call
+/// from safe code touches the hardware state of another vCPU.
 pub trait AxArchVCpu: Sized {
     /// Architecture-specific parameters for [`new`](Self::new).
     type CreateConfig;
@@ -47,23 +57,30 @@ pub trait AxArchVCpu: Sized {
     ///
     /// # Errors
     ///
-    /// When the guest did something the backend cannot express as an exit (for
-    /// example an abort without a usable syndrome); the VM should be stopped.
+    /// `BadState` unless the vCPU is bound to the calling CPU; otherwise when the
+    /// guest did something the backend cannot express as an exit (for example an
+    /// abort without a usable syndrome): the VM should be stopped.
     fn run(&mut self) -> AxVmResult<AxVCpuExitReason>;
 
-    /// Loads this vCPU's state into the current physical CPU before it runs there.
+    /// Loads this vCPU's state into the current physical CPU before it runs there,
+    /// and ties the vCPU to that CPU until [`unbind`](Self::unbind).
     ///
     /// # Errors
     ///
-    /// When the hardware refuses the state.
+    /// `BadState` when the vCPU is bound already; `ResourceBusy` when another vCPU
+    /// is loaded on this CPU; otherwise when the hardware refuses the state.
     fn bind(&mut self) -> AxVmResult;
 
     /// Saves this vCPU's state from the current physical CPU, so another vCPU can run.
     ///
     /// # Errors
     ///
-    /// When the hardware refuses.
+    /// `BadState` unless the vCPU is bound to the calling CPU; otherwise when the
+    /// hardware refuses.
     fn unbind(&mut self) -> AxVmResult;
+
+    /// Whether the vCPU is bound to the physical CPU the caller runs on.
+    fn is_loaded_here(&self) -> bool;
 
     /// Sets general-purpose register `reg` (the architecture's numbering). Writes to
     /// registers that do not exist or are hard-wired (aarch64 `xzr`) are ignored.

@@ -54,6 +54,7 @@ extern crate alloc;
 
 pub mod arch;
 mod arch_vcpu;
+mod binding;
 mod exit;
 mod hal;
 #[cfg(any(test, feature = "testing"))]
@@ -66,6 +67,7 @@ pub use self::{
         Riscv64SetupConfig, Riscv64VCpu, X86CreateConfig, X86SetupConfig, X86StartMode, X86VCpu,
     },
     arch_vcpu::AxArchVCpu,
+    binding::{MAX_PHYS_CPUS, PhysCpuBinding, cpu_has_loaded_vcpu},
     exit::{AxVCpuExitReason, ExitKind},
     hal::AxVCpuHal,
     vcpu::{AxVCpu, VCpuState, extend},

@@ -45,6 +45,11 @@ pub struct ScriptedVCpu {
     pub events: Vec<ScriptedEvent>,
     /// How many times `run` was called.
     pub runs: usize,
+    /// The physical CPU the caller pretends to be on (0 at first): set it to
+    /// test calls from another CPU.
+    pub current_cpu: usize,
+    /// The CPU `bind` tied the vCPU to.
+    pub bound_cpu: Option<usize>,
 }
 
 impl AxArchVCpu for ScriptedVCpu {
@@ -58,6 +63,8 @@ impl AxArchVCpu for ScriptedVCpu {
             script: script.into(),
             events: Vec::new(),
             runs: 0,
+            current_cpu: 0,
+            bound_cpu: None,
         })
     }
 
@@ -76,6 +83,9 @@ impl AxArchVCpu for ScriptedVCpu {
     }
 
     fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        if !self.is_loaded_here() {
+            return Err(AxVmError::BadState);
+        }
         self.runs = self.runs.saturating_add(1);
         self.script
             .pop_front()
@@ -83,13 +93,25 @@ impl AxArchVCpu for ScriptedVCpu {
     }
 
     fn bind(&mut self) -> AxVmResult {
+        if self.bound_cpu.is_some() {
+            return Err(AxVmError::BadState);
+        }
+        self.bound_cpu = Some(self.current_cpu);
         self.events.push(ScriptedEvent::Bind);
         Ok(())
     }
 
     fn unbind(&mut self) -> AxVmResult {
+        if !self.is_loaded_here() {
+            return Err(AxVmError::BadState);
+        }
+        self.bound_cpu = None;
         self.events.push(ScriptedEvent::Unbind);
         Ok(())
+    }
+
+    fn is_loaded_here(&self) -> bool {
+        self.bound_cpu == Some(self.current_cpu)
     }
 
     fn set_gpr(&mut self, reg: usize, value: u64) {

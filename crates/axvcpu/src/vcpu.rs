@@ -119,11 +119,19 @@ impl<A: AxArchVCpu> AxVCpu<A> {
         self.state
     }
 
-    /// Loads the vCPU on the current physical CPU: Free → Ready.
+    /// Whether the vCPU is bound to the physical CPU the caller runs on (Ready,
+    /// Running or Blocked there).
+    #[must_use]
+    pub fn is_loaded_here(&self) -> bool {
+        self.arch.is_loaded_here()
+    }
+
+    /// Loads the vCPU on the current physical CPU and ties it there: Free → Ready.
     ///
     /// # Errors
     ///
-    /// `BadState` unless Free; otherwise the backend's error (state unchanged).
+    /// `BadState` unless Free; `ResourceBusy` when another vCPU is loaded on this
+    /// CPU; otherwise the backend's error (state unchanged).
     pub fn bind(&mut self) -> AxVmResult {
         self.expect(VCpuState::Free)?;
         self.arch.bind()?;
@@ -135,7 +143,8 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `BadState` unless Ready or Blocked; otherwise the backend's error.
+    /// `BadState` unless Ready or Blocked and bound to the calling CPU; otherwise
+    /// the backend's error.
     pub fn unbind(&mut self) -> AxVmResult {
         if !matches!(self.state, VCpuState::Ready | VCpuState::Blocked) {
             return Err(AxVmError::BadState);
@@ -149,10 +158,14 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `BadState` unless Ready; otherwise the backend's error (the vCPU is back in
-    /// Ready, and the caller should stop the VM).
+    /// `BadState` unless Ready and bound to the calling CPU (nothing runs then);
+    /// otherwise the backend's error (the vCPU is back in Ready, and the caller
+    /// should stop the VM).
     pub fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
         self.expect(VCpuState::Ready)?;
+        if !self.arch.is_loaded_here() {
+            return Err(AxVmError::BadState);
+        }
         self.state = VCpuState::Running;
         let exit = self.arch.run();
         self.state = VCpuState::Ready;
@@ -185,9 +198,10 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `BadState` while Running; otherwise the backend's error.
+    /// `BadState` while Running or bound to another CPU; otherwise the backend's
+    /// error.
     pub fn set_entry(&mut self, entry: GuestPhysAddr) -> AxVmResult {
-        self.not_running()?;
+        self.writable()?;
         self.arch.set_entry(entry)
     }
 
@@ -195,9 +209,9 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `BadState` while Running.
+    /// `BadState` while Running or bound to another CPU.
     pub fn set_gpr(&mut self, reg: usize, value: u64) -> AxVmResult {
-        self.not_running()?;
+        self.writable()?;
         self.arch.set_gpr(reg, value);
         Ok(())
     }
@@ -215,9 +229,9 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `BadState` while Running.
+    /// `BadState` while Running or bound to another CPU.
     pub fn set_return_value(&mut self, value: u64) -> AxVmResult {
-        self.not_running()?;
+        self.writable()?;
         self.arch.set_return_value(value);
         Ok(())
     }
@@ -231,9 +245,10 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when `exit` is not a read exit; `BadState` while Running.
+    /// `InvalidInput` when `exit` is not a read exit; `BadState` while Running or
+    /// bound to another CPU.
     pub fn complete_read(&mut self, exit: &AxVCpuExitReason, value: u64) -> AxVmResult {
-        self.not_running()?;
+        self.writable()?;
         let (reg, result, reg_width) = match *exit {
             AxVCpuExitReason::MmioRead {
                 width,
@@ -256,9 +271,10 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when `exit` is not a write exit; `BadState` while Running.
+    /// `InvalidInput` when `exit` is not a write exit; `BadState` while Running or
+    /// bound to another CPU.
     pub fn complete_write(&mut self, exit: &AxVCpuExitReason) -> AxVmResult {
-        self.not_running()?;
+        self.writable()?;
         match exit {
             AxVCpuExitReason::MmioWrite { .. }
             | AxVCpuExitReason::SysRegWrite { .. }
@@ -289,11 +305,14 @@ impl<A: AxArchVCpu> AxVCpu<A> {
         }
     }
 
-    fn not_running(&self) -> AxVmResult {
-        if self.state == VCpuState::Running {
-            Err(AxVmError::BadState)
-        } else {
-            Ok(())
+    /// Whether the caller may change the vCPU's registers: not while it runs, and
+    /// not from another CPU while it is bound (its live state is in that CPU).
+    fn writable(&self) -> AxVmResult {
+        match self.state {
+            VCpuState::Created | VCpuState::Free => Ok(()),
+            VCpuState::Running => Err(AxVmError::BadState),
+            VCpuState::Ready | VCpuState::Blocked if self.arch.is_loaded_here() => Ok(()),
+            VCpuState::Ready | VCpuState::Blocked => Err(AxVmError::BadState),
         }
     }
 }
@@ -370,6 +389,41 @@ mod tests {
                 ScriptedEvent::Unbind,
             ]
         );
+    }
+
+    #[test]
+    fn a_vcpu_bound_to_one_cpu_is_neither_run_nor_written_from_another() {
+        let mut vcpu = vcpu(vec![Ok(AxVCpuExitReason::Halt)]);
+        vcpu.setup(GuestPhysAddr::from(0x4008_0000), paging(), ())
+            .unwrap();
+        vcpu.bind().unwrap();
+        assert!(vcpu.is_loaded_here());
+        vcpu.arch_mut().current_cpu = 1;
+        assert!(!vcpu.is_loaded_here());
+        assert_eq!(vcpu.run(), Err(AxVmError::BadState));
+        assert_eq!(vcpu.arch().runs, 0);
+        assert_eq!(
+            vcpu.set_entry(GuestPhysAddr::from(0x1000)),
+            Err(AxVmError::BadState)
+        );
+        assert_eq!(vcpu.set_gpr(1, 2), Err(AxVmError::BadState));
+        assert_eq!(vcpu.set_return_value(3), Err(AxVmError::BadState));
+        let write = AxVCpuExitReason::MmioWrite {
+            addr: GuestPhysAddr::from(0),
+            width: AccessWidth::Byte,
+            data: 0,
+        };
+        assert_eq!(vcpu.complete_write(&write), Err(AxVmError::BadState));
+        assert_eq!(vcpu.unbind(), Err(AxVmError::BadState));
+        assert_eq!(vcpu.state(), VCpuState::Ready);
+        // Back on its own CPU everything works again.
+        vcpu.arch_mut().current_cpu = 0;
+        assert_eq!(vcpu.run(), Ok(AxVCpuExitReason::Halt));
+        vcpu.unbind().unwrap();
+        // Unbound, the registers are saved state any CPU may change.
+        vcpu.arch_mut().current_cpu = 1;
+        vcpu.set_gpr(1, 2).unwrap();
+        assert_eq!(vcpu.arch().events.last(), Some(&ScriptedEvent::Gpr(1, 2)));
     }
 
     #[test]

@@ -414,8 +414,11 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     ///
     /// # Errors
     ///
-    /// `BadState` unless the VM is Running; `NotFound` for an unknown vCPU;
-    /// `PermissionDenied` when the guest faulted (see above).
+    /// `BadState` unless the VM is Running, or when the vCPU is bound to another
+    /// physical CPU; `ResourceBusy` when another vCPU is bound to this one (see
+    /// [`AxVCpu::bind`]); `NotFound` for an unknown vCPU; `PermissionDenied` when
+    /// the guest faulted (see above). Only `PermissionDenied` stops the VM: the
+    /// other errors are the host's and leave it as it was.
     pub fn run_vcpu(&self, id: VCpuId) -> AxVmResult<AxVCpuExitReason> {
         self.run_vcpu_with(id, |_, _| ExitAction::Return)
     }
@@ -436,6 +439,10 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         let mut vcpu = self.vcpu(id)?;
         if vcpu.state() == axvcpu::VCpuState::Free {
             vcpu.bind()?;
+        }
+        // The host's mistake, not the guest's: the VM keeps running.
+        if !vcpu.is_loaded_here() {
+            return Err(AxVmError::BadState);
         }
         loop {
             if self.state() != VMState::Running {

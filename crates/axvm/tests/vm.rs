@@ -339,6 +339,27 @@ fn a_backend_error_is_an_undecodable_fault() {
 }
 
 #[test]
+fn running_a_vcpu_bound_to_another_cpu_is_the_hosts_error_not_a_fault() {
+    let (vm, _) = vm_with(CONFIG, vec![vec![Ok(AxVCpuExitReason::Halt)], Vec::new()]);
+    vm.boot().unwrap();
+    vm.vcpu(0).unwrap().bind().unwrap();
+    // The caller pretends to be on physical CPU 1 now.
+    vm.vcpu(0).unwrap().arch_mut().current_cpu = 1;
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::BadState));
+    assert_eq!(vm.state(), VMState::Running);
+    assert_eq!(vm.fault(), None);
+    assert_eq!(vm.vcpu(0).unwrap().arch().runs, 0);
+    vm.vcpu(0).unwrap().arch_mut().current_cpu = 0;
+    assert_eq!(vm.run_vcpu(0), Ok(AxVCpuExitReason::Halt));
+}
+
+#[test]
+fn a_vm_can_be_shared_between_cpus() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Vm>();
+}
+
+#[test]
 fn the_vcpu_count_must_match_the_config() {
     let crate_config = AxVMCrateConfig::from_toml(CONFIG).unwrap();
     let config = AxVMConfig::new(crate_config, Arch::Aarch64).unwrap();

@@ -47,7 +47,9 @@ unsafe impl AxVMHal for Hal {
     }
 }
 
-impl AxVCpuHal for Hal {
+// SAFETY: frames as for `AxMmHal`; minivisor runs its vCPUs on the boot CPU only,
+// with interrupts off, so the caller is always on CPU 0.
+unsafe impl AxVCpuHal for Hal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         frames::alloc(1, 12)
     }
@@ -62,6 +64,10 @@ impl AxVCpuHal for Hal {
 
     fn virt_to_phys(vaddr: HostVirtAddr) -> HostPhysAddr {
         HostPhysAddr::from(vaddr.as_usize())
+    }
+
+    fn current_cpu_id() -> usize {
+        0
     }
 
     fn irq_fetch() -> usize {

@@ -6,7 +6,7 @@
 pub mod aarch64;
 pub mod riscv64;
 #[cfg(test)]
-mod test_hal;
+pub(crate) mod test_hal;
 pub mod x86_64;
 
 pub use aarch64::{Aarch64CreateConfig, Aarch64SetupConfig, Aarch64VCpu};

@@ -11,7 +11,7 @@ use super::{
     hw::{self, GuestHwState, HostHwState},
     paging::{self, Stage2Regs},
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
 
 /// `HCR_EL2` bits the backend uses.
 pub mod hcr {
@@ -115,7 +115,10 @@ pub struct Aarch64VCpu<H: AxVCpuHal> {
     hcr_dirty: bool,
     stage2: Option<Stage2Regs>,
     vmpidr: u64,
+    /// Set when the stage-2 registers changed while bound but not on this CPU.
+    stage2_dirty: bool,
     host: Option<HostHwState>,
+    binding: PhysCpuBinding,
     pending_virq: Option<usize>,
     vm_id: VMId,
     vcpu_id: VCpuId,
@@ -130,7 +133,7 @@ impl<H: AxVCpuHal> core::fmt::Debug for Aarch64VCpu<H> {
             .field("pc", &format_args!("{:#x}", self.frame.elr))
             .field("hcr", &format_args!("{:#x}", self.hcr))
             .field("stage2", &self.stage2)
-            .field("bound", &self.host.is_some())
+            .field("bound_cpu", &self.binding.cpu())
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +199,7 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
     /// Whether the vCPU is loaded on a physical CPU (between `bind` and `unbind`).
     #[must_use]
     pub const fn is_bound(&self) -> bool {
-        self.host.is_some()
+        self.binding.is_bound()
     }
 
     /// The interrupt injected with `inject_interrupt` and not yet cleared.
@@ -226,7 +229,7 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
     ///
     /// `BadState` while bound (the live state is in the physical CPU).
     pub fn reset(&mut self) -> AxVmResult {
-        if self.host.is_some() {
+        if self.binding.is_bound() {
             return Err(AxVmError::BadState);
         }
         self.frame = TrapFrame {
@@ -323,7 +326,9 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
             hcr_dirty: false,
             stage2: None,
             vmpidr,
+            stage2_dirty: false,
             host: None,
+            binding: PhysCpuBinding::new(),
             pending_virq: None,
             vm_id,
             vcpu_id,
@@ -344,8 +349,11 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
     fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult {
         let regs = paging::stage2_regs(&paging, hw::stage2_caps()?)?;
         self.stage2 = Some(regs);
-        if self.host.is_some() {
+        if self.binding.is_loaded_here::<H>() {
             hw::write_stage2(regs);
+        } else {
+            // Loaded elsewhere: `run` there writes them; unbound: `bind` does.
+            self.stage2_dirty = self.binding.is_bound();
         }
         Ok(())
     }
@@ -359,8 +367,12 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
     }
 
     fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
-        if self.host.is_none() {
+        if self.host.is_none() || !self.binding.is_loaded_here::<H>() {
             return Err(AxVmError::BadState);
+        }
+        if self.stage2_dirty {
+            hw::write_stage2(self.stage2.ok_or(AxVmError::BadState)?);
+            self.stage2_dirty = false;
         }
         loop {
             if self.hcr_dirty {
@@ -376,20 +388,30 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
     }
 
     fn bind(&mut self) -> AxVmResult {
-        if self.host.is_some() {
+        if self.binding.is_bound() {
             return Err(AxVmError::BadState);
         }
-        let host = hw::load(self.hw_state()?)?;
-        self.host = Some(host);
+        let binding = PhysCpuBinding::claim_here::<H>()?;
+        // On an error the binding is dropped, which gives the CPU back.
+        self.host = Some(hw::load(self.hw_state()?)?);
+        self.binding = binding;
         self.hcr_dirty = false;
+        self.stage2_dirty = false;
         Ok(())
     }
 
     fn unbind(&mut self) -> AxVmResult {
         let host = self.host.ok_or(AxVmError::BadState)?;
+        if !self.binding.is_loaded_here::<H>() {
+            return Err(AxVmError::BadState);
+        }
         hw::save(self.hw_state()?, host);
         self.host = None;
-        Ok(())
+        self.binding.release::<H>()
+    }
+
+    fn is_loaded_here(&self) -> bool {
+        self.binding.is_loaded_here::<H>()
     }
 
     fn set_gpr(&mut self, reg: usize, value: u64) {
@@ -417,6 +439,17 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
     fn skip_instruction(&mut self) {
         let esr = Esr(self.frame.esr);
         exit::skip(&mut self.frame, esr);
+    }
+}
+
+impl<H: AxVCpuHal> Drop for Aarch64VCpu<H> {
+    /// A vCPU dropped while loaded on this CPU gives the CPU back to the host's
+    /// state first; one loaded elsewhere only frees its claim (that CPU's next
+    /// `bind` loads every register the guest could have changed).
+    fn drop(&mut self) {
+        if self.binding.is_loaded_here::<H>() {
+            let _ = self.unbind();
+        }
     }
 }
 
@@ -606,6 +639,7 @@ mod tests {
         assert_eq!(vcpu.state(), VCpuState::Free);
         if cfg!(not(target_arch = "aarch64")) {
             assert_eq!(vcpu.bind(), Err(AxVmError::Unsupported));
+            assert!(crate::arch::test_hal::this_cpu_is_free());
             assert_eq!(vcpu.arch_mut().run(), Err(AxVmError::BadState));
             assert_eq!(vcpu.arch_mut().unbind(), Err(AxVmError::BadState));
         }

@@ -11,7 +11,7 @@ use super::{
     hw::{self, GuestHwState, HostHwState},
     paging,
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
 
 /// `hvip` bits: the VS-level interrupts the hypervisor makes pending.
 pub mod hvip {
@@ -68,7 +68,10 @@ pub struct Riscv64VCpu<H: AxVCpuHal> {
     effects: TrapEffects,
     hvip: u64,
     hgatp: Option<(u64, u16)>,
+    /// Set when `hgatp` changed while bound but not on this hart.
+    hgatp_dirty: bool,
     host: Option<HostHwState>,
+    binding: PhysCpuBinding,
     vm_id: VMId,
     vcpu_id: VCpuId,
     _hal: PhantomData<fn() -> H>,
@@ -82,7 +85,7 @@ impl<H: AxVCpuHal> core::fmt::Debug for Riscv64VCpu<H> {
             .field("pc", &format_args!("{:#x}", self.frame.sepc))
             .field("hstatus", &format_args!("{:#x}", self.frame.hstatus))
             .field("hgatp", &self.hgatp.map(|(hgatp, _)| hgatp))
-            .field("bound", &self.host.is_some())
+            .field("bound_cpu", &self.binding.cpu())
             .finish_non_exhaustive()
     }
 }
@@ -138,7 +141,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
     /// Whether the vCPU is loaded on a physical hart (between `bind` and `unbind`).
     #[must_use]
     pub const fn is_bound(&self) -> bool {
-        self.host.is_some()
+        self.binding.is_bound()
     }
 
     /// Withdraws the injected interrupt `vector` (1, 5 or 9, see
@@ -161,7 +164,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
     ///
     /// `BadState` while bound (the live state is in the physical hart).
     pub fn reset(&mut self) -> AxVmResult {
-        if self.host.is_some() {
+        if self.binding.is_bound() {
             return Err(AxVmError::BadState);
         }
         self.frame = TrapFrame {
@@ -248,7 +251,9 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             effects: TrapEffects::default(),
             hvip: 0,
             hgatp: None,
+            hgatp_dirty: false,
             host: None,
+            binding: PhysCpuBinding::new(),
             vm_id,
             vcpu_id,
             _hal: PhantomData,
@@ -268,8 +273,11 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
     fn set_ept_root(&mut self, paging: NestedPagingConfig) -> AxVmResult {
         let hgatp = paging::hgatp(&paging, hw::gstage_caps()?)?;
         self.hgatp = Some((hgatp, paging.vmid));
-        if self.host.is_some() {
+        if self.binding.is_loaded_here::<H>() {
             hw::write_hgatp(hgatp, paging.vmid);
+        } else {
+            // Loaded elsewhere: `run` there writes it; unbound: `bind` does.
+            self.hgatp_dirty = self.binding.is_bound();
         }
         Ok(())
     }
@@ -283,8 +291,13 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
     }
 
     fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
-        if self.host.is_none() {
+        if self.host.is_none() || !self.binding.is_loaded_here::<H>() {
             return Err(AxVmError::BadState);
+        }
+        if self.hgatp_dirty {
+            let (hgatp, vmid) = self.hgatp.ok_or(AxVmError::BadState)?;
+            hw::write_hgatp(hgatp, vmid);
+            self.hgatp_dirty = false;
         }
         loop {
             if hw::time() >= self.timer_deadline {
@@ -300,19 +313,29 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
     }
 
     fn bind(&mut self) -> AxVmResult {
-        if self.host.is_some() {
+        if self.binding.is_bound() {
             return Err(AxVmError::BadState);
         }
-        let host = hw::load(self.hw_state()?)?;
-        self.host = Some(host);
+        let binding = PhysCpuBinding::claim_here::<H>()?;
+        // On an error the binding is dropped, which gives the hart back.
+        self.host = Some(hw::load(self.hw_state()?)?);
+        self.binding = binding;
+        self.hgatp_dirty = false;
         Ok(())
     }
 
     fn unbind(&mut self) -> AxVmResult {
         let host = self.host.ok_or(AxVmError::BadState)?;
+        if !self.binding.is_loaded_here::<H>() {
+            return Err(AxVmError::BadState);
+        }
         hw::save(self.hw_state()?, host);
         self.host = None;
-        Ok(())
+        self.binding.release::<H>()
+    }
+
+    fn is_loaded_here(&self) -> bool {
+        self.binding.is_loaded_here::<H>()
     }
 
     fn set_gpr(&mut self, reg: usize, value: u64) {
@@ -336,6 +359,17 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             self.effects.insn_len
         };
         self.frame.sepc = self.frame.sepc.wrapping_add(len);
+    }
+}
+
+impl<H: AxVCpuHal> Drop for Riscv64VCpu<H> {
+    /// A vCPU dropped while loaded on this hart gives the hart back to the host's
+    /// state first; one loaded elsewhere only frees its claim (that hart's next
+    /// `bind` loads every CSR the guest could have changed).
+    fn drop(&mut self) {
+        if self.binding.is_loaded_here::<H>() {
+            let _ = self.unbind();
+        }
     }
 }
 
@@ -491,6 +525,7 @@ mod tests {
         assert_eq!(vcpu.state(), VCpuState::Free);
         if cfg!(not(target_arch = "riscv64")) {
             assert_eq!(vcpu.bind(), Err(AxVmError::Unsupported));
+            assert!(crate::arch::test_hal::this_cpu_is_free());
             assert_eq!(vcpu.arch_mut().run(), Err(AxVmError::BadState));
             assert_eq!(vcpu.arch_mut().unbind(), Err(AxVmError::BadState));
         }

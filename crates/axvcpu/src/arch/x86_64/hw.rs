@@ -59,7 +59,8 @@ mod imp {
     pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
         Err(AxVmError::Unsupported)
     }
-    pub(crate) fn hardware_disable() -> AxVmResult {
+    #[allow(clippy::extra_unused_type_parameters)] // Same signature as on x86_64.
+    pub(crate) fn hardware_disable<H: AxVCpuHal>() -> AxVmResult {
         Err(AxVmError::Unsupported)
     }
     pub(crate) fn caps() -> AxVmResult<VmxCaps> {
@@ -112,19 +113,21 @@ pub(crate) use imp::{
 ///
 /// `Unsupported` when the CPU has no VMX, the firmware locked it off, or this is
 /// not a bare-metal x86_64 build; `NoMemory` when no frame is available;
-/// `BadState` when VMXON fails.
+/// `InvalidInput` when the HAL's CPU id is not below
+/// [`MAX_PHYS_CPUS`](crate::MAX_PHYS_CPUS); `BadState` when VMXON fails.
 pub fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
     imp::hardware_enable::<H>()
 }
 
 /// Leaves VMX operation on the current physical CPU (VMXOFF, then clears
-/// `CR4.VMXE`). Unbind every vCPU of this CPU first.
+/// `CR4.VMXE`) and frees the VMXON region [`hardware_enable`] allocated there.
 ///
 /// # Errors
 ///
-/// `BadState` when VMX is not on; `Unsupported` when not a bare-metal x86_64 build.
-pub fn hardware_disable() -> AxVmResult {
-    imp::hardware_disable()
+/// `BadState` when VMX is not on or a vCPU is still bound to this CPU (unbind it
+/// first); `Unsupported` when not a bare-metal x86_64 build.
+pub fn hardware_disable<H: AxVCpuHal>() -> AxVmResult {
+    imp::hardware_disable::<H>()
 }
 
 impl VmcsAccess for CurrentVmcs {

@@ -22,7 +22,7 @@ use super::{
     hw::{self, CurrentVmcs, HostState},
     paging,
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
 
 /// Parameters of [`X86VCpu::new`] (through [`AxVCpu::new`](crate::AxVCpu::new)):
 /// none yet.
@@ -75,6 +75,9 @@ pub struct X86VCpu<H: AxVCpuHal> {
     vmcs_ready: bool,
     launched: bool,
     host: Option<HostState>,
+    binding: PhysCpuBinding,
+    /// The EPT pointer or VPID changed while bound but not on this CPU.
+    paging_pending: bool,
     controls: Option<Controls>,
     fixed: CrFixed,
     entry: u64,
@@ -104,7 +107,7 @@ impl<H: AxVCpuHal> core::fmt::Debug for X86VCpu<H> {
             .field("vcpu_id", &self.vcpu_id)
             .field("entry", &format_args!("{:#x}", self.entry))
             .field("start_mode", &self.start_mode)
-            .field("bound", &self.host.is_some())
+            .field("bound_cpu", &self.binding.cpu())
             .field("launched", &self.launched)
             .finish_non_exhaustive()
     }
@@ -251,7 +254,13 @@ impl<H: AxVCpuHal> X86VCpu<H> {
     /// `unbind`).
     #[must_use]
     pub const fn is_bound(&self) -> bool {
-        self.host.is_some()
+        self.binding.is_bound()
+    }
+
+    /// Whether the VMCS is current on the calling CPU: only then may it be read
+    /// or written.
+    fn here(&self) -> bool {
+        self.binding.is_loaded_here::<H>()
     }
 
     /// Whether external interrupt `vector` is waiting to be injected.
@@ -297,14 +306,22 @@ impl<H: AxVCpuHal> X86VCpu<H> {
         } else {
             hw::vmptrld(paddr)?;
         }
-        let controls = self.controls.ok_or(AxVmError::BadState)?;
         write_host_state(&mut env, host, vmexit_landing())?;
+        self.write_paging(&mut env)?;
+        self.apply_pending(&mut env)
+    }
+
+    /// Points the current VMCS at the EPT and VPID and drops what the TLBs cached
+    /// for them.
+    fn write_paging(&mut self, env: &mut HwEnv<H>) -> AxVmResult {
+        let controls = self.controls.ok_or(AxVmError::BadState)?;
         let eptp = self.eptp.ok_or(AxVmError::BadState)?;
         env.write(vmcs::EPT_POINTER, eptp)?;
         env.write(vmcs::VPID, self.vpid.into())?;
         hw::invept(controls.invalidation.invept, eptp)?;
         hw::invvpid(controls.invalidation.invvpid, self.vpid)?;
-        self.apply_pending(&mut env)
+        self.paging_pending = false;
+        Ok(())
     }
 
     /// Writes guest state changed while the VMCS was not current.
@@ -419,6 +436,8 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             vmcs_ready: false,
             launched: false,
             host: None,
+            binding: PhysCpuBinding::new(),
+            paging_pending: false,
             controls: None,
             fixed: CrFixed::default(),
             entry: 0,
@@ -449,7 +468,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             self.reset_pending = true;
         }
         self.entry = entry;
-        if self.host.is_some() {
+        if self.here() {
             self.apply_pending(&mut Self::env())?;
         }
         Ok(())
@@ -459,14 +478,11 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         let eptp = paging::eptp(&config)?;
         self.eptp = Some(eptp);
         self.vpid = paging::vpid(config.vmid);
-        if self.host.is_some() {
-            let mut env = Self::env();
-            env.write(vmcs::EPT_POINTER, eptp)?;
-            env.write(vmcs::VPID, self.vpid.into())?;
-            if let Some(controls) = self.controls {
-                hw::invept(controls.invalidation.invept, eptp)?;
-                hw::invvpid(controls.invalidation.invvpid, self.vpid)?;
-            }
+        if self.here() {
+            self.write_paging(&mut Self::env())?;
+        } else {
+            // Loaded elsewhere: `run` there writes them; unbound: `bind` does.
+            self.paging_pending = self.binding.is_bound();
         }
         Ok(())
     }
@@ -479,7 +495,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         self.start_mode = config.start_mode;
         self.set_up = true;
         self.reset_pending = true;
-        if self.host.is_some() {
+        if self.here() {
             self.apply_pending(&mut Self::env())?;
         }
         Ok(())
@@ -487,7 +503,14 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
 
     fn run(&mut self) -> AxVmResult<AxVCpuExitReason> {
         let host = self.host.ok_or(AxVmError::BadState)?;
+        if !self.here() {
+            return Err(AxVmError::BadState);
+        }
         let mut env = Self::env();
+        if self.paging_pending {
+            self.write_paging(&mut env)?;
+        }
+        self.apply_pending(&mut env)?;
         loop {
             self.prepare_injection(&mut env)?;
             let code = self.enter()?;
@@ -500,9 +523,11 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
     }
 
     fn bind(&mut self) -> AxVmResult {
-        if self.host.is_some() || !self.set_up {
+        if self.binding.is_bound() || !self.set_up {
             return Err(AxVmError::BadState);
         }
+        // On an error the binding is dropped, which gives the CPU back.
+        let binding = PhysCpuBinding::claim_here::<H>()?;
         let host = hw::host_state()?;
         if let Err(error) = self.load(&host) {
             if let Some(frame) = self.vmcs.filter(|_| self.vmcs_ready) {
@@ -513,16 +538,24 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             return Err(error);
         }
         self.host = Some(host);
+        self.binding = binding;
         Ok(())
     }
 
     fn unbind(&mut self) -> AxVmResult {
         self.host.ok_or(AxVmError::BadState)?;
+        if !self.here() {
+            return Err(AxVmError::BadState);
+        }
         let frame = self.vmcs.ok_or(AxVmError::BadState)?;
         hw::vmclear(frame.as_usize() as u64)?;
         self.launched = false;
         self.host = None;
-        Ok(())
+        self.binding.release::<H>()
+    }
+
+    fn is_loaded_here(&self) -> bool {
+        self.here()
     }
 
     /// Sets register `reg` in the x86 numbering (0..15 = `rax rcx rdx rbx rsp rbp
@@ -530,7 +563,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
     fn set_gpr(&mut self, reg: usize, value: u64) {
         if reg != RSP {
             self.regs.set(reg, value);
-        } else if self.host.is_some() {
+        } else if self.here() {
             if let Err(error) = Self::env().write(vmcs::GUEST_RSP, value) {
                 log::error!("x86 vCPU {}: cannot write RSP: {error:?}", self.vcpu_id);
             }
@@ -544,7 +577,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
     fn write_load_result(&mut self, reg: usize, value: u64, width: AccessWidth) {
         let old = if reg != RSP {
             self.regs.get(reg)
-        } else if self.host.is_some() {
+        } else if self.here() {
             Self::env().read(vmcs::GUEST_RSP).unwrap_or(0)
         } else {
             self.pending_rsp.unwrap_or(0)
@@ -575,12 +608,43 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         }
     }
 
+    /// Only on the vCPU's own CPU: RIP is in the VMCS.
     fn skip_instruction(&mut self) {
-        if self.host.is_none() {
+        if !self.here() {
             return;
         }
         if let Err(error) = advance_rip(&mut Self::env(), self.access_len) {
             log::error!("x86 vCPU {}: cannot move RIP: {error:?}", self.vcpu_id);
+        }
+    }
+}
+
+impl<H: AxVCpuHal> Drop for X86VCpu<H> {
+    /// Unbinds a vCPU loaded on this CPU (VMCLEAR) and frees its VMCS. A VMCS
+    /// still current on another CPU cannot be cleared from here, and that CPU may
+    /// write it back at any time, so its frame is left to it (logged), not freed.
+    fn drop(&mut self) {
+        if self.here() {
+            if let Err(error) = self.unbind() {
+                log::error!(
+                    "x86 vCPU {}: unbind on drop failed: {error:?}",
+                    self.vcpu_id
+                );
+            }
+        }
+        let Some(frame) = self.vmcs.take() else {
+            return;
+        };
+        if self.binding.is_bound() {
+            log::warn!(
+                "x86 vCPU {}/{} dropped while bound to CPU {:?}: its VMCS frame {frame:?} is \
+                 not freed",
+                self.vm_id,
+                self.vcpu_id,
+                self.binding.cpu()
+            );
+        } else {
+            H::dealloc_frame(frame);
         }
     }
 }

@@ -1,17 +1,24 @@
 //! The bare-metal x86_64 implementation of [`super`]: the instructions themselves.
 
-use core::arch::asm;
+use core::{
+    arch::asm,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
-use axvm_types::{AxVmError, AxVmResult};
+use axvm_types::{AxVmError, AxVmResult, HostPhysAddr};
 
 use super::HostState;
 use crate::{
-    AxVCpuHal,
+    AxVCpuHal, MAX_PHYS_CPUS,
     arch::x86_64::{
         context::{start::CR4_VMXE, vmcs},
         vcpu::controls::{BASIC_32BIT_ADDRESSES, BASIC_TRUE_CONTROLS, CrFixed, VmxCaps},
     },
+    cpu_has_loaded_vcpu,
 };
+
+/// Each CPU's VMXON region (0: VMX off there), freed by `hardware_disable`.
+static VMXON_REGIONS: [AtomicUsize; MAX_PHYS_CPUS] = [const { AtomicUsize::new(0) }; MAX_PHYS_CPUS];
 
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
 const FEATURE_CONTROL_LOCKED: u64 = 1 << 0;
@@ -137,6 +144,9 @@ pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
     if read_reg!("mov {}, cr4") & CR4_VMXE != 0 {
         return Ok(());
     }
+    let region = VMXON_REGIONS
+        .get(H::current_cpu_id())
+        .ok_or(AxVmError::InvalidInput)?;
     let control = rdmsr(IA32_FEATURE_CONTROL);
     if control & FEATURE_CONTROL_LOCKED == 0 {
         wrmsr(
@@ -166,8 +176,8 @@ pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
     }
     let flags: u64;
     // SAFETY: VMXON reads the 8-byte physical address on the stack; the frame it
-    // names is a zeroed 4 KiB frame holding the revision id, owned by VMX from now
-    // on (it is never freed).
+    // names is a zeroed 4 KiB frame holding the revision id, owned by VMX until
+    // `hardware_disable` leaves VMX operation on this CPU.
     unsafe {
         asm!(
             "vmxon qword ptr [{addr}]",
@@ -183,11 +193,13 @@ pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
         H::dealloc_frame(frame);
         return Err(error);
     }
+    region.store(frame.as_usize(), Ordering::Release);
     Ok(())
 }
 
-pub(crate) fn hardware_disable() -> AxVmResult {
-    if read_reg!("mov {}, cr4") & CR4_VMXE == 0 {
+pub(crate) fn hardware_disable<H: AxVCpuHal>() -> AxVmResult {
+    let cpu = H::current_cpu_id();
+    if read_reg!("mov {}, cr4") & CR4_VMXE == 0 || cpu_has_loaded_vcpu(cpu) {
         return Err(AxVmError::BadState);
     }
     // SAFETY: the CPU is in VMX root operation (CR4.VMXE is only set by
@@ -197,6 +209,13 @@ pub(crate) fn hardware_disable() -> AxVmResult {
     let cr4 = read_reg!("mov {}, cr4") & !CR4_VMXE;
     // SAFETY: outside VMX operation CR4.VMXE may be cleared; nothing else changes.
     unsafe { asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags)) };
+    // Outside VMX operation the CPU no longer uses its VMXON region.
+    let frame = VMXON_REGIONS
+        .get(cpu)
+        .map_or(0, |region| region.swap(0, Ordering::AcqRel));
+    if frame != 0 {
+        H::dealloc_frame(HostPhysAddr::from(frame));
+    }
     Ok(())
 }
 

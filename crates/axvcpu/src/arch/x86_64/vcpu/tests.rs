@@ -69,6 +69,7 @@ fn off_bare_metal_the_hardware_operations_are_unsupported() {
     .unwrap();
     assert_eq!(vcpu.state(), VCpuState::Free);
     assert_eq!(vcpu.bind(), Err(AxVmError::Unsupported));
+    assert!(crate::arch::test_hal::this_cpu_is_free());
     assert!(!vcpu.arch().is_bound());
     assert_eq!(vcpu.arch_mut().run(), Err(AxVmError::BadState));
     assert_eq!(vcpu.arch_mut().unbind(), Err(AxVmError::BadState));
@@ -76,7 +77,10 @@ fn off_bare_metal_the_hardware_operations_are_unsupported() {
         hw::hardware_enable::<TestHal<0>>(),
         Err(AxVmError::Unsupported)
     );
-    assert_eq!(hw::hardware_disable(), Err(AxVmError::Unsupported));
+    assert_eq!(
+        hw::hardware_disable::<TestHal<0>>(),
+        Err(AxVmError::Unsupported)
+    );
 }
 
 #[test]
