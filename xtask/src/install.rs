@@ -78,6 +78,9 @@ pub fn ensure(requirement: &Requirement<'_>) -> Result<(), String> {
 
 fn apt(args: &[&str]) -> Result<(), String> {
     let status = Command::new("apt-get")
+        // Wait for another apt run (unattended upgrades, a second xtask) to finish
+        // instead of failing at once on its lock.
+        .args(["-o", "DPkg::Lock::Timeout=600"])
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()

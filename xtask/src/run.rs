@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use crate::{arch::Arch, emulator, images};
+use crate::{arch::Arch, emulator, images, toolchain};
 
 /// A user's guest may run for a while; the run ends when it powers off.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
@@ -31,6 +31,8 @@ fn try_run(arch: Arch, vm: Option<PathBuf>) -> Result<ExitCode, String> {
     if system_tests_missing(arch) {
         return Err(format!("minivisor does not run on {arch} yet"));
     }
+    // A fresh machine has the toolchain but not its bare-metal targets yet.
+    toolchain::ensure(&[crate::arch::target(arch)])?;
     emulator::ensure(arch)?;
     images::build_guests(arch)?;
     let kernel = images::build_minivisor(arch, &[("off", config)])?;
