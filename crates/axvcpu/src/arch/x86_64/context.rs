@@ -7,6 +7,7 @@ use core::mem::{offset_of, size_of};
 use axvm_types::AccessWidth;
 
 pub mod start;
+pub mod switched;
 pub mod vmcs;
 
 /// Index of `rsp` in the x86 register numbering; it lives in the VMCS

@@ -11,18 +11,20 @@ pub mod lapic;
 pub mod mmio;
 pub mod msr;
 pub mod qual;
+mod switched;
 
 use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr};
 
 use self::{
     lapic::{IcrEffect, VLapic},
     mmio::{MmioInstruction, MmioOp},
-    qual::{EptQual, INTR_INFO_ERROR_CODE, INTR_INFO_VALID, IoQual, VECTOR_GP},
+    qual::{EptQual, INTR_INFO_ERROR_CODE, INTR_INFO_VALID, IoQual, VECTOR_GP, VECTOR_UD},
 };
 use super::{
     context::{
         GuestRegs, RSP, merge_load,
         start::{CR0_PE, EFER_LMA},
+        switched::DebugRegs,
         vmcs::{self, VmcsAccess},
     },
     paging::{GuestMemory, GuestPaging, MAX_INSTRUCTION_LEN},
@@ -30,8 +32,12 @@ use super::{
 };
 use crate::AxVCpuExitReason;
 
+pub use self::switched::MovDrQual;
+
 /// Basic exit reasons (bits 15:0 of the exit reason; Intel SDM Vol. 3, Appendix C).
 pub mod reason {
+    /// An exception (none exits: the bitmap is empty) or an NMI.
+    pub const EXCEPTION_OR_NMI: u32 = 0;
     /// An external interrupt arrived.
     pub const EXTERNAL_INTERRUPT: u32 = 1;
     /// The guest triple-faulted.
@@ -56,8 +62,12 @@ pub mod reason {
     pub const RDMSR: u32 = 31;
     /// `WRMSR`.
     pub const WRMSR: u32 = 32;
+    /// `MOV` to or from a debug register.
+    pub const MOV_DR: u32 = 29;
     /// An EPT violation.
     pub const EPT_VIOLATION: u32 = 48;
+    /// `XSETBV`.
+    pub const XSETBV: u32 = 55;
     /// An EPT misconfiguration.
     pub const EPT_MISCONFIG: u32 = 49;
     /// Bit 31 of the exit reason: the VM entry failed.
@@ -73,6 +83,10 @@ pub trait ExitEnv: VmcsAccess {
     fn rdtsc(&self) -> u64;
     /// The 8 bytes of host physical memory at the 8-aligned address `hpa`.
     fn read_host(&self, hpa: u64) -> Option<u64>;
+    /// Sets the live XCR0 (the guest's, while its vCPU is bound) to a checked value.
+    fn set_xcr0(&mut self, value: u64);
+    /// Runs the host's NMI handler for an NMI that arrived while the guest ran.
+    fn host_nmi(&mut self);
 }
 
 /// One exit being handled: the machine, the guest's registers, and what the
@@ -88,6 +102,10 @@ pub(crate) struct ExitCtx<'a, E> {
     pub vcpu_id: usize,
     /// The vCPU's local APIC, which answers accesses to its page in place.
     pub lapic: &'a mut VLapic,
+    /// The debug registers as the guest set them (MOV-DR exits).
+    pub debug: &'a mut DebugRegs,
+    /// The XCR0 components the guest may enable (`XSETBV`).
+    pub xcr0_mask: u64,
     /// Out: the length of the instruction of an access exit.
     pub access_len: u64,
     /// Out: an event (re-injected or a `#GP`) is queued for the next entry.
@@ -131,6 +149,7 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
         }
         self.reinject_interrupted_event()?;
         match raw & 0xffff {
+            reason::EXCEPTION_OR_NMI => self.exception_or_nmi(),
             reason::EXTERNAL_INTERRUPT => self.external_interrupt(),
             reason::TRIPLE_FAULT => Ok(AxVCpuExitReason::SystemDown),
             reason::INTERRUPT_WINDOW => Ok(AxVCpuExitReason::Nothing),
@@ -145,6 +164,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             reason::RDMSR => self.rdmsr(),
             reason::WRMSR => self.wrmsr(),
             reason::EPT_VIOLATION => self.ept_violation(),
+            reason::MOV_DR => self.mov_dr(),
+            reason::XSETBV => self.xsetbv(),
             basic => {
                 let rip = self.env.read(vmcs::GUEST_RIP).unwrap_or(0);
                 let qualification = self.env.read(vmcs::EXIT_QUALIFICATION).unwrap_or(0);
@@ -184,11 +205,19 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
 
     /// Queues `#GP(0)` for the next entry (the instruction is not skipped).
     fn inject_gp(&mut self) -> AxVmResult {
+        self.inject_exception(VECTOR_GP, true)
+    }
+
+    /// Queues hardware exception `vector` (with error code 0 when `error_code`)
+    /// for the next entry; the instruction is not skipped.
+    fn inject_exception(&mut self, vector: u8, error_code: bool) -> AxVmResult {
         self.env.write(
             vmcs::ENTRY_INTR_INFO,
-            u64::from(qual::hardware_exception(VECTOR_GP, true)),
+            u64::from(qual::hardware_exception(vector, error_code)),
         )?;
-        self.env.write(vmcs::ENTRY_EXCEPTION_ERROR_CODE, 0)?;
+        if error_code {
+            self.env.write(vmcs::ENTRY_EXCEPTION_ERROR_CODE, 0)?;
+        }
         self.event_queued = true;
         Ok(())
     }
@@ -242,7 +271,14 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
         Ok(AxVCpuExitReason::Nothing)
     }
 
+    /// A hypercall from the guest kernel; from user mode (CPL 3, or any CPL but 0)
+    /// it is not one: the guest gets `#UD`, as on a CPU without a hypervisor.
     fn vmcall(&mut self) -> AxVmResult<AxVCpuExitReason> {
+        let cpl = (self.env.read(vmcs::GUEST_SS_ACCESS_RIGHTS)? >> 5) & 0b11;
+        if cpl != 0 {
+            self.inject_exception(VECTOR_UD, false)?;
+            return Ok(AxVCpuExitReason::Nothing);
+        }
         self.skip()?;
         let r = &self.regs;
         Ok(AxVCpuExitReason::Hypercall {

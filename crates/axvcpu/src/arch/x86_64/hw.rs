@@ -39,6 +39,17 @@ pub(crate) struct HostState {
     pub pat: u64,
 }
 
+/// The two XSAVE areas of a vCPU (one frame each) and the components switched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct XsaveAreas {
+    /// The guest's extended state while the vCPU is not bound.
+    pub guest: HostPhysAddr,
+    /// The host's extended state while the vCPU is bound.
+    pub host: HostPhysAddr,
+    /// Every component a guest may enable (`guest_xcr0_mask`).
+    pub mask: u64,
+}
+
 /// The current VMCS of this CPU.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CurrentVmcs;
@@ -52,8 +63,11 @@ mod imp {
     //! Off bare-metal x86_64 there is no VMX: every operation is unsupported.
     use axvm_types::{AxVmError, AxVmResult};
 
-    use super::HostState;
-    use crate::{AxVCpuHal, arch::x86_64::vcpu::controls::VmxCaps};
+    use super::{HostState, XsaveAreas};
+    use crate::{
+        AxVCpuHal,
+        arch::x86_64::{context::switched::SwitchedRegs, vcpu::controls::VmxCaps},
+    };
 
     #[allow(clippy::extra_unused_type_parameters)] // Same signature as on x86_64.
     pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
@@ -94,10 +108,34 @@ mod imp {
     pub(crate) fn rdtsc() -> u64 {
         0
     }
+    pub(crate) fn guest_xcr0_mask() -> u64 {
+        0
+    }
+    #[allow(clippy::extra_unused_type_parameters)] // Same signature as on x86_64.
+    pub(crate) fn switch_to_guest<H: AxVCpuHal>(
+        guest: &SwitchedRegs,
+        _areas: Option<&XsaveAreas>,
+    ) -> SwitchedRegs {
+        *guest
+    }
+    #[allow(clippy::extra_unused_type_parameters)] // Same signature as on x86_64.
+    pub(crate) fn switch_to_host<H: AxVCpuHal>(
+        _guest: &mut SwitchedRegs,
+        _host: &SwitchedRegs,
+        _areas: Option<&XsaveAreas>,
+    ) {
+    }
+    pub(crate) fn set_guest_xcr0(_value: u64) {}
+    pub(crate) fn host_xsave_size() -> u32 {
+        0
+    }
+    pub(crate) fn deliver_nmi_to_host() {}
 }
 
 pub(crate) use imp::{
-    caps, cpuid, host_state, invept, invvpid, rdtsc, restore_descriptor_tables, vmclear, vmptrld,
+    caps, cpuid, deliver_nmi_to_host, guest_xcr0_mask, host_state, host_xsave_size, invept,
+    invvpid, rdtsc, restore_descriptor_tables, set_guest_xcr0, switch_to_guest, switch_to_host,
+    vmclear, vmptrld,
 };
 
 /// Turns VMX operation on for the current physical CPU; call it once per CPU

@@ -15,11 +15,12 @@ use super::{
     context::{
         GuestRegs, RSP, merge_load,
         start::{GuestStart, RFLAGS_IF},
+        switched::{DebugRegs, MXCSR_RESET, SwitchedRegs, XSAVE_AREA_SIZE, XSAVE_MXCSR_OFFSET},
         vmcs::{self, VmcsAccess},
     },
     entry::{ENTRY_EXITED, ENTRY_FAIL_INVALID, vmexit_landing},
     exit::{ExitCtx, ExitEnv, advance_rip, lapic::VLapic, qual},
-    hw::{self, CurrentVmcs, HostState},
+    hw::{self, CurrentVmcs, HostState, XsaveAreas},
     paging,
 };
 use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
@@ -95,6 +96,13 @@ pub struct X86VCpu<H: AxVCpuHal> {
     /// `set_return_value` must not touch RAX.
     after_cpu_up: bool,
     lapic: VLapic,
+    /// The guest's KERNEL_GS_BASE, CR2 and XCR0 while not bound.
+    switched: SwitchedRegs,
+    /// The host's, while bound.
+    host_switched: SwitchedRegs,
+    /// The XSAVE areas, from the first `bind` on a CPU with XSAVE.
+    xsave: Option<XsaveAreas>,
+    debug: DebugRegs,
     vm_id: VMId,
     vcpu_id: VCpuId,
     _hal: PhantomData<fn() -> H>,
@@ -134,6 +142,12 @@ impl<H: AxVCpuHal> ExitEnv for HwEnv<H> {
     }
     fn read_host(&self, hpa: u64) -> Option<u64> {
         hw::read_host::<H>(hpa)
+    }
+    fn set_xcr0(&mut self, value: u64) {
+        hw::set_guest_xcr0(value);
+    }
+    fn host_nmi(&mut self) {
+        hw::deliver_nmi_to_host();
     }
 }
 
@@ -270,6 +284,33 @@ impl<H: AxVCpuHal> X86VCpu<H> {
         self.pending_irqs
             .get(word)
             .is_some_and(|bits| bits & (1 << (vector % 64)) != 0)
+    }
+
+    /// Allocates the XSAVE areas on first use, on a CPU with XSAVE: the guest's
+    /// starts in the init state with the reset MXCSR.
+    fn prepare_xsave(&mut self) -> AxVmResult {
+        let mask = hw::guest_xcr0_mask();
+        if mask == 0 || self.xsave.is_some() {
+            return Ok(());
+        }
+        if hw::host_xsave_size() > XSAVE_AREA_SIZE {
+            log::error!("x86 vCPU: the host's XSAVE area does not fit a frame");
+            return Err(AxVmError::Unsupported);
+        }
+        let guest = H::alloc_frame().ok_or(AxVmError::NoMemory)?;
+        let Some(host) = H::alloc_frame() else {
+            H::dealloc_frame(guest);
+            return Err(AxVmError::NoMemory);
+        };
+        let mxcsr = H::phys_to_virt(guest)
+            .as_mut_ptr()
+            .wrapping_add(XSAVE_MXCSR_OFFSET)
+            .cast::<u32>();
+        // SAFETY: a fresh frame the vCPU owns (HAL contract), reachable at
+        // `phys_to_virt`; MXCSR's offset is 4-byte aligned inside it.
+        unsafe { mxcsr.write(MXCSR_RESET) };
+        self.xsave = Some(XsaveAreas { guest, host, mask });
+        Ok(())
     }
 
     fn env() -> HwEnv<H> {
@@ -414,6 +455,8 @@ impl<H: AxVCpuHal> X86VCpu<H> {
             fixed: self.fixed,
             vcpu_id: self.vcpu_id,
             lapic: &mut self.lapic,
+            debug: &mut self.debug,
+            xcr0_mask: self.xsave.map_or(0, |areas| areas.mask),
             access_len: 0,
             event_queued: false,
         };
@@ -453,6 +496,10 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             access_len: 0,
             after_cpu_up: false,
             lapic: VLapic::new(u8::try_from(vcpu_id).unwrap_or(u8::MAX)),
+            switched: SwitchedRegs::reset(),
+            host_switched: SwitchedRegs::reset(),
+            xsave: None,
+            debug: DebugRegs::default(),
             vm_id,
             vcpu_id,
             _hal: PhantomData,
@@ -528,6 +575,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         }
         // On an error the binding is dropped, which gives the CPU back.
         let binding = PhysCpuBinding::claim_here::<H>()?;
+        self.prepare_xsave()?;
         let host = hw::host_state()?;
         if let Err(error) = self.load(&host) {
             if let Some(frame) = self.vmcs.filter(|_| self.vmcs_ready) {
@@ -537,6 +585,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
             }
             return Err(error);
         }
+        self.host_switched = hw::switch_to_guest::<H>(&self.switched, self.xsave.as_ref());
         self.host = Some(host);
         self.binding = binding;
         Ok(())
@@ -549,6 +598,7 @@ impl<H: AxVCpuHal> AxArchVCpu for X86VCpu<H> {
         }
         let frame = self.vmcs.ok_or(AxVmError::BadState)?;
         hw::vmclear(frame.as_usize() as u64)?;
+        hw::switch_to_host::<H>(&mut self.switched, &self.host_switched, self.xsave.as_ref());
         self.launched = false;
         self.host = None;
         self.binding.release::<H>()
@@ -631,6 +681,10 @@ impl<H: AxVCpuHal> Drop for X86VCpu<H> {
                     self.vcpu_id
                 );
             }
+        }
+        if let Some(areas) = self.xsave.take() {
+            H::dealloc_frame(areas.guest);
+            H::dealloc_frame(areas.host);
         }
         let Some(frame) = self.vmcs.take() else {
             return;

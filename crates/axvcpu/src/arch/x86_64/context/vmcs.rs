@@ -115,6 +115,8 @@ pub const GUEST_IDTR_LIMIT: u32 = 0x4812;
 pub const GUEST_ES_ACCESS_RIGHTS: u32 = 0x4814;
 /// The guest's CS access rights.
 pub const GUEST_CS_ACCESS_RIGHTS: u32 = 0x4816;
+/// The guest's SS access rights (their DPL is the CPL).
+pub const GUEST_SS_ACCESS_RIGHTS: u32 = 0x4818;
 /// The guest's interruptibility state.
 pub const GUEST_INTERRUPTIBILITY: u32 = 0x4824;
 /// The guest's activity state.

@@ -8,6 +8,8 @@
 //! leaves 0x4000_0000 ("AxVMAxVMAxVM", highest leaf 0x4000_0001, no features yet).
 //! Leaf 1 reports the vCPU id as the initial APIC id and the (xAPIC) local APIC.
 
+use crate::arch::x86_64::context::switched::XCR0_MANAGED;
+
 /// The hypervisor vendor leaf.
 pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
 /// The highest hypervisor leaf.
@@ -36,6 +38,8 @@ pub const LEAF1_EDX_HIDDEN: u32 =
 pub const LEAF1_EDX_APIC: u32 = 1 << 9;
 /// Leaf 7 EBX bit 1: `IA32_TSC_ADJUST`.
 pub const LEAF7_EBX_HIDDEN: u32 = 1 << 1;
+/// Leaf 0xD subleaf 1 EAX bit 3: XSAVES/XRSTORS and `IA32_XSS`.
+pub const LEAF_D1_EAX_XSAVES: u32 = 1 << 3;
 /// Leaf 7 ECX bit 5: WAITPKG (UMONITOR/UMWAIT).
 pub const LEAF7_ECX_HIDDEN: u32 = 1 << 5;
 
@@ -53,6 +57,10 @@ pub fn filter(leaf: u32, subleaf: u32, host: [u32; 4], vcpu_id: u8) -> [u32; 4] 
         ],
         5 | 6 | 0xa => [0; 4],
         7 if subleaf == 0 => [eax, ebx & !LEAF7_EBX_HIDDEN, ecx & !LEAF7_ECX_HIDDEN, edx],
+        0xd if subleaf == 0 => [eax & XCR0_MANAGED as u32, ebx, ecx, 0],
+        0xd if subleaf == 1 => [eax & !LEAF_D1_EAX_XSAVES, ebx, 0, 0],
+        // Components the guest cannot enable have no layout to report.
+        0xd if subleaf < 64 && XCR0_MANAGED & (1 << subleaf) == 0 => [0; 4],
         HYPERVISOR_LEAF => [HYPERVISOR_MAX_LEAF, SIGNATURE, SIGNATURE, SIGNATURE],
         0x4000_0001..=0x4000_00ff => [0; 4],
         _ => host,
@@ -62,6 +70,18 @@ pub fn filter(leaf: u32, subleaf: u32, host: [u32; 4], vcpu_id: u8) -> [u32; 4] 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_switched_xsave_components_are_offered() {
+        assert_eq!(
+            filter(0xd, 0, [0x2ff, 2696, 2696, 0x1], 0),
+            [0xe7, 2696, 2696, 0]
+        );
+        assert_eq!(filter(0xd, 1, [0xf, 0, 0x1900, 0], 0), [0x7, 0, 0, 0]);
+        assert_eq!(filter(0xd, 9, [8, 2688, 0, 0], 0), [0; 4]);
+        assert_eq!(filter(0xd, 2, [256, 576, 0, 0], 0), [256, 576, 0, 0]);
+        assert_eq!(filter(0xd, 64, [1, 2, 3, 4], 0), [1, 2, 3, 4]);
+    }
 
     #[test]
     fn vmx_is_hidden_and_the_hypervisor_shown() {

@@ -157,6 +157,8 @@ pub const INTR_INFO_ERROR_CODE: u32 = 1 << 11;
 pub const INTR_TYPE_EXTERNAL: u32 = 0;
 /// Event type hardware exception (bits 10:8 = 3).
 pub const INTR_TYPE_HARDWARE_EXCEPTION: u32 = 3 << 8;
+/// `#UD`.
+pub const VECTOR_UD: u8 = 6;
 /// `#GP`.
 pub const VECTOR_GP: u8 = 13;
 

@@ -1,11 +1,14 @@
 //! Exit handling against a model of the VMCS, host memory and CPUID.
 
+use alloc::{vec, vec::Vec};
+
 use axvm_types::{AccessWidth, MappingFlags};
 
 use super::*;
 use crate::arch::x86_64::{
     context::{
         start::{CR0_NE, CR0_PG, CR4_PAE, EFER_LME},
+        switched::{XCR0_AVX, XCR0_MANAGED, XCR0_SSE, XCR0_X87},
         vmcs::FakeVmcs,
     },
     paging::tests::{EPTP, Phys, ept},
@@ -19,6 +22,10 @@ use crate::arch::x86_64::{
 pub(crate) struct FakeEnv {
     pub vmcs: FakeVmcs,
     pub phys: Phys,
+    /// The XCR0 values `XSETBV` exits set.
+    pub xcr0: Vec<u64>,
+    /// How many NMIs went to the host.
+    pub host_nmis: usize,
 }
 
 impl VmcsAccess for FakeEnv {
@@ -39,6 +46,12 @@ impl ExitEnv for FakeEnv {
     }
     fn read_host(&self, hpa: u64) -> Option<u64> {
         self.phys.reader()(hpa)
+    }
+    fn set_xcr0(&mut self, value: u64) {
+        self.xcr0.push(value);
+    }
+    fn host_nmi(&mut self) {
+        self.host_nmis += 1;
     }
 }
 
@@ -76,6 +89,7 @@ struct Run {
     regs: GuestRegs,
     access_len: u64,
     event_queued: bool,
+    debug: DebugRegs,
 }
 
 fn handle(env: &mut FakeEnv, regs: GuestRegs) -> Run {
@@ -84,6 +98,7 @@ fn handle(env: &mut FakeEnv, regs: GuestRegs) -> Run {
 
 fn handle_with(env: &mut FakeEnv, regs: GuestRegs, lapic: &mut VLapic) -> Run {
     let mut regs = regs;
+    let mut debug = DebugRegs::default();
     let mut ctx = ExitCtx {
         env,
         regs: &mut regs,
@@ -91,6 +106,8 @@ fn handle_with(env: &mut FakeEnv, regs: GuestRegs, lapic: &mut VLapic) -> Run {
         fixed: FIXED,
         vcpu_id: lapic.id().into(),
         lapic,
+        debug: &mut debug,
+        xcr0_mask: XCR0_MANAGED,
         access_len: 0,
         event_queued: false,
     };
@@ -101,6 +118,7 @@ fn handle_with(env: &mut FakeEnv, regs: GuestRegs, lapic: &mut VLapic) -> Run {
         regs,
         access_len,
         event_queued,
+        debug,
     }
 }
 
@@ -486,7 +504,7 @@ fn interrupts_shutdown_entry_failures_and_unknown_exits() {
     for basic in [
         reason::INIT,
         reason::SIPI,
-        55,
+        57,
         reason::EPT_MISCONFIG,
         0xffff,
     ] {
@@ -542,4 +560,94 @@ fn random_exits_never_panic() {
         };
         let _ = handle(&mut env, regs);
     }
+}
+
+fn exit_env(reason: u32, qualification: u64, len: u64, code: &[u8]) -> FakeEnv {
+    env(reason, qualification, len, code)
+}
+
+/// Guest SS access rights with DPL 3 (a user-mode guest).
+const SS_USER: u64 = 0xf3;
+
+#[test]
+fn a_vmcall_from_user_mode_is_an_invalid_opcode_not_a_hypercall() {
+    let mut env = exit_env(reason::VMCALL, 0, 3, &[0x0f, 0x01, 0xc1]);
+    env.vmcs
+        .fields
+        .insert(vmcs::GUEST_SS_ACCESS_RIGHTS, SS_USER);
+    let run = handle(&mut env, GuestRegs::default());
+    assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
+    assert!(run.event_queued);
+    assert_eq!(
+        env.vmcs.get(vmcs::ENTRY_INTR_INFO),
+        u64::from(qual::hardware_exception(VECTOR_UD, false))
+    );
+    assert_eq!(env.vmcs.get(vmcs::GUEST_RIP), 0x1000);
+    // From the kernel it is a hypercall.
+    let mut env = exit_env(reason::VMCALL, 0, 3, &[0x0f, 0x01, 0xc1]);
+    env.vmcs.fields.insert(vmcs::GUEST_SS_ACCESS_RIGHTS, 0x93);
+    let run = handle(&mut env, GuestRegs::default());
+    assert!(matches!(run.exit, Ok(AxVCpuExitReason::Hypercall { .. })));
+}
+
+#[test]
+fn debug_registers_are_the_guests_own_never_the_cpus() {
+    // mov dr7, rax (write, register 0) with rax = 0x1 | 0x400.
+    let mut env = exit_env(reason::MOV_DR, 7, 3, &[0x0f, 0x23, 0xf8]);
+    let mut regs = GuestRegs::default();
+    regs.set(0, 0x401);
+    let run = handle(&mut env, regs);
+    assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(run.debug.dr7, 0x401);
+    // The VMCS DR7 (what the CPU uses) is untouched.
+    assert_eq!(env.vmcs.get(vmcs::GUEST_DR7), 0);
+    assert_eq!(env.vmcs.get(vmcs::GUEST_RIP), 0x1003);
+    // mov rbx, dr6 (read into register 3).
+    let mut env = exit_env(
+        reason::MOV_DR,
+        (1 << 4) | (3 << 8) | 6,
+        3,
+        &[0x0f, 0x21, 0xf3],
+    );
+    let run = handle(&mut env, GuestRegs::default());
+    assert_eq!(run.regs.get(3), 0xffff_0ff0);
+    assert_eq!(MovDrQual((1 << 4) | (3 << 8) | 6).gpr(), 3);
+}
+
+#[test]
+fn xsetbv_is_checked_then_applied() {
+    let set = |ecx: u64, value: u64| {
+        let mut env = exit_env(reason::XSETBV, 0, 3, &[0x0f, 0x01, 0xd1]);
+        let mut regs = GuestRegs::default();
+        regs.set(0, value & 0xffff_ffff);
+        regs.set(2, value >> 32);
+        regs.set(1, ecx);
+        let run = handle(&mut env, regs);
+        assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
+        (env.xcr0, run.event_queued)
+    };
+    assert_eq!(
+        set(0, XCR0_X87 | XCR0_SSE | XCR0_AVX),
+        (vec![XCR0_X87 | XCR0_SSE | XCR0_AVX], false)
+    );
+    assert_eq!(set(0, XCR0_AVX), (vec![], true));
+    assert_eq!(set(0, XCR0_X87 | (1 << 9)), (vec![], true));
+    assert_eq!(set(1, XCR0_X87), (vec![], true));
+}
+
+#[test]
+fn nmis_go_to_the_host_and_the_guest_resumes() {
+    let mut env = exit_env(reason::EXCEPTION_OR_NMI, 0, 0, &[]);
+    env.vmcs.fields.insert(vmcs::EXIT_INTR_INFO, 0x8000_0202);
+    let run = handle(&mut env, GuestRegs::default());
+    assert_eq!(run.exit, Ok(AxVCpuExitReason::Nothing));
+    assert_eq!(env.host_nmis, 1);
+    // A hardware exception cannot exit with an empty bitmap: an error.
+    let mut env = exit_env(reason::EXCEPTION_OR_NMI, 0, 0, &[]);
+    env.vmcs.fields.insert(vmcs::EXIT_INTR_INFO, 0x8000_030e);
+    assert_eq!(
+        handle(&mut env, GuestRegs::default()).exit,
+        Err(AxVmError::BadState)
+    );
+    assert_eq!(env.host_nmis, 0);
 }

@@ -7,11 +7,15 @@ use core::{
 
 use axvm_types::{AxVmError, AxVmResult, HostPhysAddr};
 
-use super::HostState;
+use super::{HostState, XsaveAreas};
 use crate::{
     AxVCpuHal, MAX_PHYS_CPUS,
     arch::x86_64::{
-        context::{start::CR4_VMXE, vmcs},
+        context::{
+            start::CR4_VMXE,
+            switched::{SwitchedRegs, guest_xcr0_mask as guest_xcr0_mask_of},
+            vmcs,
+        },
         vcpu::controls::{BASIC_32BIT_ADDRESSES, BASIC_TRUE_CONTROLS, CrFixed, VmxCaps},
     },
     cpu_has_loaded_vcpu,
@@ -45,6 +49,11 @@ const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 const IA32_EFER: u32 = 0xc000_0080;
 const IA32_FS_BASE: u32 = 0xc000_0100;
 const IA32_GS_BASE: u32 = 0xc000_0101;
+const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
+/// `CPUID.1:ECX.XSAVE`.
+const CPUID_1_ECX_XSAVE: u32 = 1 << 26;
+/// `CR4.OSXSAVE`.
+const CR4_OSXSAVE: u64 = 1 << 18;
 /// RFLAGS.CF: VMfailInvalid.
 const RFLAGS_CF: u64 = 1 << 0;
 /// RFLAGS.ZF: VMfailValid.
@@ -166,10 +175,16 @@ pub(crate) fn hardware_enable<H: AxVCpuHal>() -> AxVmResult {
     super::write_revision::<H>(frame, caps.revision_id());
     let cr0 = (read_reg!("mov {}, cr0") | caps.cr.cr0_fixed0) & caps.cr.cr0_fixed1;
     let old_cr4 = read_reg!("mov {}, cr4");
-    let cr4 = (old_cr4 | caps.cr.cr4_fixed0 | CR4_VMXE) & caps.cr.cr4_fixed1;
-    // SAFETY: the fixed bits VMX requires (NE, and PE/PG already set in long mode)
-    // and CR4.VMXE do not change the translation or protection the hypervisor runs
-    // under.
+    // CR4.OSXSAVE lets `bind` switch the guests' extended state with XSAVE.
+    let osxsave = if cpuid(1, 0)[2] & CPUID_1_ECX_XSAVE != 0 {
+        CR4_OSXSAVE
+    } else {
+        0
+    };
+    let cr4 = (old_cr4 | caps.cr.cr4_fixed0 | CR4_VMXE | osxsave) & caps.cr.cr4_fixed1;
+    // SAFETY: the fixed bits VMX requires (NE, and PE/PG already set in long mode),
+    // CR4.VMXE and CR4.OSXSAVE do not change the translation or protection the
+    // hypervisor runs under.
     unsafe {
         asm!("mov cr0, {}", in(reg) cr0, options(nostack, preserves_flags));
         asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
@@ -403,4 +418,128 @@ pub(crate) fn restore_descriptor_tables(host: &HostState) {
         asm!("lgdt [{}]", in(reg) &raw const gdtr, options(readonly, nostack, preserves_flags));
         asm!("lidt [{}]", in(reg) &raw const idtr, options(readonly, nostack, preserves_flags));
     }
+}
+
+/// The components guests may enable on this CPU (0: no usable XSAVE, CR4.OSXSAVE
+/// off).
+pub(crate) fn guest_xcr0_mask() -> u64 {
+    if read_reg!("mov {}, cr4") & CR4_OSXSAVE == 0 {
+        return 0;
+    }
+    let [low, _, max_size, high] = cpuid(0xd, 0);
+    guest_xcr0_mask_of(low, high, max_size)
+}
+
+fn xgetbv0() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: XGETBV of XCR0 only reads; CR4.OSXSAVE is set (checked by callers
+    // through a non-zero mask).
+    unsafe {
+        asm!("xgetbv", in("ecx") 0, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags));
+    }
+    (u64::from(high) << 32) | u64::from(low)
+}
+
+fn xsetbv0(value: u64) {
+    // SAFETY: callers pass the host's own XCR0 or a value `xcr0_is_valid` accepted
+    // for the CPU's components, so XSETBV cannot fault; the hypervisor keeps no
+    // state in the registers this enables or disables (README).
+    unsafe {
+        asm!("xsetbv", in("ecx") 0, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack, preserves_flags));
+    }
+}
+
+fn xsave<H: AxVCpuHal>(area: HostPhysAddr, mask: u64) {
+    let ptr = H::phys_to_virt(area).as_mut_ptr();
+    // SAFETY: `area` is a 4 KiB frame the vCPU owns (HAL contract), 64-byte
+    // aligned and larger than the XSAVE area of the components in `mask`
+    // (`guest_xcr0_mask` and `bind` check the sizes).
+    unsafe {
+        asm!("xsave64 [{}]", in(reg) ptr, in("eax") mask as u32, in("edx") (mask >> 32) as u32, options(nostack, preserves_flags));
+    }
+}
+
+fn xrstor<H: AxVCpuHal>(area: HostPhysAddr, mask: u64) {
+    let ptr = H::phys_to_virt(area).as_ptr();
+    // SAFETY: as for `xsave`; the area holds a valid image: zero (init state, with
+    // a valid MXCSR) or one XSAVE wrote, never guest-written memory.
+    unsafe {
+        asm!("xrstor64 [{}]", in(reg) ptr, in("eax") mask as u32, in("edx") (mask >> 32) as u32, options(readonly, nostack, preserves_flags));
+    }
+}
+
+/// Saves the host's switched registers and extended state, and loads the guest's:
+/// `bind`'s half of the switch. The host's values are returned.
+pub(crate) fn switch_to_guest<H: AxVCpuHal>(
+    guest: &SwitchedRegs,
+    areas: Option<&XsaveAreas>,
+) -> SwitchedRegs {
+    let host = SwitchedRegs {
+        kernel_gs_base: rdmsr(IA32_KERNEL_GS_BASE),
+        cr2: read_reg!("mov {}, cr2"),
+        xcr0: if areas.is_some() { xgetbv0() } else { 0 },
+    };
+    write_kernel_gs_base(guest.kernel_gs_base);
+    write_cr2(guest.cr2);
+    if let Some(areas) = areas {
+        xsave::<H>(areas.host, host.xcr0);
+        // Every component a guest may enable is loaded, so none keeps another
+        // context's values for the guest to find after an XSETBV.
+        xsetbv0(areas.mask);
+        xrstor::<H>(areas.guest, areas.mask);
+        xsetbv0(guest.xcr0);
+    }
+    host
+}
+
+/// Saves the guest's switched registers and extended state, and gives the host
+/// back its own: `unbind`'s half.
+pub(crate) fn switch_to_host<H: AxVCpuHal>(
+    guest: &mut SwitchedRegs,
+    host: &SwitchedRegs,
+    areas: Option<&XsaveAreas>,
+) {
+    guest.kernel_gs_base = rdmsr(IA32_KERNEL_GS_BASE);
+    guest.cr2 = read_reg!("mov {}, cr2");
+    write_kernel_gs_base(host.kernel_gs_base);
+    write_cr2(host.cr2);
+    if let Some(areas) = areas {
+        guest.xcr0 = xgetbv0();
+        xsetbv0(areas.mask);
+        xsave::<H>(areas.guest, areas.mask);
+        xsetbv0(host.xcr0);
+        xrstor::<H>(areas.host, host.xcr0);
+    }
+}
+
+/// Sets the live XCR0 of a bound vCPU after its `XSETBV` was checked.
+pub(crate) fn set_guest_xcr0(value: u64) {
+    xsetbv0(value);
+}
+
+/// The size of the host's own XSAVE area (for its current XCR0).
+pub(crate) fn host_xsave_size() -> u32 {
+    cpuid(0xd, 0)[1]
+}
+
+fn write_kernel_gs_base(value: u64) {
+    // SAFETY: IA32_KERNEL_GS_BASE only matters to SWAPGS, which the hypervisor does
+    // not execute while a vCPU is bound (README); a non-canonical value would #GP,
+    // and values come from RDMSR of the same MSR only.
+    unsafe {
+        asm!("wrmsr", in("ecx") IA32_KERNEL_GS_BASE, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags));
+    }
+}
+
+fn write_cr2(value: u64) {
+    // SAFETY: CR2 only reports page-fault addresses; writing it changes no
+    // translation or protection.
+    unsafe { asm!("mov cr2, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Hands an NMI that arrived while the guest ran to the host's NMI handler.
+pub(crate) fn deliver_nmi_to_host() {
+    // SAFETY: vector 2 of the host IDT (restored after the exit) is its NMI
+    // handler, which returns with IRET like any interrupt gate.
+    unsafe { asm!("int 2", options(nostack)) };
 }

@@ -11,12 +11,17 @@ use crate::arch::x86_64::context::{
 
 /// Pin-based: external interrupts cause VM exits.
 pub const PIN_EXTERNAL_INTERRUPT_EXITING: u32 = 1 << 0;
+/// Pin-based: NMIs cause VM exits (they are the host's).
+pub const PIN_NMI_EXITING: u32 = 1 << 3;
 /// Primary: exit as soon as the guest can take an interrupt.
 pub const PROC_INTERRUPT_WINDOW_EXITING: u32 = 1 << 2;
 /// Primary: HLT exits.
 pub const PROC_HLT_EXITING: u32 = 1 << 7;
 /// Primary: every I/O instruction exits.
 pub const PROC_UNCONDITIONAL_IO_EXITING: u32 = 1 << 24;
+/// Primary: `MOV DR` causes VM exits (the guest never reaches the CPU's debug
+/// registers).
+pub const PROC_MOV_DR_EXITING: u32 = 1 << 23;
 /// Primary: the secondary controls are active.
 pub const PROC_SECONDARY_CONTROLS: u32 = 1 << 31;
 /// Secondary: EPT.
@@ -201,9 +206,15 @@ impl Controls {
     /// unrestricted guest, secondary controls, INVEPT / INVVPID, or any other
     /// control the backend needs.
     pub fn new(caps: &VmxCaps) -> AxVmResult<Self> {
-        let pin = adjust("pin-based", caps.pin, PIN_EXTERNAL_INTERRUPT_EXITING, 0)?;
+        let pin = adjust(
+            "pin-based",
+            caps.pin,
+            PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING,
+            0,
+        )?;
         let proc_required = PROC_HLT_EXITING
             | PROC_UNCONDITIONAL_IO_EXITING
+            | PROC_MOV_DR_EXITING
             | PROC_SECONDARY_CONTROLS
             | PROC_INTERRUPT_WINDOW_EXITING;
         let proc = adjust("primary processor-based", caps.proc, proc_required, 0)?
@@ -309,7 +320,8 @@ pub(crate) mod tests {
     #[test]
     fn controls_keep_forced_bits_and_add_what_is_needed() {
         let controls = Controls::new(&caps()).unwrap();
-        assert_eq!(controls.pin, 0x17);
+        assert_eq!(controls.pin, 0x1f);
+        assert_eq!(controls.proc & PROC_MOV_DR_EXITING, PROC_MOV_DR_EXITING);
         assert_eq!(controls.proc & PROC_HLT_EXITING, PROC_HLT_EXITING);
         assert_eq!(controls.proc & PROC_INTERRUPT_WINDOW_EXITING, 0);
         assert_eq!(controls.proc & 0x0401_e172, 0x0401_e172);
