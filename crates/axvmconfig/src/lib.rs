@@ -58,6 +58,7 @@ extern crate alloc;
 
 mod diag;
 mod kinds;
+mod lines;
 mod model;
 mod parse;
 mod path;
@@ -79,6 +80,7 @@ pub use self::{
     model::{AxVMCrateConfig, VMBaseConfig, VMDevicesConfig, VMKernelConfig},
     snippet::render_diagnostic,
     template::{Arch, UnknownArch, template},
+    validate::X86_DEFAULT_BIOS_LOAD_ADDR,
 };
 
 /// Everything [`check`] found in a config file.
