@@ -8,13 +8,14 @@ use axdevice::{AxVmDevices, DeviceError};
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
 use axvm_types::{
     Arch, AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
-    NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId, VmMemMappingType,
+    NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId,
 };
 use spin::{Mutex, MutexGuard};
 
 use crate::{
     AxVMConfig, AxVMHal, GuestFault,
     boot::{boot_registers, multiboot_registers},
+    memory::{map_memory, release_identical},
     multiboot,
 };
 
@@ -100,14 +101,18 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// Memory: `alloc` regions are populated lazily, on nested page faults (image
     /// loading populates what it writes); `identical` regions are reserved from the
     /// host with [`AxVMHal::alloc_identical_region`] and, if the host places one
-    /// elsewhere, the region moves there and a kernel inside it is relocated to its
-    /// start (2 MiB above with a BIOS); `reserved` regions are identity-mapped host
-    /// memory the host set aside.
+    /// elsewhere, the region moves there with the images and entry points inside it
+    /// ([`AxVMConfig::relocate_region`]); `reserved` regions are not mapped. Where RAM
+    /// regions overlap, each page comes from the first region (in config order) that
+    /// covers it. Pass-through devices map `base_gpa` to `base_hpa` (pass-through
+    /// addresses to the same host address), as whole device pages, once
+    /// [`AxVMHal::allow_passthrough`] accepted the host range.
     ///
     /// # Errors
     ///
     /// `InvalidInput` when `vcpus` does not have one entry per configured vCPU or a
-    /// region's flags are invalid; otherwise the address space's, the host's or the
+    /// region's flags are invalid; `PermissionDenied` when the host refuses a
+    /// pass-through range; otherwise the address space's, the host's or the
     /// backend's error. Nothing is leaked on error.
     pub fn new(
         mut config: AxVMConfig,
@@ -181,6 +186,20 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     #[must_use]
     pub const fn paging_config(&self) -> NestedPagingConfig {
         self.paging
+    }
+
+    /// The host physical address guest address `gpa` is mapped to, if its page is
+    /// present (a lazily mapped RAM page is present once touched).
+    #[must_use]
+    pub fn translate(&self, gpa: GuestPhysAddr) -> Option<HostPhysAddr> {
+        self.space.lock().translate(gpa)
+    }
+
+    /// The flags of the mapping that covers `gpa`, present or still to be faulted
+    /// in; `None` where the VM maps nothing (e.g. a `reserved` region).
+    #[must_use]
+    pub fn mapping_flags(&self, gpa: GuestPhysAddr) -> Option<MappingFlags> {
+        self.space.lock().mapping_flags(gpa)
     }
 
     /// The VM's emulated devices.
@@ -579,69 +598,4 @@ enum Handled {
     Return,
     /// The guest faulted; stop the VM.
     Fault(GuestFault),
-}
-
-/// Maps the configured memory and pass-through ranges; records identical regions
-/// reserved from the host in `identical` (released by the caller on error).
-fn map_memory<H: AxVMHal, F: NestedFormat, T: NestedTlb>(
-    config: &mut AxVMConfig,
-    space: &mut AddrSpace<H, F, T>,
-    identical: &mut Vec<(HostPhysAddr, usize)>,
-) -> AxVmResult {
-    let regions = config.memory_regions().to_vec();
-    for region in regions {
-        let flags = region.mapping_flags().ok_or(AxVmError::InvalidInput)?;
-        let gpa = GuestPhysAddr::from(region.gpa);
-        match region.map_type {
-            VmMemMappingType::MapAlloc => space.map_alloc(gpa, region.size, flags, false)?,
-            VmMemMappingType::MapReserved => {
-                space.map_linear(gpa, HostPhysAddr::from(region.gpa), region.size, flags)?;
-            }
-            VmMemMappingType::MapIdentical => {
-                let hpa = H::alloc_identical_region(gpa, region.size).ok_or(AxVmError::NoMemory)?;
-                identical.push((hpa, region.size));
-                let placed = GuestPhysAddr::from(hpa.as_usize());
-                if placed != gpa
-                    && region.contains(config.image_config().kernel_load_gpa.as_usize())
-                {
-                    config.relocate_to_identical_region(placed)?;
-                }
-                space.map_linear(placed, hpa, region.size, flags)?;
-            }
-        }
-    }
-    let device = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::DEVICE;
-    let ranges = config
-        .pass_through_addresses()
-        .iter()
-        .map(|range| (range.base_gpa, range.length))
-        .chain(
-            config
-                .pass_through_devices()
-                .iter()
-                .filter(|dev| dev.length != 0)
-                .map(|dev| (dev.base_gpa, dev.length)),
-        );
-    for (base, length) in ranges {
-        let start = base & !(PAGE_SIZE - 1);
-        let end = base
-            .checked_add(length)
-            .and_then(|end| end.checked_add(PAGE_SIZE - 1))
-            .ok_or(AxVmError::InvalidInput)?
-            & !(PAGE_SIZE - 1);
-        let size = end.checked_sub(start).ok_or(AxVmError::InvalidInput)?;
-        space.map_linear(
-            GuestPhysAddr::from(start),
-            HostPhysAddr::from(start),
-            size,
-            device,
-        )?;
-    }
-    Ok(())
-}
-
-fn release_identical<H: AxVMHal>(identical: &[(HostPhysAddr, usize)]) {
-    for &(hpa, size) in identical {
-        H::dealloc_identical_region(hpa, size);
-    }
 }

@@ -10,56 +10,21 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::sync::{Arc, Mutex};
+mod common;
 
 use axaddrspace::{
-    AddrSpace, AxMmHal, Stage2,
+    AddrSpace, Stage2,
     testing::{ArenaHal, RecordingTlb},
 };
-use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBackend};
+use axdevice::AxVmDevices;
 use axvcpu::{
     AxVCpuExitReason, ExitKind,
-    scripted::{ScriptStep, ScriptedEvent, ScriptedVCpu},
+    scripted::{ScriptedEvent, ScriptedVCpu},
 };
-use axvm::{AxVM, AxVMConfig, AxVMHal, GuestFault, VCpuConfigs, VMState};
-use axvm_types::{
-    AccessWidth, Arch, AxVmError, GuestPhysAddr, HostPhysAddr, HostVirtAddr, MappingFlags,
-};
+use axvm::{AxVMConfig, GuestFault, VCpuConfigs, VMState};
+use axvm_types::{AccessWidth, Arch, AxVmError, GuestPhysAddr, MappingFlags};
 use axvmconfig::AxVMCrateConfig;
-
-/// The arena host, with identical regions carved from contiguous arena frames.
-struct TestHal;
-
-// SAFETY: every frame and region comes from the arena (see ArenaHal's contract).
-unsafe impl AxMmHal for TestHal {
-    fn alloc_frame() -> Option<HostPhysAddr> {
-        ArenaHal::alloc_frame()
-    }
-    fn dealloc_frame(paddr: HostPhysAddr) {
-        ArenaHal::dealloc_frame(paddr);
-    }
-    fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
-        ArenaHal::phys_to_virt(paddr)
-    }
-    fn alloc_contiguous_frames(count: usize, align_log2: u32) -> Option<HostPhysAddr> {
-        ArenaHal::alloc_contiguous_frames(count, align_log2)
-    }
-    fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
-        ArenaHal::dealloc_contiguous_frames(paddr, count);
-    }
-}
-
-// SAFETY: identical regions are arena frames owned by the VM until released.
-unsafe impl AxVMHal for TestHal {
-    fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
-        ArenaHal::alloc_contiguous_frames(size / 0x1000, 21)
-    }
-    fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
-        ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
-    }
-}
-
-type Vm = AxVM<TestHal, ScriptedVCpu, Stage2, RecordingTlb>;
+use common::{Vm, vm_for, vm_with};
 
 const CONFIG: &str = r#"
 [base]
@@ -80,48 +45,6 @@ memory_regions = [
 [devices]
 emu_devices = [["uart", 0x0900_0000, 0x1000, 33, 0x2, []]]
 "#;
-
-#[derive(Default)]
-struct Line(Mutex<Vec<u8>>);
-
-impl SerialBackend for Line {
-    fn transmit(&self, byte: u8) {
-        self.0.lock().unwrap().push(byte);
-    }
-    fn receive(&self) -> Option<u8> {
-        None
-    }
-}
-
-fn vm_with(config: &str, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
-    vm_for(config, Arch::Aarch64, scripts)
-}
-
-fn vm_for(config: &str, arch: Arch, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
-    let crate_config = AxVMCrateConfig::from_toml(config).unwrap();
-    let line = Arc::new(Line::default());
-    let console = Arc::clone(&line);
-    let registry = DeviceRegistry::with_builtin_models(Platform::Aarch64, move |_| {
-        Arc::clone(&console) as Arc<dyn SerialBackend>
-    });
-    let devices: AxVmDevices = registry
-        .build(&AxVmDeviceConfig::new(
-            crate_config.devices.emu_devices.clone(),
-        ))
-        .unwrap();
-    let config = AxVMConfig::new(crate_config, arch).unwrap();
-    let space = AddrSpace::with_format(
-        Stage2::new(48, 4, 1).unwrap(),
-        RecordingTlb::default(),
-        GuestPhysAddr::from(0),
-        1 << 48,
-    )
-    .unwrap();
-    let vcpus = VCpuConfigs {
-        per_vcpu: scripts.into_iter().map(|script| (script, ())).collect(),
-    };
-    (Vm::new(config, space, devices, vcpus).unwrap(), line)
-}
 
 fn uart_write(byte: u8) -> AxVCpuExitReason {
     AxVCpuExitReason::MmioWrite {
@@ -377,21 +300,6 @@ fn the_vcpu_count_must_match_the_config() {
         Vm::new(config, space, AxVmDevices::default(), vcpus).err(),
         Some(AxVmError::InvalidInput)
     );
-}
-
-#[test]
-fn identical_memory_placed_elsewhere_relocates_the_kernel() {
-    let config = CONFIG.replace(
-        "[0x4000_0000, 0x40_0000, 0x7, 0]",
-        "[0x4000_0000, 0x40_0000, 0x7, 1]",
-    );
-    let (vm, _) = vm_with(&config, vec![Vec::new(), Vec::new()]);
-    let load = vm.config().image_config().kernel_load_gpa;
-    // The arena's "physical" addresses are far from 0x4000_0000: the region moved.
-    assert_ne!(load, GuestPhysAddr::from(0x4008_0000));
-    assert_eq!(load.as_usize() % 0x20_0000, 0);
-    assert_eq!(vm.config().bsp_entry(), load);
-    vm.load_kernel_image(b"kernel").unwrap();
 }
 
 #[test]

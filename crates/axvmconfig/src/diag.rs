@@ -3,6 +3,8 @@
 use alloc::{string::String, vec::Vec};
 use core::{fmt, ops::Range};
 
+use crate::lines::LineIndex;
+
 /// A 1-based line and column (in characters) of a config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
@@ -15,23 +17,12 @@ pub struct Location {
 impl Location {
     /// The location of byte `offset` in `source` (clamped to the source, and moved back
     /// to the start of the character it falls in).
+    ///
+    /// This indexes the whole source; the checker indexes each file once instead and
+    /// locates all of its diagnostics in that index.
     #[must_use]
     pub fn of_offset(source: &str, offset: usize) -> Self {
-        let mut end = offset.min(source.len());
-        while !source.is_char_boundary(end) {
-            end = end.saturating_sub(1);
-        }
-        let before = source.get(..end).unwrap_or_default();
-        let line_start = before.rfind('\n').map_or(0, |nl| nl.saturating_add(1));
-        Self {
-            line: before.matches('\n').count().saturating_add(1),
-            column: before
-                .get(line_start..)
-                .unwrap_or_default()
-                .chars()
-                .count()
-                .saturating_add(1),
-        }
+        LineIndex::new(source).locate(offset)
     }
 }
 
@@ -129,9 +120,10 @@ impl fmt::Display for ConfigErrors {
 
 impl core::error::Error for ConfigErrors {}
 
-/// Collects diagnostics, locating them in the source when there is one.
+/// Collects diagnostics, locating them in the source when there is one (whose line
+/// starts are indexed once, so that locating stays cheap for any number of them).
 pub(crate) struct Sink<'s> {
-    source: Option<&'s str>,
+    lines: Option<LineIndex<'s>>,
     pub(crate) errors: Vec<ConfigError>,
     pub(crate) warnings: Vec<ConfigWarning>,
 }
@@ -139,16 +131,16 @@ pub(crate) struct Sink<'s> {
 impl<'s> Sink<'s> {
     pub(crate) fn new(source: Option<&'s str>) -> Self {
         Self {
-            source,
+            lines: source.map(LineIndex::new),
             errors: Vec::new(),
             warnings: Vec::new(),
         }
     }
 
     fn diagnostic<K>(&self, path: impl fmt::Display, span: Span, kind: K) -> Diagnostic<K> {
-        let (span, location) = match (self.source, span.range()) {
-            (Some(source), Some(range)) => {
-                let location = Location::of_offset(source, range.start);
+        let (span, location) = match (&self.lines, span.range()) {
+            (Some(lines), Some(range)) => {
+                let location = lines.locate(range.start);
                 (Some(range), Some(location))
             }
             _ => (None, None),

@@ -99,6 +99,16 @@ pub enum ErrorKind {
         /// The undefined bits among them.
         undefined: usize,
     },
+    /// RAM flags without READ (write-only, execute-only, none): no nested page table
+    /// can map them.
+    #[error(
+        "flags {flags:#x} lack READ (0x1): guest RAM must be readable (write-only and \
+         execute-only mappings cannot be built)"
+    )]
+    FlagsWithoutRead {
+        /// The flags given.
+        flags: usize,
+    },
     /// An entry point or load address outside every RAM region.
     #[error("{addr:#x} is not inside any RAM region (an alloc or identical memory region)")]
     NotInRam {
@@ -115,6 +125,51 @@ pub enum ErrorKind {
         /// The other window.
         other: Window,
     },
+    /// The BIOS's default load address (x86: 0x8000, used when `enable_bios` names
+    /// no `bios_load_addr`) is outside every RAM region.
+    #[error(
+        "the BIOS goes to its default address {addr:#x} (no `bios_load_addr`), which is not \
+         inside any RAM region"
+    )]
+    DefaultBiosNotInRam {
+        /// The default address.
+        addr: usize,
+    },
+    /// Two images (kernel, BIOS, DTB, ramdisk) are loaded at the same address.
+    #[error("the {image} would be loaded at {addr:#x}, where the {other} is loaded")]
+    ImageOverlap {
+        /// The image reported.
+        image: &'static str,
+        /// The image already at that address.
+        other: &'static str,
+        /// The shared load address.
+        addr: usize,
+    },
+    /// Two windows that do not share an address share a page once a pass-through
+    /// window is widened to the whole pages it is mapped as.
+    #[error("window {window}, mapped as the pages {pages}, overlaps {other_name} {other}")]
+    PageOverlap {
+        /// This window.
+        window: Window,
+        /// The pages it is mapped as.
+        pages: Window,
+        /// The field path of what it overlaps.
+        other_name: String,
+        /// The other window.
+        other: Window,
+    },
+    /// A pass-through device whose guest and host addresses sit at different offsets
+    /// in their pages: page mappings cannot take one to the other.
+    #[error(
+        "base_hpa {hpa:#x} and base_gpa {gpa:#x} have different offsets in their 4 KiB \
+         pages, so pages cannot map one onto the other"
+    )]
+    PageOffsetMismatch {
+        /// The guest address.
+        gpa: usize,
+        /// The host address.
+        hpa: usize,
+    },
     /// A port window that does not fit the 16-bit I/O port space.
     #[error("port window {window} does not fit the port space 0x0..0x10000")]
     PortRange {
@@ -127,8 +182,12 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WarningKind {
-    /// Two RAM regions overlap (some configs do this on purpose).
-    #[error("region {window} overlaps {other_name} {other}")]
+    /// Two RAM regions overlap (some configs do this on purpose). The VM maps each
+    /// page of the overlap from the region listed first.
+    #[error(
+        "region {window} overlaps {other_name} {other}; each page of the overlap is mapped \
+         from the region listed first"
+    )]
     RamOverlap {
         /// This region.
         window: Window,

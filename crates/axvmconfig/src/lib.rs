@@ -9,9 +9,12 @@
 //! Validation turns every mistake into a [`ConfigError`] naming the field path and
 //! the location of the offending value: syntax errors, wrong types, unknown keys
 //! (with a suggestion), out-of-range values, vCPU counts and placement, memory region
-//! sizes and alignment, entry point and load addresses outside RAM, and device windows
-//! that overlap each other or RAM. Suspicious but legal configs (overlapping RAM
-//! regions, BIOS settings with the BIOS disabled) produce [`ConfigWarning`]s.
+//! sizes, alignment and flags (RAM must be readable), entry point and load addresses
+//! outside RAM, images loaded at one address, device windows that overlap each other
+//! or RAM, and pass-through windows that would share a page once mapped. Suspicious
+//! but legal configs (overlapping RAM regions, BIOS settings with the BIOS disabled)
+//! produce [`ConfigWarning`]s. The checks are O(n log n) in the number of regions
+//! and windows, with one diagnostic per offending one.
 //!
 //! # Example
 //!
@@ -58,6 +61,7 @@ extern crate alloc;
 
 mod diag;
 mod kinds;
+mod lines;
 mod model;
 mod parse;
 mod path;
@@ -79,6 +83,7 @@ pub use self::{
     model::{AxVMCrateConfig, VMBaseConfig, VMDevicesConfig, VMKernelConfig},
     snippet::render_diagnostic,
     template::{Arch, UnknownArch, template},
+    validate::X86_DEFAULT_BIOS_LOAD_ADDR,
 };
 
 /// Everything [`check`] found in a config file.

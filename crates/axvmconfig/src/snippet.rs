@@ -27,8 +27,9 @@ pub fn render_diagnostic<K: Display>(
         return format!("{file}: {severity}: {message}\n");
     };
     let mut out = format!("{file}:{location}: {severity}: {message}\n");
-    let line_index = location.line.saturating_sub(1);
-    let Some(line) = source.lines().nth(line_index) else {
+    // The line holding the span's start, found from the span (not by counting lines
+    // from the top, which would make rendering every diagnostic of a file quadratic).
+    let Some(line) = line_at(source, span.start) else {
         return out;
     };
     let number = format!("{}", location.line);
@@ -47,6 +48,23 @@ pub fn render_diagnostic<K: Display>(
     out.push_str(&format!(" {number} | {line}\n"));
     out.push_str(&format!(" {gutter} | {indent}{}\n", "^".repeat(width)));
     out
+}
+
+/// The line (without its line break) that holds byte `offset` of `source`.
+fn line_at(source: &str, offset: usize) -> Option<&str> {
+    let mut end = offset.min(source.len());
+    while !source.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    let start = source
+        .get(..end)?
+        .rfind('\n')
+        .map_or(0, |nl| nl.saturating_add(1));
+    if start >= source.len() {
+        return None;
+    }
+    let line = source.get(start..)?.split('\n').next()?;
+    Some(line.strip_suffix('\r').unwrap_or(line))
 }
 
 #[cfg(test)]

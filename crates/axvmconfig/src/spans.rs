@@ -5,12 +5,14 @@ use alloc::vec::Vec;
 
 use crate::diag::Span;
 
-/// Spans of a window-like list element: start, size and (for memory regions) flags.
+/// Spans of a window-like list element: start, size, (for memory regions) flags and
+/// (for pass-through devices) the host address.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ItemSpans {
     pub(crate) start: Span,
     pub(crate) size: Span,
     pub(crate) flags: Span,
+    pub(crate) host: Span,
 }
 
 /// Spans of the values the validation rules look at.
@@ -22,6 +24,7 @@ pub(crate) struct ConfigSpans {
     pub(crate) phys_cpu_set_items: Vec<Span>,
     pub(crate) entry_point: Span,
     pub(crate) kernel_load_addr: Span,
+    pub(crate) enable_bios: Span,
     pub(crate) bios_path: Span,
     pub(crate) bios_load_addr: Span,
     pub(crate) dtb_load_addr: Span,

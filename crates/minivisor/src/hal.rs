@@ -34,7 +34,8 @@ unsafe impl AxMmHal for Hal {
     }
 }
 
-// SAFETY: identical regions are frame runs from `frames` (never handed out twice).
+// SAFETY: identical regions are frame runs from `frames` (never handed out twice);
+// no host range is ever passed through.
 unsafe impl AxVMHal for Hal {
     fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
         // Minivisor owns no fixed physical ranges to give; it places the region in
@@ -44,6 +45,14 @@ unsafe impl AxVMHal for Hal {
 
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
         frames::free(hpa, size.div_ceil(frames::FRAME));
+    }
+
+    fn allow_passthrough(hpa: HostPhysAddr, size: usize) -> bool {
+        // Minivisor emulates every device its guests have and keeps the machine's
+        // own devices (console, interrupt controller, timer) for itself: it vouches
+        // for no host range, so a config that passes one through is refused.
+        log::warn!("minivisor: refusing to pass through {hpa:?} (+{size:#x})");
+        false
     }
 }
 

@@ -1,6 +1,7 @@
 //! `AxVMConfig`: a VM config turned into what building the VM needs.
 
 mod apic;
+mod relocate;
 
 use alloc::{string::String, vec::Vec};
 
@@ -9,15 +10,9 @@ use axvm_types::{
     PassThroughDeviceConfig, PassThroughPortConfig, VMBootProtocol, VMId, VMInterruptMode, VMType,
     VmMemConfig,
 };
-use axvmconfig::AxVMCrateConfig;
+use axvmconfig::{AxVMCrateConfig, X86_DEFAULT_BIOS_LOAD_ADDR};
 
 pub use self::apic::X86_APIC_PAGE;
-
-/// Where the x86 BIOS goes when a config enables it without saying where.
-const X86_DEFAULT_BIOS_GPA: usize = 0x8000;
-
-/// How far above an identical region's start the kernel goes when a BIOS sits below it.
-const KERNEL_OFFSET_WITH_BIOS: usize = 0x20_0000;
 
 /// Where the vCPUs start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +157,7 @@ impl AxVMConfig {
             devices,
         } = config;
         let bios_load_gpa = if kernel.enable_bios {
-            let default = (arch == Arch::X86_64).then_some(X86_DEFAULT_BIOS_GPA);
+            let default = (arch == Arch::X86_64).then_some(X86_DEFAULT_BIOS_LOAD_ADDR);
             Some(GuestPhysAddr::from(
                 kernel
                     .bios_load_addr
@@ -337,53 +332,6 @@ impl AxVMConfig {
     #[must_use]
     pub const fn interrupt_mode(&self) -> VMInterruptMode {
         self.interrupt_mode
-    }
-
-    /// Moves the kernel to `new_load`, keeping each entry point's offset from the load
-    /// address.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` when an entry point lies below the current load address (no
-    /// offset to keep) or the moved entry would overflow; nothing changes then.
-    pub fn relocate_kernel_image(&mut self, new_load: GuestPhysAddr) -> AxVmResult {
-        let old_load = self.image_config.kernel_load_gpa.as_usize();
-        let moved = |entry: GuestPhysAddr| {
-            entry
-                .as_usize()
-                .checked_sub(old_load)
-                .and_then(|offset| new_load.as_usize().checked_add(offset))
-                .map(GuestPhysAddr::from)
-                .ok_or(AxVmError::InvalidInput)
-        };
-        let bsp_entry = moved(self.cpu_config.bsp_entry)?;
-        let ap_entry = moved(self.cpu_config.ap_entry)?;
-        self.cpu_config = AxVCpuConfig {
-            bsp_entry,
-            ap_entry,
-        };
-        self.image_config.kernel_load_gpa = new_load;
-        Ok(())
-    }
-
-    /// Relocates the kernel into an identity-mapped main memory region placed at
-    /// `region_start`: the kernel goes to the region's start, or 2 MiB above it when a
-    /// BIOS is present.
-    ///
-    /// # Errors
-    ///
-    /// As [`relocate_kernel_image`](Self::relocate_kernel_image).
-    pub fn relocate_to_identical_region(&mut self, region_start: GuestPhysAddr) -> AxVmResult {
-        let offset = if self.image_config.bios_load_gpa.is_some() {
-            KERNEL_OFFSET_WITH_BIOS
-        } else {
-            0
-        };
-        let load = region_start
-            .as_usize()
-            .checked_add(offset)
-            .ok_or(AxVmError::InvalidInput)?;
-        self.relocate_kernel_image(GuestPhysAddr::from(load))
     }
 }
 

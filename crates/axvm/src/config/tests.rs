@@ -146,7 +146,7 @@ fn identical_memory_puts_the_kernel_at_the_region_start() {
 
     let with_bios = BASE.replace(
         "kernel_path",
-        "enable_bios = true\nbios_load_addr = 0x4000_0000\nkernel_path",
+        "enable_bios = true\nbios_load_addr = 0x4000_8000\nkernel_path",
     );
     let mut config = super::AxVMConfig::new(
         AxVMCrateConfig::from_toml(&with_bios).unwrap(),
@@ -215,4 +215,37 @@ fn x86_vms_leave_the_local_apic_page_alone() {
     );
     let below = device.replace("0x1001", "0x1000");
     config(&below, Arch::X86_64).unwrap();
+}
+
+#[test]
+fn a_moved_region_takes_the_images_inside_it() {
+    let two_regions = BASE.replace(
+        "memory_regions = [[0x4000_0000, 0x200_0000, 0x7, 1]]",
+        "memory_regions = [[0x4000_0000, 0x100_0000, 0x7, 1], [0x4100_0000, 0x100_0000, 0x7, 0]]",
+    );
+    let mut config = config(&two_regions, Arch::Aarch64).unwrap();
+    config
+        .relocate_region(0, GuestPhysAddr::from(0x9000_0000))
+        .unwrap();
+    let images = config.image_config();
+    assert_eq!(images.kernel_load_gpa, GuestPhysAddr::from(0x9008_0000));
+    assert_eq!(config.bsp_entry(), GuestPhysAddr::from(0x9008_1000));
+    assert_eq!(images.dtb_load_gpa, Some(GuestPhysAddr::from(0x9000_0000)));
+    // The ramdisk is in the other region: it stays.
+    assert_eq!(
+        images.ramdisk.map(|r| r.load_gpa),
+        Some(GuestPhysAddr::from(0x4100_0000))
+    );
+    assert_eq!(config.memory_regions()[0].gpa, 0x9000_0000);
+
+    let before = config.clone();
+    assert_eq!(
+        config.relocate_region(2, GuestPhysAddr::from(0)),
+        Err(AxVmError::NotFound)
+    );
+    assert_eq!(
+        config.relocate_region(0, GuestPhysAddr::from(usize::MAX - 0x1000)),
+        Err(AxVmError::InvalidInput)
+    );
+    assert_eq!(config, before);
 }

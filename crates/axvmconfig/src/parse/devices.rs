@@ -37,11 +37,11 @@ pub(super) fn read_devices(
                 devices.emu_devices = read_list(r, value, path, |r, element, path| {
                     read_emu_device(r, element, path)
                 });
-                spans.emu_devices = window_spans(value, 1, 2);
+                spans.emu_devices = window_spans(value, 1, 2, None);
             }
             "passthrough_devices" => {
                 devices.passthrough_devices = read_list(r, value, path, read_passthrough_device);
-                spans.passthrough_devices = window_spans(value, 1, 3);
+                spans.passthrough_devices = window_spans(value, 1, 3, Some(2));
             }
             "passthrough_addresses" => {
                 devices.passthrough_addresses = read_list(r, value, path, |r, element, path| {
@@ -53,7 +53,7 @@ pub(super) fn read_devices(
                         length: r.usize(length, path.field("length"))?,
                     })
                 });
-                spans.passthrough_addresses = window_spans(value, 0, 1);
+                spans.passthrough_addresses = window_spans(value, 0, 1, None);
             }
             "passthrough_ports" => {
                 devices.passthrough_ports = read_list(r, value, path, |r, element, path| {
@@ -65,7 +65,7 @@ pub(super) fn read_devices(
                         length: r.u16(length, path.field("length"))?,
                     })
                 });
-                spans.passthrough_ports = window_spans(value, 0, 1);
+                spans.passthrough_ports = window_spans(value, 0, 1, None);
             }
             "excluded_devices" => {
                 devices.excluded_devices = read_list(r, value, path, |r, element, path| {
@@ -105,8 +105,14 @@ fn read_list<T>(
     list
 }
 
-/// The spans of the start and size columns of each element of a window list.
-fn window_spans(value: &Value<'_>, start: usize, size: usize) -> Vec<ItemSpans> {
+/// The spans of the start, size and (if it has one) host-address columns of each
+/// element of a window list.
+fn window_spans(
+    value: &Value<'_>,
+    start: usize,
+    size: usize,
+    host: Option<usize>,
+) -> Vec<ItemSpans> {
     let Some(array) = value.get_ref().as_array() else {
         return Vec::new();
     };
@@ -124,6 +130,7 @@ fn window_spans(value: &Value<'_>, start: usize, size: usize) -> Vec<ItemSpans> 
                 start: column(start),
                 size: column(size),
                 flags: span_of(element),
+                host: host.map_or(span_of(element), column),
             }
         })
         .collect()

@@ -52,7 +52,10 @@ pub(super) fn read_kernel(
                 spans.kernel_load_addr = span_of(value);
                 load = Some(r.usize(value, path));
             }
-            "enable_bios" => kernel.enable_bios = r.bool(value, path).unwrap_or_default(),
+            "enable_bios" => {
+                spans.enable_bios = span_of(value);
+                kernel.enable_bios = r.bool(value, path).unwrap_or_default();
+            }
             "boot_protocol" => {
                 kernel.boot_protocol = r.named(value, path, "boot_protocol").unwrap_or_default();
             }
@@ -119,6 +122,7 @@ fn read_regions(
             start: span_of(gpa),
             size: span_of(size),
             flags: span_of(flags),
+            host: span_of(element),
         });
         regions.push(VmMemConfig {
             gpa: r.usize(gpa, path.field("gpa")).unwrap_or_default(),

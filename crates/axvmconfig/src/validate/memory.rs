@@ -4,6 +4,10 @@ use alloc::vec::Vec;
 
 use axvm_types::{MappingFlags, VmMemConfig, VmMemMappingType};
 
+use super::{
+    ram::{Ram, RamMap},
+    sweep::each_overlap,
+};
 use crate::{
     ErrorKind, WarningKind, Window,
     diag::Sink,
@@ -14,20 +18,16 @@ use crate::{
 /// The granule every region is mapped with.
 pub(super) const PAGE_SIZE: usize = 0x1000;
 
-/// A RAM region that passed its own checks: its index in `memory_regions` and window.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Ram {
-    pub(super) index: usize,
-    pub(super) window: Window,
-}
-
 /// Checks each region and returns the valid RAM ones (alloc or identical), which
 /// the load-address and device-window rules are checked against.
+///
+/// RAM regions may overlap (a warning, one per region): the VM maps each page from
+/// the first region, in file order, that covers it.
 pub(super) fn check_regions(
     regions: &[VmMemConfig],
     spans: &ConfigSpans,
     sink: &mut Sink<'_>,
-) -> Vec<Ram> {
+) -> RamMap {
     let mut ram: Vec<Ram> = Vec::with_capacity(regions.len());
     for (index, region) in regions.iter().enumerate() {
         let path = Path::key("kernel", "memory_regions").index(index);
@@ -37,6 +37,14 @@ pub(super) fn check_regions(
             let kind = ErrorKind::UndefinedFlags {
                 flags: region.flags,
                 undefined,
+            };
+            sink.error(path.field("flags"), span.flags, kind);
+        }
+        // A reserved region is never mapped, so only RAM needs flags a mapping can have.
+        let readable = region.flags & MappingFlags::READ.bits() != 0;
+        if region.map_type != VmMemMappingType::MapReserved && !readable {
+            let kind = ErrorKind::FlagsWithoutRead {
+                flags: region.flags,
             };
             sink.error(path.field("flags"), span.flags, kind);
         }
@@ -58,20 +66,28 @@ pub(super) fn check_regions(
         if region.map_type == VmMemMappingType::MapReserved {
             continue;
         }
-        for other in ram.iter().filter(|other| other.window.overlaps(window)) {
-            let kind = WarningKind::RamOverlap {
-                window,
-                other_name: alloc::format!(
-                    "{}",
-                    Path::key("kernel", "memory_regions").index(other.index)
-                ),
-                other: other.window,
-            };
-            sink.warning(path, span.start, kind);
-        }
         ram.push(Ram { index, window });
     }
-    ram
+    report_ram_overlaps(&mut ram, spans, sink);
+    RamMap::new(ram)
+}
+
+/// One warning per RAM region that overlaps another.
+fn report_ram_overlaps(ram: &mut [Ram], spans: &ConfigSpans, sink: &mut Sink<'_>) {
+    let regions = Path::key("kernel", "memory_regions");
+    each_overlap(
+        ram,
+        |region| region.window,
+        |region, other| {
+            let kind = WarningKind::RamOverlap {
+                window: region.window,
+                other_name: alloc::format!("{}", regions.index(other.index)),
+                other: other.window,
+            };
+            let span = item(&spans.memory_regions, region.index).start;
+            sink.warning(regions.index(region.index), span, kind);
+        },
+    );
 }
 
 /// Where a window-like list element is: its path, spans and the name of its size field.

@@ -4,8 +4,12 @@
 mod cpus;
 mod images;
 mod memory;
+mod passthrough;
+mod ram;
+mod sweep;
 mod windows;
 
+pub use self::images::X86_DEFAULT_BIOS_LOAD_ADDR;
 use crate::{AxVMCrateConfig, diag::Sink, spans::ConfigSpans};
 
 /// Checks every rule, reporting errors and warnings to `sink`.

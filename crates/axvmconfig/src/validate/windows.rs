@@ -1,11 +1,21 @@
 //! Device windows: emulated devices, pass-through devices, addresses and ports must
 //! not overlap each other, and MMIO windows must not overlap RAM.
+//!
+//! A pass-through window is mapped as whole pages, so it is compared by the pages it
+//! covers: two pass-through windows in one page collide, and a pass-through page
+//! would hide an emulated device's accesses from the hypervisor. Emulated windows
+//! trap and are compared as they are (two emulated devices may share a page).
 
 use alloc::{format, string::String, vec::Vec};
 
-use super::memory::{PAGE_SIZE, Ram, Site, checked_window};
+use super::{
+    memory::{Site, checked_window},
+    passthrough::place_passthrough,
+    ram::RamMap,
+    sweep::each_overlap,
+};
 use crate::{
-    ErrorKind, VMDevicesConfig, WarningKind, Window,
+    ErrorKind, VMDevicesConfig, Window,
     diag::{Sink, Span},
     path::Path,
     spans::{ConfigSpans, ItemSpans, item},
@@ -15,11 +25,14 @@ use crate::{
 const PORT_SPACE: usize = 0x1_0000;
 
 /// A checked window and who owns it.
-struct Placed<'c> {
-    window: Window,
-    path: Path<'static>,
-    name: Option<&'c str>,
-    span: Span,
+pub(super) struct Placed<'c> {
+    /// The window as configured.
+    pub(super) window: Window,
+    /// What the window takes once mapped: its pages for a pass-through window.
+    pub(super) mapped: Window,
+    pub(super) path: Path<'static>,
+    pub(super) name: Option<&'c str>,
+    pub(super) span: Span,
 }
 
 impl Placed<'_> {
@@ -29,11 +42,30 @@ impl Placed<'_> {
             None => format!("{}", self.path),
         }
     }
+
+    /// The error for this window overlapping `other` (named `other_name`): a plain
+    /// overlap, or one that only the page rounding of pass-through windows makes.
+    fn overlap(&self, other_name: String, other: Window) -> ErrorKind {
+        if self.window.overlaps(other) {
+            ErrorKind::WindowOverlap {
+                window: self.window,
+                other_name,
+                other,
+            }
+        } else {
+            ErrorKind::PageOverlap {
+                window: self.window,
+                pages: self.mapped,
+                other_name,
+                other,
+            }
+        }
+    }
 }
 
 pub(super) fn check_windows(
     devices: &VMDevicesConfig,
-    ram: &[Ram],
+    ram: &RamMap,
     spans: &ConfigSpans,
     sink: &mut Sink<'_>,
 ) {
@@ -50,6 +82,7 @@ pub(super) fn check_windows(
         if let Some(window) = checked_window(device.base_gpa, device.length, 1, site, sink) {
             let placed = Placed {
                 window,
+                mapped: window,
                 path: site.path,
                 name: Some(&device.name),
                 span: site.spans.start,
@@ -68,18 +101,21 @@ pub(super) fn check_windows(
             continue;
         }
         let site = site("passthrough_devices", i, &spans.passthrough_devices);
-        place_passthrough(
-            device.base_gpa,
-            device.length,
-            Some(&device.name),
-            site,
-            &mut mmio,
-            sink,
-        );
+        let host = Some(device.base_hpa);
+        let name = Some(device.name.as_str());
+        let placed = place_passthrough(device.base_gpa, host, device.length, name, site, sink);
+        mmio.extend(placed);
     }
     for (i, range) in devices.passthrough_addresses.iter().enumerate() {
         let site = site("passthrough_addresses", i, &spans.passthrough_addresses);
-        place_passthrough(range.base_gpa, range.length, None, site, &mut mmio, sink);
+        mmio.extend(place_passthrough(
+            range.base_gpa,
+            None,
+            range.length,
+            None,
+            site,
+            sink,
+        ));
     }
     for (i, range) in devices.passthrough_ports.iter().enumerate() {
         let site = site("passthrough_ports", i, &spans.passthrough_ports);
@@ -93,6 +129,7 @@ pub(super) fn check_windows(
         }
         ports.push(Placed {
             window,
+            mapped: window,
             path: site.path,
             name: None,
             span: site.spans.start,
@@ -101,64 +138,24 @@ pub(super) fn check_windows(
 
     report_overlaps(&mut mmio, sink);
     report_overlaps(&mut ports, sink);
+    let regions = Path::key("kernel", "memory_regions");
     for placed in &mmio {
-        for region in ram
-            .iter()
-            .filter(|region| region.window.overlaps(placed.window))
-        {
-            let kind = ErrorKind::WindowOverlap {
-                window: placed.window,
-                other_name: format!(
-                    "RAM region {}",
-                    Path::key("kernel", "memory_regions").index(region.index)
-                ),
-                other: region.window,
-            };
+        if let Some(region) = ram.overlapping(placed.mapped) {
+            let name = format!("RAM region {}", regions.index(region.index));
+            let kind = placed.overlap(name, region.window);
             sink.error(placed.path, placed.span, kind);
         }
     }
 }
 
-/// Checks a pass-through window and adds it to the MMIO windows.
-fn place_passthrough<'c>(
-    base: usize,
-    length: usize,
-    name: Option<&'c str>,
-    site: Site<'static>,
-    mmio: &mut Vec<Placed<'c>>,
-    sink: &mut Sink<'_>,
-) {
-    let Some(window) = checked_window(base, length, 1, site, sink) else {
-        return;
-    };
-    for (value, span) in [(base, site.spans.start), (length, site.spans.size)] {
-        if value % PAGE_SIZE != 0 {
-            sink.warning(site.path, span, WarningKind::UnalignedPassthrough { value });
-        }
-    }
-    mmio.push(Placed {
-        window,
-        path: site.path,
-        name,
-        span: site.spans.start,
-    });
-}
-
-/// Reports every window that starts inside an earlier one (sorted sweep, O(n log n)).
+/// Reports every window that overlaps an earlier one, once (sorted sweep, O(n log n)).
 fn report_overlaps(windows: &mut [Placed<'_>], sink: &mut Sink<'_>) {
-    windows.sort_by_key(|placed| (placed.window.start, placed.window.end));
-    let mut furthest: Option<&Placed<'_>> = None;
-    for placed in windows.iter() {
-        if let Some(earlier) = furthest.filter(|earlier| earlier.window.overlaps(placed.window)) {
-            let kind = ErrorKind::WindowOverlap {
-                window: placed.window,
-                other_name: earlier.label(),
-                other: earlier.window,
-            };
+    each_overlap(
+        windows,
+        |placed| placed.mapped,
+        |placed, earlier| {
+            let kind = placed.overlap(earlier.label(), earlier.window);
             sink.error(placed.path, placed.span, kind);
-        }
-        if furthest.is_none_or(|earlier| placed.window.end > earlier.window.end) {
-            furthest = Some(placed);
-        }
-    }
+        },
+    );
 }

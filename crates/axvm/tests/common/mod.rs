@@ -1,0 +1,120 @@
+//! The host and VM builder the `axvm` integration tests share: a heap-arena host
+//! (identical regions from contiguous arena frames) and scripted vCPUs.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::sync::{Arc, Mutex};
+
+use axaddrspace::{
+    AddrSpace, AxMmHal, Stage2,
+    testing::{ArenaHal, RecordingTlb},
+};
+use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBackend};
+use axvcpu::scripted::{ScriptStep, ScriptedVCpu};
+use axvm::{AxVM, AxVMConfig, AxVMHal, VCpuConfigs};
+use axvm_types::{Arch, AxVmResult, GuestPhysAddr, HostPhysAddr, HostVirtAddr};
+use axvmconfig::AxVMCrateConfig;
+
+/// The arena host, with identical regions carved from contiguous arena frames.
+pub struct TestHal;
+
+// SAFETY: every frame and region comes from the arena (see ArenaHal's contract).
+unsafe impl AxMmHal for TestHal {
+    fn alloc_frame() -> Option<HostPhysAddr> {
+        ArenaHal::alloc_frame()
+    }
+    fn dealloc_frame(paddr: HostPhysAddr) {
+        ArenaHal::dealloc_frame(paddr);
+    }
+    fn phys_to_virt(paddr: HostPhysAddr) -> HostVirtAddr {
+        ArenaHal::phys_to_virt(paddr)
+    }
+    fn alloc_contiguous_frames(count: usize, align_log2: u32) -> Option<HostPhysAddr> {
+        ArenaHal::alloc_contiguous_frames(count, align_log2)
+    }
+    fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
+        ArenaHal::dealloc_contiguous_frames(paddr, count);
+    }
+}
+
+// SAFETY: identical regions are arena frames owned by the VM until released.
+unsafe impl AxVMHal for TestHal {
+    fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
+        ArenaHal::alloc_contiguous_frames(size / 0x1000, 21)
+    }
+    fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
+        ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
+    }
+    fn allow_passthrough(hpa: HostPhysAddr, _size: usize) -> bool {
+        // Ranges the tests pass through are only mapped, never accessed; one host
+        // page is refused, to show the refusal.
+        hpa != HostPhysAddr::from(REFUSED_HPA)
+    }
+}
+
+/// The host range [`TestHal`] refuses to pass through.
+pub const REFUSED_HPA: usize = 0xdead_0000;
+
+/// The VM the tests build.
+pub type Vm = AxVM<TestHal, ScriptedVCpu, Stage2, RecordingTlb>;
+
+/// A console that keeps what the guest wrote.
+#[derive(Default)]
+pub struct Line(pub Mutex<Vec<u8>>);
+
+impl SerialBackend for Line {
+    fn transmit(&self, byte: u8) {
+        self.0.lock().unwrap().push(byte);
+    }
+    fn receive(&self) -> Option<u8> {
+        None
+    }
+}
+
+/// An aarch64 VM from a config that must build.
+pub fn vm_with(config: &str, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
+    vm_for(config, Arch::Aarch64, scripts)
+}
+
+/// A VM for `arch` from a config that must build.
+pub fn vm_for(config: &str, arch: Arch, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, Arc<Line>) {
+    try_vm_for(config, arch, scripts).unwrap()
+}
+
+/// A VM for `arch` from a config that must validate, or `AxVM::new`'s error.
+pub fn try_vm_for(
+    config: &str,
+    arch: Arch,
+    scripts: Vec<Vec<ScriptStep>>,
+) -> AxVmResult<(Arc<Vm>, Arc<Line>)> {
+    let crate_config = AxVMCrateConfig::from_toml(config).unwrap();
+    let line = Arc::new(Line::default());
+    let console = Arc::clone(&line);
+    let registry = DeviceRegistry::with_builtin_models(Platform::Aarch64, move |_| {
+        Arc::clone(&console) as Arc<dyn SerialBackend>
+    });
+    let devices: AxVmDevices = registry
+        .build(&AxVmDeviceConfig::new(
+            crate_config.devices.emu_devices.clone(),
+        ))
+        .unwrap();
+    let config = AxVMConfig::new(crate_config, arch).unwrap();
+    let space = AddrSpace::with_format(
+        Stage2::new(48, 4, 1).unwrap(),
+        RecordingTlb::default(),
+        GuestPhysAddr::from(0),
+        1 << 48,
+    )
+    .unwrap();
+    let vcpus = VCpuConfigs {
+        per_vcpu: scripts.into_iter().map(|script| (script, ())).collect(),
+    };
+    Ok((Vm::new(config, space, devices, vcpus)?, line))
+}
