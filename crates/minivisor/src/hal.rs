@@ -64,11 +64,15 @@ impl AxVCpuHal for Hal {
         HostPhysAddr::from(vaddr.as_usize())
     }
 
+    /// Acknowledges the interrupt that ended a guest's run at the interrupt
+    /// controller; its number, which the backend reports in the
+    /// `ExternalInterrupt` exit that the run loop hands to [`crate::irq::handle`].
     fn irq_fetch() -> usize {
         crate::arch::irq_fetch()
     }
 
+    /// Acknowledges and handles the pending interrupt at once.
     fn irq_handler() {
-        crate::arch::irq_handler();
+        crate::irq::handle(crate::arch::irq_fetch() as u64);
     }
 }

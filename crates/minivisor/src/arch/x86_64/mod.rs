@@ -31,6 +31,9 @@ pub const PLATFORM: Platform = Platform::X86_64;
 /// in the bochsrc the xtask writes).
 pub const RAM_END: usize = 0x2000_0000;
 
+/// What the firmware's id of a CPU is called here.
+pub const CPU_ID_NAME: &str = "APIC id";
+
 /// A vCPU backend on this architecture.
 pub type VCpu = X86VCpu<Hal>;
 
