@@ -12,7 +12,10 @@ use std::{
     process::Command,
 };
 
-use crate::install::{self, Requirement};
+use crate::{
+    arch::{self, Arch},
+    install::{self, Requirement},
+};
 
 /// MiB of RAM the machine gets; minivisor's x86_64 `RAM_END` matches.
 pub const MEGS: u32 = 512;
@@ -75,13 +78,14 @@ fn bochsrc(iso: &Path, log: &Path) -> String {
          debug: action=ignore\n\
          port_e9_hack: enabled=1\n\
          magic_break: enabled=1\n\
-         cpu: model=corei7_skylake_x, count=1, ips={IPS}, reset_on_triple_fault=0\n\
+         cpu: model=corei7_skylake_x, count={cpus}, ips={IPS}, reset_on_triple_fault=0\n\
          clock: sync=none\n\
          mouse: enabled=0\n\
          speaker: enabled=0\n\
          sound: driver=dummy\n",
         iso = iso.display(),
         log = log.display(),
+        cpus = arch::cpus(Arch::X86_64),
     )
 }
 
@@ -145,7 +149,7 @@ mod tests {
             "panic: action=fatal\n",
             "port_e9_hack: enabled=1\n",
             "magic_break: enabled=1\n",
-            "cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0\n",
+            "cpu: model=corei7_skylake_x, count=2, ips=100000000, reset_on_triple_fault=0\n",
             "clock: sync=none\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");

@@ -29,7 +29,7 @@ minivisor_secondary_entry:
     mov sp, x1
     ldr x0, [x19, #8]
     bl {main}
-1:  wfe
+1:  wfi
     b 1b
 "#,
     main = sym secondary_main,
@@ -115,10 +115,12 @@ extern "C" fn secondary_main(index: usize) -> ! {
     }
 }
 
-/// Parks this CPU with nothing to do (interrupts stay masked at EL2).
+/// Parks this CPU with nothing to do (interrupts stay masked at EL2, and none is
+/// armed for it). WFI, not WFE: QEMU's TCG treats WFE as a mere yield, so a WFE loop
+/// keeps a host thread busy, while WFI halts the CPU until an interrupt is pending.
 pub fn idle() -> ! {
     loop {
-        // SAFETY: waiting for an event has no effect on memory.
-        unsafe { asm!("wfe", options(nomem, nostack)) };
+        // SAFETY: waiting for an interrupt has no effect on memory.
+        unsafe { asm!("wfi", options(nomem, nostack)) };
     }
 }
