@@ -33,6 +33,11 @@ _start:
 const CPTR_EL2_NO_TRAPS: u64 = 0x33ff;
 /// `CNTHCTL_EL2`: EL1 may read the physical counter and use the physical timer.
 const CNTHCTL_EL1_ACCESS: u64 = 0b11;
+/// The hypervisor's own `HCR_EL2` (the backend swaps in a guest's for each run and
+/// restores this one): EL1 is AArch64 (RW), no stage 2, no traps, and E2H clear,
+/// the nVHE layout the backend requires. Set on every CPU, so none keeps what the
+/// firmware left.
+const HCR_EL2_HOST: u64 = 1 << 31;
 
 fn current_el() -> u64 {
     let el: u64;
@@ -41,10 +46,11 @@ fn current_el() -> u64 {
     (el >> 2) & 3
 }
 
-/// The per-CPU EL2 state every CPU sets before it runs guests: no trapping of FP
-/// at EL2 and counter access for EL1, then the backend's vectors for every later
-/// exception, this CPU's index in `TPIDR_EL2` (see `this_cpu`), and the GIC's CPU
-/// interface with the host timer's interrupt enabled.
+/// The per-CPU EL2 state every CPU sets before it runs guests: the host's
+/// `HCR_EL2`, no trapping of FP at EL2 and counter access for EL1, then the
+/// backend's vectors for every later exception, this CPU's index in `TPIDR_EL2`
+/// (see `this_cpu`), and the GIC's CPU interface with the host timer's interrupt
+/// enabled.
 pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
     if current_el() != 2 {
         return Err("not at EL2 (the CPU was started at another exception level)");
@@ -53,12 +59,14 @@ pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
     // table, valid for the whole run.
     unsafe {
         asm!(
+            "msr hcr_el2, {hcr}",
             "msr cptr_el2, {cptr}",
             "msr cnthctl_el2, {cnthctl}",
             "msr cntvoff_el2, xzr",
             "msr vbar_el2, {vbar}",
             "msr tpidr_el2, {index}",
             "isb",
+            hcr = in(reg) HCR_EL2_HOST,
             cptr = in(reg) CPTR_EL2_NO_TRAPS,
             cnthctl = in(reg) CNTHCTL_EL1_ACCESS,
             vbar = in(reg) axvcpu::arch::aarch64::exception_vector_base(),
