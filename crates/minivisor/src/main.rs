@@ -1,12 +1,13 @@
 //! Minivisor: a tiny bare-metal hypervisor assembled only from the AxVM crates.
 //!
-//! It boots on the bare machine (QEMU; Bochs on x86_64), builds the VMs embedded at build time from
-//! their configs (parsed at run time with `axvmconfig`) and guest images, brings
-//! up every physical CPU (the secondaries idle for now),
-//! time-shares the vCPUs on the boot CPU with a host timer tick, answers their hypercalls and power
-//! requests, and prints a summary: per VM, its outcome against the expected one and
-//! its exits by reason. The machine powers off (status 0) only when every VM ended
-//! as expected; otherwise the run ends with status 1.
+//! It boots on the bare machine (QEMU; Bochs on x86_64), brings up every physical
+//! CPU (the secondaries idle for now), builds the VMs embedded at build time from
+//! their configs (parsed at run time with `axvmconfig`) and guest images,
+//! time-shares their vCPUs on the boot CPU (a host timer tick takes the CPU back
+//! from a running guest), answers their hypercalls and power requests, and prints
+//! a summary: per VM, its outcome against the expected one and its exits by reason.
+//! The machine powers off (status 0) only when every VM ended as expected;
+//! otherwise the run ends with status 1.
 
 #![no_std]
 #![no_main]

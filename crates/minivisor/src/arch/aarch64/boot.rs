@@ -74,6 +74,9 @@ pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
             options(nostack),
         );
     }
+    // The timer's control register resets to an unknown value: disarmed before its
+    // interrupt is enabled.
+    timer::disarm_timer();
     if gic::init_cpu(super::smp::mpidr(), timer::TIMER_INTID) {
         Ok(())
     } else {

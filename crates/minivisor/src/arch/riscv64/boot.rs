@@ -52,8 +52,11 @@ const SIE_STIE: u64 = 1 << 5;
 /// The per-hart HS-mode state every hart sets before it runs guests: traps to the
 /// backend's vector (which passes the hypervisor's own traps to `hs_trap`) with
 /// `sscratch` zero while the hypervisor runs, as the backend requires; this hart's
-/// index in `tp` (see `this_cpu`); the host timer's interrupt enabled.
+/// index in `tp` (see `this_cpu`); the host timer disarmed and its interrupt
+/// enabled. (Disarmed first: a deadline OpenSBI left in the past would keep the
+/// interrupt pending, and an idle hart's `wfi` would return at once, forever.)
 pub(super) fn init_this_cpu(index: usize) {
+    super::timer::disarm_timer();
     // SAFETY: in HS-mode, before this hart runs a guest. `tp` is free for the
     // hypervisor: Rust does not use it on this target and the backend's world
     // switch saves and restores it.

@@ -17,8 +17,9 @@ const ENABLED: u8 = 1;
 const MAX_TABLE: u32 = 0x1_0000;
 
 fn bytes(addr: usize, len: usize) -> &'static [u8] {
-    // SAFETY: the BIOS area and the ACPI tables the firmware put in RAM below 4 GiB
-    // are identity-mapped and never written after boot; only reads are made.
+    // SAFETY: the addresses are the BIOS area's and those the firmware's (trusted)
+    // ACPI tables give, all below 4 GiB and so identity-mapped; nothing writes the
+    // tables after boot, and only reads are made.
     unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
 }
 

@@ -136,7 +136,9 @@ fn wait(ticks: u64) {
 
 fn write_slot(offset: usize, value: u64) {
     // SAFETY: the slot is an aligned quadword of the trampoline page, which only the
-    // boot CPU writes, while no CPU runs the trampoline.
+    // boot CPU writes, and only while no CPU runs the trampoline (a started CPU is
+    // up, past it, before the next one's record goes in; after a CPU that did not
+    // come up, no slot is written again).
     unsafe { core::ptr::write_volatile((TRAMPOLINE + offset) as *mut u64, value) };
 }
 
@@ -163,8 +165,11 @@ pub fn start_secondaries(entry: fn(usize) -> !) {
     install_trampoline();
     let own = lapic::id();
     let mut next = 1;
+    // A CPU that did not come up may still run the trampoline later; its slots then
+    // stay as they are, so no further CPU is started.
+    let mut lost = false;
     let found = acpi::for_each_cpu(|apic_id| {
-        if apic_id == own || next >= MAX_CPUS {
+        if apic_id == own || next >= MAX_CPUS || lost {
             return;
         }
         let Some(record) = cpus::prepare(next, apic_id) else {
@@ -179,6 +184,8 @@ pub fn start_secondaries(entry: fn(usize) -> !) {
         lapic::send_startup(apic_id, TRAMPOLINE_PAGE);
         if cpus::wait_up(next) {
             next += 1;
+        } else {
+            lost = true;
         }
     });
     if !found {
