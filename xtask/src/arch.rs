@@ -10,3 +10,12 @@ pub const fn target(arch: Arch) -> &'static str {
         Arch::Riscv64 => "riscv64gc-unknown-none-elf",
     }
 }
+
+/// The physical CPUs the emulator gives minivisor on `arch` (QEMU `-smp`, Bochs
+/// `cpu: count`); every system test checks that all of them came up.
+pub const fn cpus(arch: Arch) -> usize {
+    match arch {
+        Arch::Aarch64 | Arch::Riscv64 => 4,
+        Arch::X86_64 => 2,
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::{
     io::{Read, Write},
+    os::unix::process::CommandExt,
     path::Path,
     process::{Command, Stdio},
     sync::mpsc,
@@ -51,7 +52,10 @@ pub fn run_with_limit(
     echo: bool,
 ) -> Result<RunResult, String> {
     let start = Instant::now();
+    // In a process group of its own: a signal meant for the xtask (Ctrl-C) or for
+    // the emulator's group never reaches the other.
     let mut child = command
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,7 +4,7 @@
 use std::{path::Path, process::Command};
 
 use crate::{
-    arch::Arch,
+    arch::{self, Arch},
     install::{self, Requirement},
 };
 
@@ -33,7 +33,9 @@ pub fn ensure(arch: Arch) -> Result<(), String> {
 pub fn command(arch: Arch, kernel: &Path, icount: bool) -> Command {
     let (binary, _) = binary_and_package(arch);
     let mut command = Command::new(binary);
-    command.args(["-m", "1G", "-nographic"]);
+    command
+        .args(["-m", "1G", "-nographic", "-smp"])
+        .arg(arch::cpus(arch).to_string());
     match arch {
         Arch::Aarch64 => {
             command.args([

@@ -99,6 +99,15 @@ const AARCH64: &[Scenario] = &[
         output: &["[firmware-aarch64] firmware: all services answered"],
         icount: false,
     },
+    Scenario {
+        name: "timer",
+        vms: &[("off", "aarch64-spin.toml")],
+        output: &[
+            "[spin-aarch64] spin: done after",
+            "minivisor: the host timer took the CPU back from a running guest",
+        ],
+        icount: false,
+    },
 ];
 
 const RISCV64: &[Scenario] = &[
@@ -174,6 +183,15 @@ const RISCV64: &[Scenario] = &[
             "[firmware-riscv64] firmware: hello through the SBI debug console",
             "[firmware-riscv64] firmware: hello through the legacy SBI console",
             "[firmware-riscv64] firmware: all services answered",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "timer",
+        vms: &[("off", "riscv64-spin.toml")],
+        output: &[
+            "[spin-riscv64] spin: done after",
+            "minivisor: the host timer took the CPU back from a running guest",
         ],
         icount: false,
     },
@@ -258,5 +276,14 @@ const X86_64: &[Scenario] = &[
         vms: &[("off", "x86_64-exitcost.toml")],
         output: &["[exitcost-x86_64] exitcost: hypercall round trip"],
         icount: true,
+    },
+    Scenario {
+        name: "timer",
+        vms: &[("off", "x86_64-spin.toml")],
+        output: &[
+            "[spin-x86_64] spin: done after",
+            "minivisor: the host timer took the CPU back from a running guest",
+        ],
+        icount: false,
     },
 ];

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::{
-    arch::Arch,
+    arch::{self, Arch},
     emulator::{self, RunResult},
     escapes, images,
     scenarios::Scenario,
@@ -37,14 +37,25 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         Err(why) => return (Outcome::Failed(why), Duration::ZERO),
     };
     match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
-        Ok(result) => (judge(scenario, &result), result.duration),
+        Ok(result) => (judge(arch, scenario, &result), result.duration),
         Err(why) => (Outcome::Failed(why), Duration::ZERO),
     }
 }
 
+/// The lines that show every physical CPU of `arch` came up: one per CPU, then
+/// the count.
+fn cpus_up(arch: Arch) -> Vec<String> {
+    let cpus = arch::cpus(arch);
+    (0..cpus)
+        .map(|cpu| format!("minivisor: cpu {cpu} up ("))
+        .chain([format!("{cpus} CPUs up")])
+        .collect()
+}
+
 /// PASS when the emulator exited with status 0, minivisor reported every VM as
-/// expected, the console shows every expected line, and no guest reported a failure.
-fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
+/// expected, every CPU came up, the console shows every expected line, and no
+/// guest reported a failure.
+fn judge(arch: Arch, scenario: &Scenario, result: &RunResult) -> Outcome {
     let output = escapes::strip(&result.output).replace('\r', "");
     let Some(status) = result.status else {
         return Outcome::Failed(format!("no exit within {}s", SCENARIO_LIMIT.as_secs()));
@@ -57,6 +68,9 @@ fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
     }
     if let Some(line) = output.lines().find(|line| line.contains("FAILED")) {
         return Outcome::Failed(format!("a guest failed: {}", line.trim()));
+    }
+    if let Some(missing) = cpus_up(arch).iter().find(|want| !output.contains(*want)) {
+        return Outcome::Failed(format!("not every CPU came up: missing {}", missing.trim()));
     }
     match scenario.output.iter().find(|want| !output.contains(*want)) {
         Some(missing) => Outcome::Failed(format!("missing output: {missing}")),
@@ -83,9 +97,33 @@ mod tests {
         }
     }
 
+    /// What minivisor prints when both CPUs of an x86_64 machine came up.
+    const UP: &str = "minivisor: cpu 0 up (APIC id 0x0)\nminivisor: cpu 1 up (APIC id 0x1)\n\
+                      minivisor: x on y, 2 CPUs up\n";
+
+    fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
+        super::judge(Arch::X86_64, scenario, result)
+    }
+
+    #[test]
+    fn a_scenario_fails_unless_every_cpu_came_up() {
+        let good = format!("{UP}[vm] Hello\nminivisor: 1 of 1 VMs as expected: PASS\n");
+        assert_eq!(judge(&SCENARIO, &result(Some(0), &good)), Outcome::Passed);
+        let one = good.replace("minivisor: cpu 1 up (APIC id 0x1)\n", "");
+        assert_eq!(
+            judge(&SCENARIO, &result(Some(0), &one)),
+            Outcome::Failed("not every CPU came up: missing minivisor: cpu 1 up (".into())
+        );
+        let count = good.replace("2 CPUs up", "1 CPUs up");
+        assert!(matches!(
+            judge(&SCENARIO, &result(Some(0), &count)),
+            Outcome::Failed(_)
+        ));
+    }
+
     #[test]
     fn a_scenario_passes_only_with_status_summary_and_output() {
-        let good = "[vm] Hello\r\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        let good = &format!("{UP}[vm] Hello\r\nminivisor: 1 of 1 VMs as expected: PASS\n");
         assert_eq!(judge(&SCENARIO, &result(Some(0), good)), Outcome::Passed);
         assert!(matches!(
             judge(&SCENARIO, &result(Some(1), good)),
@@ -95,14 +133,18 @@ mod tests {
             judge(&SCENARIO, &result(None, good)),
             Outcome::Failed(_)
         ));
-        let missing = "minivisor: 1 of 1 VMs as expected: PASS\n";
+        let missing = &format!("{UP}minivisor: 1 of 1 VMs as expected: PASS\n");
         assert_eq!(
             judge(&SCENARIO, &result(Some(0), missing)),
             Outcome::Failed("missing output: [vm] Hello".into())
         );
-        let escaped = "\u{1b}[1;1H[vm] Hello\u{1b}[K\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        let escaped = &format!(
+            "{UP}\u{1b}[1;1H[vm] Hello\u{1b}[K\nminivisor: 1 of 1 VMs as expected: PASS\n"
+        );
         assert_eq!(judge(&SCENARIO, &result(Some(0), escaped)), Outcome::Passed);
-        let failed = "[vm] Hello\n[vm] check FAILED\nminivisor: 1 of 1 VMs as expected: PASS\n";
+        let failed = &format!(
+            "{UP}[vm] Hello\n[vm] check FAILED\nminivisor: 1 of 1 VMs as expected: PASS\n"
+        );
         assert!(matches!(
             judge(&SCENARIO, &result(Some(0), failed)),
             Outcome::Failed(_)

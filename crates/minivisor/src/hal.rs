@@ -56,8 +56,9 @@ unsafe impl AxVMHal for Hal {
     }
 }
 
-// SAFETY: frames as for `AxMmHal`; minivisor runs its vCPUs on the boot CPU only,
-// with interrupts off, so the caller is always on CPU 0.
+// SAFETY: frames as for `AxMmHal`; every CPU records its own index at start-up and
+// minivisor runs vCPUs with interrupts off and never moves a running call to another
+// CPU, so `current_cpu_id` always names the caller's CPU.
 unsafe impl AxVCpuHal for Hal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         frames::alloc(1, 12)
@@ -75,15 +76,21 @@ unsafe impl AxVCpuHal for Hal {
         HostPhysAddr::from(vaddr.as_usize())
     }
 
+    /// The dense index of the calling CPU (0 = the boot CPU), kept per CPU by
+    /// `arch` (TPIDR_EL2, `tp`, the per-CPU GS area).
     fn current_cpu_id() -> usize {
-        0
+        crate::arch::this_cpu()
     }
 
+    /// Acknowledges the interrupt that ended a guest's run at the interrupt
+    /// controller; its number, which the backend reports in the
+    /// `ExternalInterrupt` exit that the run loop hands to [`crate::irq::handle`].
     fn irq_fetch() -> usize {
         crate::arch::irq_fetch()
     }
 
+    /// Acknowledges and handles the pending interrupt at once.
     fn irq_handler() {
-        crate::arch::irq_handler();
+        crate::irq::handle(crate::arch::irq_fetch() as u64);
     }
 }

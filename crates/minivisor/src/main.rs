@@ -1,11 +1,13 @@
 //! Minivisor: a tiny bare-metal hypervisor assembled only from the AxVM crates.
 //!
-//! It boots on the bare machine (QEMU; Bochs on x86_64), builds the VMs embedded at build time from
+//! It boots on the bare machine (QEMU; Bochs on x86_64), brings up every physical
+//! CPU (the secondaries idle for now), builds the VMs embedded at build time from
 //! their configs (parsed at run time with `axvmconfig`) and guest images,
-//! time-shares their vCPUs on one physical CPU, answers their hypercalls and power
-//! requests, and prints a summary: per VM, its outcome against the expected one and
-//! its exits by reason. The machine powers off (status 0) only when every VM ended
-//! as expected; otherwise the run ends with status 1.
+//! time-shares their vCPUs on the boot CPU (a host timer tick takes the CPU back
+//! from a running guest), answers their hypercalls and power requests, and prints
+//! a summary: per VM, its outcome against the expected one and its exits by reason.
+//! The machine powers off (status 0) only when every VM ended as expected;
+//! otherwise the run ends with status 1.
 
 #![no_std]
 #![no_main]
@@ -14,11 +16,14 @@ extern crate alloc;
 
 mod arch;
 mod console;
+mod cpus;
 mod firmware;
 mod frames;
 mod hal;
 mod hypercall;
+mod irq;
 mod run;
+mod timer;
 mod vms;
 
 use run::{Guest, Outcome};
@@ -31,18 +36,33 @@ fn main(free_start: usize, free_end: usize) -> bool {
     // unused, identity-mapped memory, handed over once here.
     unsafe { frames::init(free_start, free_end) };
     if let Err(why) = arch::enable_virtualization() {
-        println!("minivisor: {why}");
+        println!("minivisor: cpu 0: {why}");
         return false;
     }
+    cpus::report_boot_cpu();
+    arch::start_secondaries(secondary_main);
     println!(
-        "minivisor: {} on {}, {} VM(s) to run",
+        "minivisor: {} on {}, {} CPUs up, {} VM(s) to run",
         env!("CARGO_PKG_NAME"),
         arch::ARCH,
+        cpus::count(),
         vms::VMS.len()
     );
     let mut guests = run::build_all(vms::VMS);
+    timer::start_periodic(timer::ticks_from_millis(TIMESLICE_MILLIS));
     run::schedule(&mut guests);
+    timer::stop();
     summary(&guests)
+}
+
+/// The period of the host timer while guests run: each expiry takes the CPU back
+/// from a running guest (an `ExternalInterrupt` exit).
+const TIMESLICE_MILLIS: u64 = 5;
+
+/// What a secondary CPU does once it is up: nothing yet (every vCPU runs on the
+/// boot CPU).
+fn secondary_main(_cpu: usize) -> ! {
+    arch::idle()
 }
 
 /// Prints the summary table; whether every VM met its expectation.
@@ -75,6 +95,11 @@ fn summary(guests: &[Guest]) -> bool {
             }
             println!("{line}");
         }
+    }
+    let timer_interrupts = cpus::this().timer_interrupts();
+    println!("minivisor: cpu 0 took {timer_interrupts} host timer interrupts while guests ran");
+    if timer_interrupts > 0 {
+        println!("minivisor: the host timer took the CPU back from a running guest");
     }
     let all = passed == guests.len() && !guests.is_empty();
     println!(

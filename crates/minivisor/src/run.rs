@@ -198,6 +198,9 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
             // Only a running vCPU refuses this, and this one is stopped in its exit.
             let _ = vcpu.set_return_value(value);
         }
+        if let AxVCpuExitReason::ExternalInterrupt { vector } = *exit {
+            crate::irq::handle(vector);
+        }
         let handled = matches!(
             exit,
             AxVCpuExitReason::Hypercall { .. }

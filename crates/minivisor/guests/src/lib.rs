@@ -21,7 +21,8 @@ pub mod power;
 pub mod sink;
 
 pub use arch::{
-    GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, report_boot, wfi,
+    GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, let_host_interrupts_in,
+    report_boot, wfi,
 };
 
 /// The bytes of stack each vCPU gets.

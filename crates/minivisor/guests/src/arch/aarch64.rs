@@ -72,6 +72,10 @@ pub fn cpu_id() -> u64 {
     mpidr & 0xff
 }
 
+/// Nothing to do: with HCR_EL2.IMO set, the host's interrupts reach EL2 whatever
+/// the guest's PSTATE.I is.
+pub fn let_host_interrupts_in() {}
+
 /// Waits for an interrupt; under minivisor this yields the physical CPU.
 pub fn wfi() {
     // SAFETY: WFI only pauses the vCPU.

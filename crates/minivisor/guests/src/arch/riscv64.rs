@@ -72,6 +72,10 @@ pub fn cpu_id() -> u64 {
     id
 }
 
+/// Nothing to do: HS-mode interrupts are always enabled while the guest runs in
+/// VS-mode, whatever its sstatus.SIE is.
+pub fn let_host_interrupts_in() {}
+
 /// Waits for an interrupt; under minivisor this yields the physical hart.
 pub fn wfi() {
     // SAFETY: WFI only pauses the hart.

@@ -243,6 +243,17 @@ pub fn cpu_id() -> u64 {
     u64::from(id >> 24)
 }
 
+/// Sets RFLAGS.IF. No interrupt ever reaches the guest (each one is an
+/// external-interrupt VM exit), but Bochs 2.7 recognises the host's interrupts in
+/// VMX non-root operation only while the guest's IF is set: it computes the
+/// interrupt mask at VM entry before it enters non-root operation, so with IF clear
+/// the host timer cannot take the CPU back from a spinning guest there.
+pub fn let_host_interrupts_in() {
+    // SAFETY: setting IF only changes which interrupts the guest would take, and it
+    // takes none (external-interrupt exiting).
+    unsafe { asm!("sti", options(nomem, nostack)) };
+}
+
 /// Halts until an interrupt; under minivisor this yields the physical CPU.
 pub fn wfi() {
     // SAFETY: HLT only pauses the vCPU (it exits to the hypervisor).

@@ -2,8 +2,12 @@
 
 mod boot;
 mod console;
+mod gic;
+mod irq;
 mod mmu;
 mod power;
+mod smp;
+mod timer;
 
 use axaddrspace::{AddrSpace, ArchTlb, Stage2};
 use axdevice::Platform;
@@ -13,7 +17,10 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
     console::putc,
+    irq::{end_of_interrupt, irq_fetch},
     power::{fail_exit, power_off},
+    smp::{idle, start_secondaries, this_cpu},
+    timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
 };
 use crate::hal::Hal;
 
@@ -25,6 +32,9 @@ pub const PLATFORM: Platform = Platform::Aarch64;
 pub const RAM_START: usize = 0x4000_0000;
 /// The end of the RAM QEMU gives the machine (`-m 1G`).
 pub const RAM_END: usize = 0x8000_0000;
+
+/// What the firmware's id of a CPU is called here.
+pub const CPU_ID_NAME: &str = "MPIDR affinity";
 
 /// A vCPU backend on this architecture.
 pub type VCpu = Aarch64VCpu<Hal>;
@@ -94,11 +104,3 @@ pub fn vcpu_of_affinity(mpidr: u64) -> Option<usize> {
 pub fn start_registers(_vcpu: usize, arg: u64) -> [(usize, u64); 1] {
     [(0, arg)]
 }
-
-/// Minivisor takes no physical interrupts; nothing is ever pending.
-pub fn irq_fetch() -> usize {
-    0
-}
-
-/// Minivisor takes no physical interrupts.
-pub fn irq_handler() {}

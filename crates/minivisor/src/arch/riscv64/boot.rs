@@ -1,4 +1,6 @@
-//! Entry in HS-mode from OpenSBI, and the HS-mode set-up the vCPU backend needs.
+//! Entry in HS-mode from OpenSBI (on whichever hart won its boot lottery; the hart
+//! id in a0), and the per-hart HS-mode set-up the vCPU backend and the host timer
+//! need.
 
 use core::arch::{asm, global_asm};
 
@@ -16,7 +18,8 @@ _start:
     sd zero, (t0)
     addi t0, t0, 8
     j 1b
-2:  call {main}
+2:  mv tp, zero
+    call {main}
 3:  wfi
     j 3b
 "#,
@@ -41,24 +44,45 @@ fn hs_trap(frame: &mut TrapFrame) {
     super::fail_exit()
 }
 
-extern "C" fn boot_main() -> ! {
-    riscv64::set_hs_trap_handler(Some(hs_trap));
-    // SAFETY: in HS-mode during boot, before any guest: traps go to the backend's
-    // vector (which passes the hypervisor's own traps to `hs_trap`), with sscratch
-    // zero while the hypervisor runs, as the backend requires.
+/// `sie.STIE`: the supervisor timer interrupt (the host timer) is enabled. The
+/// hypervisor runs with `sstatus.SIE` clear, so it takes the interrupt only while a
+/// guest runs (VS-mode), where HS-mode interrupts are always enabled.
+const SIE_STIE: u64 = 1 << 5;
+
+/// The per-hart HS-mode state every hart sets before it runs guests: traps to the
+/// backend's vector (which passes the hypervisor's own traps to `hs_trap`) with
+/// `sscratch` zero while the hypervisor runs, as the backend requires; this hart's
+/// index in `tp` (see `this_cpu`); the host timer disarmed and its interrupt
+/// enabled. (Disarmed first: a deadline OpenSBI left in the past would keep the
+/// interrupt pending, and an idle hart's `wfi` would return at once, forever.)
+pub(super) fn init_this_cpu(index: usize) {
+    super::timer::disarm_timer();
+    // SAFETY: in HS-mode, before this hart runs a guest. `tp` is free for the
+    // hypervisor: Rust does not use it on this target and the backend's world
+    // switch saves and restores it.
     unsafe {
         asm!(
             "csrw sscratch, zero",
             "csrw stvec, {vec}",
+            "mv tp, {index}",
+            "csrs sie, {stie}",
             vec = in(reg) riscv64::trap_vector_base(),
+            index = in(reg) index,
+            stie = in(reg) SIE_STIE,
             options(nostack),
         );
     }
+}
+
+extern "C" fn boot_main(hart_id: usize) -> ! {
+    riscv64::set_hs_trap_handler(Some(hs_trap));
+    init_this_cpu(0);
     let hstatus: u64;
     // SAFETY: reading hstatus has no side effect; without the H extension it traps
     // to `hs_trap`, which reports it.
     unsafe { asm!("csrr {}, hstatus", out(reg) hstatus, options(nomem, nostack)) };
     let _ = hstatus;
+    crate::cpus::boot_cpu(hart_id as u64);
     unsafe extern "C" {
         static __image_end: u8;
     }

@@ -3,8 +3,12 @@
 
 mod boot;
 mod console;
+mod ecall;
 mod firmware;
+mod irq;
 mod power;
+mod smp;
+mod timer;
 
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
 use axdevice::Platform;
@@ -15,7 +19,10 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 pub use self::{
     console::putc,
     firmware::firmware_call,
+    irq::{end_of_interrupt, irq_fetch},
     power::{fail_exit, power_off},
+    smp::{idle, start_secondaries, this_cpu},
+    timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
 };
 use crate::hal::Hal;
 
@@ -26,6 +33,9 @@ pub const PLATFORM: Platform = Platform::Riscv64;
 /// The end of the RAM minivisor uses: QEMU gives the machine 1 GiB from
 /// 0x8000_0000 (`-m 1G`); OpenSBI keeps the device tree in the top 2 MiB.
 pub const RAM_END: usize = 0xbfe0_0000;
+
+/// What the firmware's id of a CPU is called here.
+pub const CPU_ID_NAME: &str = "hart";
 
 /// A vCPU backend on this architecture.
 pub type VCpu = Riscv64VCpu<Hal>;
@@ -78,11 +88,3 @@ pub fn vcpu_of_affinity(hart_id: u64) -> Option<usize> {
 pub fn start_registers(vcpu: usize, arg: u64) -> [(usize, u64); 2] {
     [(10, vcpu as u64), (11, arg)]
 }
-
-/// Minivisor takes no physical interrupts; nothing is ever pending.
-pub fn irq_fetch() -> usize {
-    0
-}
-
-/// Minivisor takes no physical interrupts.
-pub fn irq_handler() {}

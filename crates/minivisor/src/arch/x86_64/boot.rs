@@ -5,7 +5,7 @@
 
 use core::arch::global_asm;
 
-use super::{gdt, idt, port::outb};
+use super::{gdt, lapic, port::outb, smp};
 
 /// The Multiboot v1 header magic.
 const MULTIBOOT_MAGIC: u32 = 0x1bad_b002;
@@ -114,13 +114,9 @@ fn mask_pic() {
 }
 
 extern "C" fn boot_main() -> ! {
-    // SAFETY: once, in 64-bit mode at boot with interrupts disabled, before anything
-    // depends on the descriptor tables.
-    unsafe {
-        gdt::init();
-        idt::init();
-    }
+    smp::init_this_cpu(0);
     mask_pic();
+    crate::cpus::boot_cpu(lapic::id());
     unsafe extern "C" {
         static __image_end: u8;
     }

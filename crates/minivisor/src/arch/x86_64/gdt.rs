@@ -1,7 +1,10 @@
-//! The hypervisor's GDT: a 64-bit code segment, a data segment and the 64-bit TSS
-//! that VMX requires in TR (the host TR selector of a VMCS must not be zero).
+//! The hypervisor's GDTs, one per CPU: a 64-bit code segment, a data segment and
+//! the CPU's own 64-bit TSS that VMX requires in TR (the host TR selector of a
+//! VMCS must not be zero; a TSS is busy once loaded, so CPUs cannot share one).
 
 use core::arch::asm;
+
+use crate::cpus::MAX_CPUS;
 
 /// The code segment selector.
 pub const CODE: u16 = 0x08;
@@ -25,14 +28,14 @@ struct Tss([u32; 26]);
 /// The TSS size, minus one: its limit.
 const TSS_LIMIT: u64 = core::mem::size_of::<Tss>() as u64 - 1;
 
-static TSS_SEGMENT: Tss = {
+static TSS_SEGMENTS: [Tss; MAX_CPUS] = [const {
     let mut words = [0u32; 26];
     words[25] = (core::mem::size_of::<Tss>() as u32) << 16;
     Tss(words)
-};
+}; MAX_CPUS];
 
-/// The GDT; the processor sets the TSS descriptor's busy bit, so it is writable.
-static mut GDT: [u64; 5] = [0, CODE_DESCRIPTOR, DATA_DESCRIPTOR, 0, 0];
+/// The GDTs; the processor sets the TSS descriptor's busy bit, so they are writable.
+static mut GDTS: [[u64; 5]; MAX_CPUS] = [[0, CODE_DESCRIPTOR, DATA_DESCRIPTOR, 0, 0]; MAX_CPUS];
 
 /// The operand of LGDT and LIDT.
 #[repr(C, packed)]
@@ -53,15 +56,19 @@ const fn tss_descriptor(base: u64) -> [u64; 2] {
     [low, base >> 32]
 }
 
-/// Loads the GDT, reloads the segment registers and loads TR.
+/// Loads CPU `cpu`'s GDT, reloads the segment registers and loads TR.
 ///
 /// # Safety
 ///
-/// Once, at boot in 64-bit mode, with interrupts disabled.
-pub unsafe fn init() {
-    let gdt = &raw mut GDT;
-    let [low, high] = tss_descriptor(core::ptr::addr_of!(TSS_SEGMENT) as u64);
-    // SAFETY: only this boot-time code writes the GDT, before it is loaded.
+/// Once per CPU, on that CPU at boot in 64-bit mode, with interrupts disabled;
+/// `cpu` below `MAX_CPUS`.
+pub unsafe fn init(cpu: usize) {
+    let index = cpu.min(MAX_CPUS - 1);
+    // SAFETY: taking the address of one CPU's GDT; each CPU writes only its own,
+    // once, before it loads it.
+    let gdt = unsafe { &raw mut GDTS[index] };
+    let [low, high] = tss_descriptor(core::ptr::addr_of!(TSS_SEGMENTS[index]) as u64);
+    // SAFETY: as above: this CPU's GDT, not loaded yet.
     unsafe {
         (*gdt)[3] = low;
         (*gdt)[4] = high;

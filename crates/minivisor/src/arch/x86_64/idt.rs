@@ -1,5 +1,5 @@
-//! The hypervisor's IDT: every vector reports what happened (vector, error code,
-//! RIP) and ends the run as failed. Minivisor runs with interrupts disabled, so
+//! The hypervisor's IDT, shared by every CPU: every vector reports what happened
+//! (vector, error code, RIP) and ends the run as failed. Minivisor runs with interrupts disabled, so
 //! any entry here is an exception in the hypervisor itself (or a stray NMI).
 
 use core::arch::{asm, global_asm};
@@ -104,11 +104,12 @@ const fn gate(handler: u64) -> [u64; 2] {
     [low, handler >> 32]
 }
 
-/// Fills and loads the IDT.
+/// Fills the IDT (shared by every CPU) and loads it on this CPU.
 ///
 /// # Safety
 ///
-/// Once, at boot in 64-bit mode with the GDT loaded, interrupts disabled.
+/// Once, on the boot CPU at boot in 64-bit mode with the GDT loaded, interrupts
+/// disabled, before any other CPU loads the IDT.
 pub unsafe fn init() {
     let idt = &raw mut IDT;
     // SAFETY: the stub table is read-only data the assembly above defines.
@@ -119,11 +120,17 @@ pub unsafe fn init() {
         // SAFETY: only this boot-time code writes the IDT, before it is loaded.
         unsafe { (*idt)[vector] = gate(stub) };
     }
+    load();
+}
+
+/// Loads the IDT on this CPU (a secondary CPU, after the boot CPU filled it).
+pub fn load() {
     let pointer = TablePointer {
         limit: (core::mem::size_of::<[[u64; 2]; 256]>() - 1) as u16,
-        base: idt as u64,
+        base: &raw const IDT as u64,
     };
-    // SAFETY: the IDT is static and every gate points at a stub above.
+    // SAFETY: the IDT is static, filled before any CPU loads it and never written
+    // again; every gate points at a stub above.
     unsafe { asm!("lidt [{}]", in(reg) &raw const pointer, options(readonly, nostack)) };
 }
 

@@ -1,13 +1,18 @@
 //! Minivisor on x86_64: a Multiboot kernel booted by GRUB under Bochs (VMX with
 //! EPT), debug-port console, Bochs magic-breakpoint / shutdown-port exits.
 
+mod acpi;
 mod boot;
 mod console;
 mod gdt;
 mod idt;
+mod irq;
+mod lapic;
 mod mmu;
 mod port;
 mod power;
+mod smp;
+mod timer;
 
 use alloc::{format, string::String};
 
@@ -19,7 +24,10 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr, VMBootProtocol};
 
 pub use self::{
     console::putc,
+    irq::{end_of_interrupt, irq_fetch},
     power::{fail_exit, power_off},
+    smp::{idle, start_secondaries, this_cpu},
+    timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
 };
 use crate::hal::Hal;
 
@@ -31,13 +39,17 @@ pub const PLATFORM: Platform = Platform::X86_64;
 /// in the bochsrc the xtask writes).
 pub const RAM_END: usize = 0x2000_0000;
 
+/// What the firmware's id of a CPU is called here.
+pub const CPU_ID_NAME: &str = "APIC id";
+
 /// A vCPU backend on this architecture.
 pub type VCpu = X86VCpu<Hal>;
 
 /// A VM on this architecture.
 pub type Vm = axvm::AxVM<Hal, VCpu>;
 
-/// Turns VMX on for this physical CPU (VMXON), before any vCPU binds.
+/// Turns VMX on for this physical CPU (VMXON), before any vCPU binds there: the
+/// boot CPU in `main`, every other CPU during its own set-up.
 pub fn enable_virtualization() -> Result<(), String> {
     x86_64::hardware_enable::<Hal>().map_err(|error| {
         format!(
@@ -127,11 +139,3 @@ pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
 pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
     []
 }
-
-/// Minivisor takes no physical interrupts; nothing is ever pending.
-pub fn irq_fetch() -> usize {
-    0
-}
-
-/// Minivisor takes no physical interrupts.
-pub fn irq_handler() {}

@@ -1,0 +1,23 @@
+//! Minivisor's own calls into OpenSBI (the SBI calling convention: extension in a7, function in
+//! a6, arguments from a0, error in a0 and value in a1).
+
+use core::arch::asm;
+
+/// SBI call `eid`/`fid` with three arguments; `(error, value)`.
+pub fn call(eid: u64, fid: u64, args: [u64; 3]) -> (i64, u64) {
+    let (error, value): (u64, u64);
+    // SAFETY: an SBI call to OpenSBI in M-mode, which writes a0 and a1 only; the
+    // calls minivisor makes (HSM, TIME) touch none of its memory.
+    unsafe {
+        asm!(
+            "ecall",
+            inout("a0") args[0] => error,
+            inout("a1") args[1] => value,
+            in("a2") args[2],
+            in("a6") fid,
+            in("a7") eid,
+            options(nostack),
+        );
+    }
+    (error as i64, value)
+}
