@@ -72,12 +72,14 @@ mod hal;
 mod space;
 mod table;
 mod tlb;
+mod vmid;
 
 #[cfg(any(test, feature = "host-testing"))]
 pub mod testing;
 
 pub use arch::NativeFormat;
 pub use format::{Ept, Geometry, NestedFormat, PageSize, Stage2, Sv4x, Sv4xMode};
-pub use hal::AxMmHal;
-pub use space::AddrSpace;
+pub use hal::{AxMmHal, LinearMemory};
+pub use space::{AddrSpace, GuestMemorySlice};
 pub use tlb::{ArchTlb, NestedTlb};
+pub use vmid::VmidRegistry;

@@ -8,6 +8,10 @@ use axvm_types::{GuestPhysAddrRange, NestedPagingConfig};
 
 use crate::{arch::page_flush::pages_to_flush, format::Stage2};
 
+/// Whether invalidation reaches every CPU by itself: the `tlbi ...is` forms reach
+/// every CPU of the inner-shareable domain.
+pub const TLB_BROADCAST: bool = true;
+
 /// Invalidates the stage-2 translations of `range` (or of the whole VMID when the
 /// range is large) in the inner-shareable domain.
 ///

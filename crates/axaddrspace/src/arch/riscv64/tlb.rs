@@ -4,6 +4,10 @@ use axvm_types::{GuestPhysAddrRange, NestedPagingConfig};
 
 use crate::arch::page_flush::pages_to_flush;
 
+/// Whether invalidation reaches every CPU by itself: `hfence.gvma` fences this hart only;
+/// other harts need the host (SBI remote fences or IPIs).
+pub const TLB_BROADCAST: bool = false;
+
 /// Fences every G-stage translation of the VMID on this hart: a fence by address
 /// need not drop cached non-leaf entries, and unmapping may free tables.
 pub fn invalidate(config: &NestedPagingConfig, _range: GuestPhysAddrRange) {

@@ -4,6 +4,10 @@ use axvm_types::{GuestPhysAddrRange, NestedPagingConfig};
 
 use crate::format::Ept;
 
+/// Whether invalidation reaches every CPU by itself: `invept` acts on this logical processor
+/// only; the others need the host (IPIs).
+pub const TLB_BROADCAST: bool = false;
+
 /// INVEPT type 1: invalidate the mappings of one EPTP.
 const SINGLE_CONTEXT: u64 = 1;
 
