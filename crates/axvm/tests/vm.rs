@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 
 use axaddrspace::{
-    AddrSpace, AxMmHal, Stage2,
+    AddrSpace, AxMmHal, LinearMemory, Stage2, VmidRegistry,
     testing::{ArenaHal, RecordingTlb},
 };
 use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBackend};
@@ -23,14 +23,16 @@ use axvcpu::{
 };
 use axvm::{AxVM, AxVMConfig, AxVMHal, GuestFault, VCpuConfigs, VMState};
 use axvm_types::{
-    AccessWidth, Arch, AxVmError, GuestPhysAddr, HostPhysAddr, HostVirtAddr, MappingFlags,
+    AccessWidth, Arch, AxVmError, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr,
+    MappingFlags, NestedPagingConfig,
 };
 use axvmconfig::AxVMCrateConfig;
 
-/// The arena host, with identical regions carved from contiguous arena frames.
+/// The arena host, with identical regions carved from the arena's guest RAM.
 struct TestHal;
 
-// SAFETY: every frame and region comes from the arena (see ArenaHal's contract).
+// SAFETY: every frame and region comes from the arena, and every answer is the
+// arena's (see ArenaHal's contract).
 unsafe impl AxMmHal for TestHal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         ArenaHal::alloc_frame()
@@ -47,12 +49,24 @@ unsafe impl AxMmHal for TestHal {
     fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
         ArenaHal::dealloc_contiguous_frames(paddr, count);
     }
+    fn linear_memory(paddr: HostPhysAddr, size: usize) -> LinearMemory {
+        ArenaHal::linear_memory(paddr, size)
+    }
+    fn in_hypervisor_mode() -> bool {
+        ArenaHal::in_hypervisor_mode()
+    }
+    fn invalidate_remote(config: &NestedPagingConfig, range: GuestPhysAddrRange) {
+        ArenaHal::invalidate_remote(config, range);
+    }
+    fn vmids() -> &'static VmidRegistry {
+        ArenaHal::vmids()
+    }
 }
 
-// SAFETY: identical regions are arena frames owned by the VM until released.
+// SAFETY: identical regions are arena guest RAM owned by the VM until released.
 unsafe impl AxVMHal for TestHal {
     fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
-        ArenaHal::alloc_contiguous_frames(size / 0x1000, 21)
+        ArenaHal::alloc_guest_ram(size / 0x1000, 21)
     }
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
         ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
@@ -110,8 +124,10 @@ fn vm_for(config: &str, arch: Arch, scripts: Vec<Vec<ScriptStep>>) -> (Arc<Vm>, 
         ))
         .unwrap();
     let config = AxVMConfig::new(crate_config, arch).unwrap();
+    // Each live space needs its own VMID.
+    let vmid = ArenaHal::vmids().first_free(1).unwrap();
     let space = AddrSpace::with_format(
-        Stage2::new(48, 4, 1).unwrap(),
+        Stage2::new(48, 4, vmid).unwrap(),
         RecordingTlb::default(),
         GuestPhysAddr::from(0),
         1 << 48,
@@ -433,4 +449,75 @@ fn power_off_and_cpu_events_reach_the_hypervisor() {
     assert_eq!(vm.run_vcpu(0), Ok(AxVCpuExitReason::SystemDown));
     assert_eq!(vm.state(), VMState::Stopped);
     assert!(vm.vcpu(2).is_err());
+}
+
+/// Takes every free frame of this thread's arena; give them back with [`give_back`].
+fn exhaust_host_memory() -> Vec<HostPhysAddr> {
+    std::iter::from_fn(ArenaHal::alloc_frame).collect()
+}
+
+fn give_back(frames: Vec<HostPhysAddr>) {
+    for frame in frames {
+        ArenaHal::dealloc_frame(frame);
+    }
+}
+
+/// The old defect: a nested page fault the host had no memory for stopped the VM
+/// with a guest fault (`Forbidden`), as if the guest had done something wrong.
+#[test]
+fn host_out_of_memory_in_a_fault_is_the_hosts_error_and_the_vm_runs_on() {
+    let ram_fault = AxVCpuExitReason::NestedPageFault {
+        addr: GuestPhysAddr::from(0x4030_0000),
+        access_flags: MappingFlags::WRITE,
+    };
+    let hypercall = AxVCpuExitReason::Hypercall {
+        nr: 1,
+        args: [0; 6],
+    };
+    // The guest retries the access after the host's error.
+    let script = vec![Ok(ram_fault), Ok(ram_fault), Ok(hypercall)];
+    let (vm, _) = vm_with(CONFIG, vec![script, Vec::new()]);
+    vm.boot().unwrap();
+    let taken = exhaust_host_memory();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::NoMemory));
+    assert_eq!(vm.fault(), None);
+    assert_eq!(vm.state(), VMState::Running);
+    give_back(taken);
+    assert_eq!(vm.run_vcpu(0), Ok(hypercall));
+    let mut word = [0xffu8; 4];
+    vm.read_guest(GuestPhysAddr::from(0x4030_0000), &mut word)
+        .unwrap();
+    assert_eq!(word, [0; 4]);
+}
+
+/// The old defect: loading an image without host memory for it said
+/// `BadAddress`, blaming the config.
+#[test]
+fn loading_without_host_memory_is_no_memory() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    let taken = exhaust_host_memory();
+    assert_eq!(vm.load_kernel_image(b"kernel"), Err(AxVmError::NoMemory));
+    give_back(taken);
+    vm.load_kernel_image(b"kernel").unwrap();
+    // Outside RAM stays the config's error.
+    assert_eq!(
+        vm.write_guest(GuestPhysAddr::from(0x5000_0000), b"x"),
+        Err(AxVmError::BadAddress)
+    );
+}
+
+/// Two VMs cannot share a VMID: their spaces refuse it.
+#[test]
+fn a_second_space_with_a_live_vmid_is_refused() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    let vmid = vm.paging_config().vmid;
+    let again = AddrSpace::<TestHal, Stage2, RecordingTlb>::with_format(
+        Stage2::new(48, 4, vmid).unwrap(),
+        RecordingTlb::default(),
+        GuestPhysAddr::from(0),
+        1 << 48,
+    );
+    assert_eq!(again.err(), Some(AxVmError::AlreadyExists));
+    drop(vm);
+    assert!(!ArenaHal::vmids().is_held(vmid));
 }
