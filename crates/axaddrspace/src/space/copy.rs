@@ -76,3 +76,34 @@ pub(crate) unsafe fn to_guest(src: &[u8], guest: *mut u8) {
 fn head_len(guest: *const u8, len: usize) -> usize {
     guest.align_offset(WORD).min(len)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+
+    /// Every alignment of the guest side and every length around the word size
+    /// copies exactly the bytes asked for, both ways, and nothing beyond.
+    #[test]
+    fn copies_match_a_plain_copy_at_every_alignment() {
+        let pattern: Vec<u8> = (0..64u8).collect();
+        for offset in 0..WORD * 2 {
+            for len in 0..40 {
+                let mut guest = [0u64; 8];
+                let base = guest.as_mut_ptr().cast::<u8>();
+                // SAFETY: `offset + len` <= 56 bytes of the 64-byte `guest`, which
+                // nothing else accesses.
+                unsafe { to_guest(&pattern[..len], base.add(offset)) };
+                let bytes: Vec<u8> = guest.iter().flat_map(|word| word.to_ne_bytes()).collect();
+                assert!(bytes[..offset].iter().all(|b| *b == 0));
+                assert_eq!(&bytes[offset..offset + len], &pattern[..len]);
+                assert!(bytes[offset + len..].iter().all(|b| *b == 0));
+                let mut back = alloc::vec![0xffu8; len];
+                // SAFETY: as above.
+                unsafe { from_guest(base.add(offset), &mut back) };
+                assert_eq!(back, &pattern[..len]);
+            }
+        }
+    }
+}

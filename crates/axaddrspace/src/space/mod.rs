@@ -386,6 +386,10 @@ fn range(start: usize, end: usize) -> GuestPhysAddrRange {
 }
 
 #[cfg(test)]
+mod host_memory_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tlb_tests;
