@@ -6,7 +6,7 @@ use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlag
 
 use super::{
     AddrSpace,
-    area::Backend,
+    area::{Area, Backend},
     copy::{from_guest, to_guest},
     slice::GuestMemorySlice,
 };
@@ -17,7 +17,12 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     /// contiguous and in the same mapping: to the end of the area for linear
     /// mappings, to the end of the page or block for allocated ones.
     pub fn translate_and_get_limit(&self, gpa: GuestPhysAddr) -> Option<(HostPhysAddr, usize)> {
-        let at = gpa.as_usize();
+        self.piece_at(gpa.as_usize())
+            .map(|(hpa, limit, _)| (hpa, limit))
+    }
+
+    /// What `translate_and_get_limit` answers, with the area of `at`.
+    fn piece_at(&self, at: usize) -> Option<(HostPhysAddr, usize, Area)> {
         let (hpa, _, size) = self.table.translate(at)?;
         let (_, area) = self.areas.find(at)?;
         let limit = match area.backend {
@@ -26,7 +31,11 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
                 .wrapping_add(1)
                 .min(area.end),
         };
-        Some((HostPhysAddr::from(hpa as usize), limit.wrapping_sub(at)))
+        Some((
+            HostPhysAddr::from(hpa as usize),
+            limit.wrapping_sub(at),
+            area,
+        ))
     }
 
     /// The host memory behind `[gpa, gpa + len)`, as one slice per host-contiguous piece.
@@ -100,12 +109,8 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         for pass in [false, true] {
             let mut at = start;
             while at < end {
-                let (hpa, limit) = self
-                    .translate_and_get_limit(GuestPhysAddr::from(at))
-                    .ok_or(AxVmError::BadAddress)?;
-                if self.areas.find(at).is_none_or(|(_, area)| {
-                    area.flags.contains(MappingFlags::DEVICE) || !area.backend.host_accessible()
-                }) {
+                let (hpa, limit, area) = self.piece_at(at).ok_or(AxVmError::BadAddress)?;
+                if area.flags.contains(MappingFlags::DEVICE) || !area.backend.host_accessible() {
                     return Err(AxVmError::BadAddress);
                 }
                 let piece = limit.min(end.wrapping_sub(at));

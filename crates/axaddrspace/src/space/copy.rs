@@ -33,7 +33,9 @@ pub(crate) unsafe fn from_guest(guest: *const u8, dst: &mut [u8]) {
         // SAFETY: `at` is 8-byte aligned (the unaligned head came first)
         // and the 8 bytes are inside the guest range.
         let word = unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }.load(Relaxed);
-        chunk.copy_from_slice(&word.to_ne_bytes());
+        if let Ok(bytes) = <&mut [u8; WORD]>::try_from(chunk) {
+            *bytes = word.to_ne_bytes();
+        }
         at = at.wrapping_add(WORD);
     }
     for byte in words.into_remainder() {
@@ -59,10 +61,11 @@ pub(crate) unsafe fn to_guest(src: &[u8], guest: *mut u8) {
     }
     let mut words = body.chunks_exact(WORD);
     for chunk in &mut words {
-        let mut bytes = [0; WORD];
-        bytes.copy_from_slice(chunk);
-        // SAFETY: as in `from_guest`: aligned, inside the guest range.
-        unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }.store(u64::from_ne_bytes(bytes), Relaxed);
+        if let Ok(bytes) = <[u8; WORD]>::try_from(chunk) {
+            // SAFETY: as in `from_guest`: aligned, inside the guest range.
+            unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }
+                .store(u64::from_ne_bytes(bytes), Relaxed);
+        }
         at = at.wrapping_add(WORD);
     }
     for byte in words.remainder() {
