@@ -104,7 +104,7 @@ fn guest_memory_slices_copy_within_their_bounds() {
 
 /// A copy while a vCPU writes guest memory is no data race: this crate touches
 /// guest memory only with atomic elements, so a writer thread using atomics
-/// (standing in for a guest) races with nothing, under Miri too, and every
+/// (standing in for a guest) races with nothing (which Miri can check), and every
 /// aligned word is seen whole.
 #[test]
 fn copies_while_a_vcpu_writes_see_whole_words() {
