@@ -45,6 +45,68 @@
 //! let hgatp = Sv4x::hgatp(&space.paging_config());
 //! assert_eq!(hgatp >> 60, 8);
 //! ```
+//!
+//! # Host memory, concurrency, TLBs and VMIDs
+//!
+//! No safe path dereferences host memory the host did not vouch for.
+//! [`map_linear`](AddrSpace::map_linear) asks [`AxMmHal::linear_memory`] what the
+//! host range is: [`LinearMemory::Ram`] (set aside for guests) is mapped and
+//! reachable by the hypervisor's guest-memory access; [`LinearMemory::Device`] is
+//! mapped for the guest only; [`LinearMemory::Refused`] is `PermissionDenied`.
+//! Guest memory is touched only with relaxed atomic elements (aligned 8-byte
+//! words, bytes at the edges), never through references, so
+//! [`read`](AddrSpace::read), [`write`](AddrSpace::write) and the
+//! [`GuestMemorySlice`]s of
+//! [`translated_byte_buffer`](AddrSpace::translated_byte_buffer) are sound while
+//! vCPUs write the same memory.
+//!
+//! TLB maintenance covers every CPU that may hold the space's translations: the
+//! [`NestedTlb`] acts on the calling CPU (privileged ones such as [`ArchTlb`] only
+//! where [`AxMmHal::in_hypervisor_mode`] says they are defined), and the host's
+//! [`AxMmHal::invalidate_remote`] on the others, unless the TLB broadcasts
+//! (aarch64). A live space holds its VMID in the host's [`VmidRegistry`]: a second
+//! space with the same VMID is refused.
+//!
+//! ```
+//! use axaddrspace::{AddrSpace, AxMmHal, Ept, LinearMemory, testing::{ArenaHal, RecordingTlb}};
+//! use axvm_types::{AxVmError, HostPhysAddr, MappingFlags};
+//!
+//! let rw = MappingFlags::READ | MappingFlags::WRITE;
+//! let new_space = || AddrSpace::<ArenaHal, Ept, RecordingTlb>::with_format(
+//!     Ept::with_vpid(1), RecordingTlb::default(), 0.into(), 1 << 30);
+//! let mut space = new_space().unwrap();
+//!
+//! // RAM the host set aside for guests: mapped, and the hypervisor may copy it.
+//! let ram = ArenaHal::alloc_guest_ram(1, 12).unwrap();
+//! assert_eq!(ArenaHal::linear_memory(ram, 0x1000), LinearMemory::Ram);
+//! space.map_linear(0x1000.into(), ram, 0x1000, rw).unwrap();
+//! space.write(0x1000.into(), b"boot").unwrap();
+//!
+//! // Host memory in use (here the root table) is refused...
+//! let root = space.page_table_root();
+//! assert_eq!(space.map_linear(0x2000.into(), root, 0x1000, rw), Err(AxVmError::PermissionDenied));
+//! // ...and memory the host lets only the guest have is never dereferenced.
+//! space.map_linear(0x3000.into(), HostPhysAddr::from(0x40_0000_0000), 0x1000, rw).unwrap();
+//! assert_eq!(space.read(0x3000.into(), &mut [0; 4]), Err(AxVmError::BadAddress));
+//!
+//! // Slices of guest memory copy; they hand out no references.
+//! let pieces = space.translated_byte_buffer(0x1000.into(), 4).unwrap();
+//! let mut word = [0; 4];
+//! pieces.first().unwrap().read(0, &mut word).unwrap();
+//! assert_eq!(&word, b"boot");
+//! drop(pieces);
+//!
+//! // One live space per VMID.
+//! assert_eq!(new_space().err(), Some(AxVmError::AlreadyExists));
+//!
+//! // Unmapping invalidates this CPU's TLB and asks the host for the others.
+//! space.unmap(0x1000.into(), 0x1000).unwrap();
+//! assert_eq!(space.tlb().invalidations(), 1);
+//! assert_eq!(ArenaHal::remote_invalidations().last().map(|(vmid, _)| *vmid), Some(1));
+//! drop(space);
+//! ArenaHal::dealloc_contiguous_frames(ram, 1);
+//! assert!(new_space().is_ok());
+//! ```
 
 #![no_std]
 #![deny(missing_docs)]
@@ -72,12 +134,14 @@ mod hal;
 mod space;
 mod table;
 mod tlb;
+mod vmid;
 
 #[cfg(any(test, feature = "host-testing"))]
 pub mod testing;
 
 pub use arch::NativeFormat;
 pub use format::{Ept, Geometry, NestedFormat, PageSize, Stage2, Sv4x, Sv4xMode};
-pub use hal::AxMmHal;
-pub use space::AddrSpace;
+pub use hal::{AxMmHal, LinearMemory};
+pub use space::{AddrSpace, GuestMemorySlice};
 pub use tlb::{ArchTlb, NestedTlb};
+pub use vmid::VmidRegistry;

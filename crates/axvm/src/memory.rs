@@ -25,7 +25,7 @@ const PAGE_SIZE: usize = 0x1000;
 ///   order) that covers it; a later region maps only the pages not yet mapped.
 /// - Pass-through devices map `base_gpa` to `base_hpa`, pass-through addresses to
 ///   the same host address, as whole pages with device attributes, each only after
-///   [`AxVMHal::allow_passthrough`] accepted the host range (`PermissionDenied`
+///   `AxMmHal::linear_memory` accepted the host range (`PermissionDenied`
 ///   otherwise).
 pub(crate) fn map_memory<H: AxVMHal, F: NestedFormat, T: NestedTlb>(
     config: &mut AxVMConfig,
@@ -96,22 +96,24 @@ fn map_passthrough<H: AxVMHal, F: NestedFormat, T: NestedTlb>(
         let (gpa_start, size) = pages(gpa, length)?;
         let (hpa_start, _) = pages(hpa, length)?;
         let host = HostPhysAddr::from(hpa_start);
-        if !H::allow_passthrough(host, size) {
-            log::warn!(
-                "VM {}: the host refuses to pass through {host:?} (+{size:#x}) at GPA {gpa_start:#x}",
-                config.id()
-            );
-            return Err(AxVmError::PermissionDenied);
-        }
-        map_host(space, gpa_start, host, size, device)?;
+        // The host vouches for the range (`AxMmHal::linear_memory`) or refuses it.
+        map_host(space, gpa_start, host, size, device).inspect_err(|error| {
+            if *error == AxVmError::PermissionDenied {
+                log::warn!(
+                    "VM {}: the host refuses to pass through {host:?} (+{size:#x}) at GPA \
+                     {gpa_start:#x}",
+                    config.id()
+                );
+            }
+        })?;
     }
     Ok(())
 }
 
 /// Maps guest `[gpa, gpa + size)` linearly onto host physical memory the host handed
-/// out ([`AxVMHal::alloc_identical_region`]) or vouched for
-/// ([`AxVMHal::allow_passthrough`]): the one place a VM maps host memory it does
-/// not own through the address space.
+/// out ([`AxVMHal::alloc_identical_region`]) or vouches for as guest memory
+/// ([`AxMmHal::linear_memory`](axaddrspace::AxMmHal::linear_memory), which
+/// `map_linear` asks): the one place a VM maps host memory it does not own.
 fn map_host<H: AxVMHal, F: NestedFormat, T: NestedTlb>(
     space: &mut AddrSpace<H, F, T>,
     gpa: usize,

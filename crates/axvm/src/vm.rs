@@ -106,7 +106,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// regions overlap, each page comes from the first region (in config order) that
     /// covers it. Pass-through devices map `base_gpa` to `base_hpa` (pass-through
     /// addresses to the same host address), as whole device pages, once
-    /// [`AxVMHal::allow_passthrough`] accepted the host range.
+    /// `AxMmHal::linear_memory` accepted the host range.
     ///
     /// # Errors
     ///
@@ -376,7 +376,8 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     }
 
     /// Writes `data` to guest memory at `gpa`, populating lazily mapped RAM first,
-    /// and records the range as loaded.
+    /// and records the range as loaded. `NoMemory` when the host has no memory
+    /// for it, `BadAddress` when the range is not RAM the VM may write.
     fn load(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
         let mut space = self.space.lock();
         let end = gpa
@@ -386,9 +387,10 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         let mut page = gpa.align_down_4k().as_usize();
         while page < end {
             // A populated page answers true at once; only the first touch of a lazy
-            // block allocates.
-            if !space.handle_page_fault(GuestPhysAddr::from(page), MappingFlags::WRITE)
-                && space.translate(GuestPhysAddr::from(page)).is_none()
+            // block allocates. The host running out of memory is its own error.
+            let page_gpa = GuestPhysAddr::from(page);
+            if !space.try_handle_page_fault(page_gpa, MappingFlags::WRITE)?
+                && space.translate(page_gpa).is_none()
             {
                 return Err(AxVmError::BadAddress);
             }
@@ -399,20 +401,21 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         Ok(())
     }
 
-    /// Reads guest memory.
+    /// Reads guest memory, with atomic elements: running vCPUs may write it meanwhile.
     ///
     /// # Errors
     ///
-    /// `BadAddress` when part of the range is not mapped RAM.
+    /// `BadAddress` when part of the range is not mapped RAM that the host vouched
+    /// for (allocated, or [`LinearMemory::Ram`](axaddrspace::LinearMemory::Ram)).
     pub fn read_guest(&self, gpa: GuestPhysAddr, buf: &mut [u8]) -> AxVmResult {
         self.space.lock().read(gpa, buf)
     }
 
-    /// Writes guest memory.
+    /// Writes guest memory, with atomic elements.
     ///
     /// # Errors
     ///
-    /// `BadAddress` when part of the range is not mapped RAM.
+    /// As [`read_guest`](Self::read_guest).
     pub fn write_guest(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
         self.space.lock().write(gpa, data)
     }
@@ -435,9 +438,11 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     ///
     /// `BadState` unless the VM is Running, or when the vCPU is bound to another
     /// physical CPU; `ResourceBusy` when another vCPU is bound to this one (see
-    /// [`AxVCpu::bind`]); `NotFound` for an unknown vCPU; `PermissionDenied` when
-    /// the guest faulted (see above). Only `PermissionDenied` stops the VM: the
-    /// other errors are the host's and leave it as it was.
+    /// [`AxVCpu::bind`]); `NotFound` for an unknown vCPU; `NoMemory` when the host
+    /// had no memory for a nested page fault (running the vCPU again retries the
+    /// access); `PermissionDenied` when the guest faulted (see above). Only
+    /// `PermissionDenied` stops the VM: the other errors are the host's and leave
+    /// it as it was, with no fault recorded.
     pub fn run_vcpu(&self, id: VCpuId) -> AxVmResult<AxVCpuExitReason> {
         self.run_vcpu_with(id, |_, _| ExitAction::Return)
     }
@@ -489,6 +494,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
                     }
                 }
                 Handled::Fault(fault) => return Err(self.stop_on(fault)),
+                Handled::Host(error) => return Err(error),
             }
         }
     }
@@ -564,15 +570,23 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         }
     }
 
+    /// A nested page fault: lazy RAM to bring in, the guest's fault, or the
+    /// host's (out of memory), which does not stop the VM.
     fn page_fault(&self, addr: GuestPhysAddr, access: MappingFlags) -> Handled {
         let mut space = self.space.lock();
-        if space.handle_page_fault(addr, access) {
-            return Handled::Resume;
-        }
-        if space.mapping_flags(addr).is_some() {
-            Handled::Fault(GuestFault::Forbidden { addr, access })
-        } else {
-            Handled::Fault(GuestFault::Unmapped { addr, access })
+        match space.try_handle_page_fault(addr, access) {
+            Ok(true) => Handled::Resume,
+            Err(error) => {
+                log::warn!(
+                    "VM {}: nested page fault at {addr}: host error {error}",
+                    self.id()
+                );
+                Handled::Host(error)
+            }
+            Ok(false) if space.mapping_flags(addr).is_some() => {
+                Handled::Fault(GuestFault::Forbidden { addr, access })
+            }
+            Ok(false) => Handled::Fault(GuestFault::Unmapped { addr, access }),
         }
     }
 
@@ -598,4 +612,7 @@ enum Handled {
     Return,
     /// The guest faulted; stop the VM.
     Fault(GuestFault),
+    /// The host failed (e.g. out of memory); the VM keeps its state and the
+    /// caller gets the error.
+    Host(AxVmError),
 }

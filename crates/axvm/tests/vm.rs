@@ -13,7 +13,7 @@
 mod common;
 
 use axaddrspace::{
-    AddrSpace, Stage2,
+    AddrSpace, AxMmHal, Stage2,
     testing::{ArenaHal, RecordingTlb},
 };
 use axdevice::AxVmDevices;
@@ -22,9 +22,9 @@ use axvcpu::{
     scripted::{ScriptedEvent, ScriptedVCpu},
 };
 use axvm::{AxVMConfig, GuestFault, VCpuConfigs, VMState};
-use axvm_types::{AccessWidth, Arch, AxVmError, GuestPhysAddr, MappingFlags};
+use axvm_types::{AccessWidth, Arch, AxVmError, GuestPhysAddr, HostPhysAddr, MappingFlags};
 use axvmconfig::AxVMCrateConfig;
-use common::{Vm, vm_for, vm_with};
+use common::{TestHal, Vm, vm_for, vm_with};
 
 const CONFIG: &str = r#"
 [base]
@@ -341,4 +341,75 @@ fn power_off_and_cpu_events_reach_the_hypervisor() {
     assert_eq!(vm.run_vcpu(0), Ok(AxVCpuExitReason::SystemDown));
     assert_eq!(vm.state(), VMState::Stopped);
     assert!(vm.vcpu(2).is_err());
+}
+
+/// Takes every free frame of this thread's arena; give them back with [`give_back`].
+fn exhaust_host_memory() -> Vec<HostPhysAddr> {
+    std::iter::from_fn(ArenaHal::alloc_frame).collect()
+}
+
+fn give_back(frames: Vec<HostPhysAddr>) {
+    for frame in frames {
+        ArenaHal::dealloc_frame(frame);
+    }
+}
+
+/// The old defect: a nested page fault the host had no memory for stopped the VM
+/// with a guest fault (`Forbidden`), as if the guest had done something wrong.
+#[test]
+fn host_out_of_memory_in_a_fault_is_the_hosts_error_and_the_vm_runs_on() {
+    let ram_fault = AxVCpuExitReason::NestedPageFault {
+        addr: GuestPhysAddr::from(0x4030_0000),
+        access_flags: MappingFlags::WRITE,
+    };
+    let hypercall = AxVCpuExitReason::Hypercall {
+        nr: 1,
+        args: [0; 6],
+    };
+    // The guest retries the access after the host's error.
+    let script = vec![Ok(ram_fault), Ok(ram_fault), Ok(hypercall)];
+    let (vm, _) = vm_with(CONFIG, vec![script, Vec::new()]);
+    vm.boot().unwrap();
+    let taken = exhaust_host_memory();
+    assert_eq!(vm.run_vcpu(0), Err(AxVmError::NoMemory));
+    assert_eq!(vm.fault(), None);
+    assert_eq!(vm.state(), VMState::Running);
+    give_back(taken);
+    assert_eq!(vm.run_vcpu(0), Ok(hypercall));
+    let mut word = [0xffu8; 4];
+    vm.read_guest(GuestPhysAddr::from(0x4030_0000), &mut word)
+        .unwrap();
+    assert_eq!(word, [0; 4]);
+}
+
+/// The old defect: loading an image without host memory for it said
+/// `BadAddress`, blaming the config.
+#[test]
+fn loading_without_host_memory_is_no_memory() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    let taken = exhaust_host_memory();
+    assert_eq!(vm.load_kernel_image(b"kernel"), Err(AxVmError::NoMemory));
+    give_back(taken);
+    vm.load_kernel_image(b"kernel").unwrap();
+    // Outside RAM stays the config's error.
+    assert_eq!(
+        vm.write_guest(GuestPhysAddr::from(0x5000_0000), b"x"),
+        Err(AxVmError::BadAddress)
+    );
+}
+
+/// Two VMs cannot share a VMID: their spaces refuse it.
+#[test]
+fn a_second_space_with_a_live_vmid_is_refused() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    let vmid = vm.paging_config().vmid;
+    let again = AddrSpace::<TestHal, Stage2, RecordingTlb>::with_format(
+        Stage2::new(48, 4, vmid).unwrap(),
+        RecordingTlb::default(),
+        GuestPhysAddr::from(0),
+        1 << 48,
+    );
+    assert_eq!(again.err(), Some(AxVmError::AlreadyExists));
+    drop(vm);
+    assert!(!ArenaHal::vmids().is_held(vmid));
 }

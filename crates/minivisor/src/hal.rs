@@ -1,17 +1,35 @@
 //! The host interfaces the AxVM crates ask of a hypervisor.
 
-use axaddrspace::AxMmHal;
+use alloc::vec::Vec;
+
+use axaddrspace::{AxMmHal, LinearMemory, VmidRegistry};
 use axvcpu::AxVCpuHal;
 use axvm::AxVMHal;
-use axvm_types::{GuestPhysAddr, HostPhysAddr, HostVirtAddr};
+use axvm_types::{
+    GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr, NestedPagingConfig,
+};
+use spin::Mutex;
 
 use crate::frames;
 
 /// Minivisor's implementation of every host trait.
 pub struct Hal;
 
+/// The VMIDs of live address spaces.
+static VMIDS: VmidRegistry = VmidRegistry::new();
+
+/// The identical regions handed out and not yet released, as `(start, end)`: the
+/// only host memory minivisor lets a guest have linearly.
+static GUEST_RAM: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
 // SAFETY: frames come from `frames`, which hands each out once, zeroed and aligned
 // as asked; physical memory is identity-mapped, so `phys_to_virt` is the identity.
+// Linear memory is `Ram` only inside identical regions, frame runs set aside for
+// guests until released, and refused elsewhere. Minivisor enters its hypervisor
+// mode before it creates any address space (it boots at EL2 or in HS-mode; on
+// x86_64 `main` runs VMXON first and stops if that fails) and never leaves it. It
+// runs every vCPU on the boot CPU, so no other CPU holds a guest translation. One
+// static VMID registry serves every space.
 unsafe impl AxMmHal for Hal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         frames::alloc(1, 12)
@@ -32,6 +50,31 @@ unsafe impl AxMmHal for Hal {
     fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
         frames::free(paddr, count);
     }
+
+    fn linear_memory(paddr: HostPhysAddr, size: usize) -> LinearMemory {
+        let start = paddr.as_usize();
+        let inside = start.checked_add(size).is_some_and(|end| {
+            GUEST_RAM
+                .lock()
+                .iter()
+                .any(|&(low, high)| low <= start && end <= high)
+        });
+        if inside {
+            LinearMemory::Ram
+        } else {
+            LinearMemory::Refused
+        }
+    }
+
+    fn in_hypervisor_mode() -> bool {
+        true
+    }
+
+    fn invalidate_remote(_config: &NestedPagingConfig, _range: GuestPhysAddrRange) {}
+
+    fn vmids() -> &'static VmidRegistry {
+        &VMIDS
+    }
 }
 
 // SAFETY: identical regions are frame runs from `frames` (never handed out twice);
@@ -40,19 +83,26 @@ unsafe impl AxVMHal for Hal {
     fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
         // Minivisor owns no fixed physical ranges to give; it places the region in
         // its own RAM and the VM relocates to it.
-        frames::alloc(size.div_ceil(frames::FRAME), 21)
+        let frames = size.div_ceil(frames::FRAME);
+        let hpa = frames::alloc(frames, 21)?;
+        let start = hpa.as_usize();
+        let end = frames
+            .checked_mul(frames::FRAME)
+            .and_then(|bytes| start.checked_add(bytes));
+        match end {
+            Some(end) => GUEST_RAM.lock().push((start, end)),
+            None => {
+                frames::free(hpa, frames);
+                return None;
+            }
+        }
+        Some(hpa)
     }
 
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
+        let start = hpa.as_usize();
+        GUEST_RAM.lock().retain(|&(low, _)| low != start);
         frames::free(hpa, size.div_ceil(frames::FRAME));
-    }
-
-    fn allow_passthrough(hpa: HostPhysAddr, size: usize) -> bool {
-        // Minivisor emulates every device its guests have and keeps the machine's
-        // own devices (console, interrupt controller, timer) for itself: it vouches
-        // for no host range, so a config that passes one through is refused.
-        log::warn!("minivisor: refusing to pass through {hpa:?} (+{size:#x})");
-        false
     }
 }
 

@@ -13,17 +13,17 @@ mod x86_64;
 #[cfg(target_arch = "aarch64")]
 pub use aarch64::{
     native::NativeFormat,
-    tlb::{invalidate, publish},
+    tlb::{TLB_BROADCAST, invalidate, publish},
 };
 #[cfg(target_arch = "riscv64")]
 pub use riscv64::{
     native::NativeFormat,
-    tlb::{invalidate, publish},
+    tlb::{TLB_BROADCAST, invalidate, publish},
 };
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::{
     native::NativeFormat,
-    tlb::{invalidate, publish},
+    tlb::{TLB_BROADCAST, invalidate, publish},
 };
 
 #[cfg(not(any(

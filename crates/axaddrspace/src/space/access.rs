@@ -4,7 +4,12 @@ use alloc::vec::Vec;
 
 use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags};
 
-use super::{AddrSpace, area::Backend};
+use super::{
+    AddrSpace,
+    area::{Area, Backend},
+    copy::{from_guest, to_guest},
+    slice::GuestMemorySlice,
+};
 use crate::{format::NestedFormat, hal::AxMmHal, tlb::NestedTlb};
 
 impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
@@ -12,7 +17,12 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     /// contiguous and in the same mapping: to the end of the area for linear
     /// mappings, to the end of the page or block for allocated ones.
     pub fn translate_and_get_limit(&self, gpa: GuestPhysAddr) -> Option<(HostPhysAddr, usize)> {
-        let at = gpa.as_usize();
+        self.piece_at(gpa.as_usize())
+            .map(|(hpa, limit, _)| (hpa, limit))
+    }
+
+    /// What `translate_and_get_limit` answers, with the area of `at`.
+    fn piece_at(&self, at: usize) -> Option<(HostPhysAddr, usize, Area)> {
         let (hpa, _, size) = self.table.translate(at)?;
         let (_, area) = self.areas.find(at)?;
         let limit = match area.backend {
@@ -21,109 +31,91 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
                 .wrapping_add(1)
                 .min(area.end),
         };
-        Some((HostPhysAddr::from(hpa as usize), limit.wrapping_sub(at)))
+        Some((
+            HostPhysAddr::from(hpa as usize),
+            limit.wrapping_sub(at),
+            area,
+        ))
     }
 
     /// The host memory behind `[gpa, gpa + len)`, as one slice per host-contiguous piece.
     ///
-    /// Every byte must be mapped (lazy pages faulted in) and not `DEVICE`
-    /// (`BadAddress` otherwise), and no two pieces may share host memory
-    /// (`InvalidInput`: two guest ranges mapped linearly onto the same host range).
-    /// The slices alias memory the guest writes: use them while its vCPUs are
-    /// stopped, e.g. to load images.
+    /// Every byte must be mapped (lazy pages faulted in) guest RAM the
+    /// hypervisor may access: allocated, or linear host RAM the host vouched for
+    /// ([`LinearMemory::Ram`](crate::LinearMemory::Ram)), and not `DEVICE`
+    /// (`BadAddress` otherwise). Running vCPUs may write the memory, so the
+    /// slices copy with atomic elements and hand out no references; they borrow
+    /// the space, so nothing is unmapped while they live.
     pub fn translated_byte_buffer(
-        &mut self,
+        &self,
         gpa: GuestPhysAddr,
         len: usize,
-    ) -> AxVmResult<Vec<&mut [u8]>> {
-        let mut pieces: Vec<(usize, usize)> = Vec::new();
-        self.for_each_piece(gpa, len, |hpa, _, piece| {
-            pieces.push((hpa.as_usize(), piece))
+    ) -> AxVmResult<Vec<GuestMemorySlice<'_>>> {
+        let mut pieces = Vec::new();
+        self.for_each_piece(gpa, len, |hpa, piece| {
+            let host = H::phys_to_virt(hpa).as_mut_ptr();
+            // SAFETY: the piece is mapped guest RAM the host vouched for (allocated
+            // frames or `LinearMemory::Ram`), reachable at `phys_to_virt` while
+            // mapped; the slice borrows `self`, so nothing unmaps it meanwhile; the
+            // crate accesses guest memory only atomically.
+            pieces.push(unsafe { GuestMemorySlice::new(hpa, host, piece) });
         })?;
-        let mut sorted = pieces.clone();
-        sorted.sort_unstable();
-        if sorted
-            .windows(2)
-            .any(|pair| matches!(pair, [(a, a_len), (b, _)] if a.wrapping_add(*a_len) > *b))
-        {
-            return Err(AxVmError::InvalidInput);
-        }
-        Ok(pieces
-            .into_iter()
-            .map(|(hpa, piece)| {
-                let host = H::phys_to_virt(HostPhysAddr::from(hpa)).as_mut_ptr();
-                // SAFETY: the HAL makes mapped non-device host memory reachable at
-                // `phys_to_virt`; the pieces are disjoint (checked above) and borrow
-                // `self` mutably, so nothing unmaps them while they live.
-                unsafe { core::slice::from_raw_parts_mut(host, piece) }
-            })
-            .collect())
+        Ok(pieces)
     }
 
-    /// Copies guest memory at `gpa` into `buf`, across pages and mappings.
+    /// Copies guest memory at `gpa` into `buf`, across pages and mappings, with
+    /// atomic elements (running vCPUs may write it meanwhile).
     ///
     /// Errors as [`translated_byte_buffer`](Self::translated_byte_buffer); on
-    /// error `buf` may be partly written.
+    /// error `buf` is untouched.
     pub fn read(&self, gpa: GuestPhysAddr, buf: &mut [u8]) -> AxVmResult {
-        let dst = buf.as_mut_ptr();
-        self.for_each_piece(gpa, buf.len(), |hpa, offset, piece| {
-            // SAFETY: the source is `piece` bytes of mapped non-device host memory
-            // (HAL contract); the destination is inside `buf` (`offset + piece` <=
-            // its length); raw copies, so no reference to guest memory is formed.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    H::phys_to_virt(hpa).as_ptr(),
-                    dst.add(offset),
-                    piece,
-                )
-            };
+        let mut rest = buf;
+        self.for_each_piece(gpa, rest.len(), |hpa, piece| {
+            let taken = core::mem::take(&mut rest);
+            let (part, tail) = taken.split_at_mut(piece.min(taken.len()));
+            rest = tail;
+            // SAFETY: the source is `part.len()` bytes of mapped guest RAM the host
+            // vouched for, reachable at `phys_to_virt`, accessed only atomically
+            // by this crate (see `translated_byte_buffer`).
+            unsafe { from_guest(H::phys_to_virt(hpa).as_ptr(), part) };
         })
     }
 
-    /// Copies `buf` into guest memory at `gpa`, across pages and mappings.
+    /// Copies `buf` into guest memory at `gpa`, across pages and mappings, with
+    /// atomic elements.
     ///
     /// Errors as [`translated_byte_buffer`](Self::translated_byte_buffer); on
-    /// error guest memory may be partly written.
+    /// error guest memory is untouched.
     pub fn write(&mut self, gpa: GuestPhysAddr, buf: &[u8]) -> AxVmResult {
-        let src = buf.as_ptr();
-        self.for_each_piece(gpa, buf.len(), |hpa, offset, piece| {
+        let mut rest = buf;
+        self.for_each_piece(gpa, rest.len(), |hpa, piece| {
+            let (part, tail) = rest.split_at(piece.min(rest.len()));
+            rest = tail;
             // SAFETY: as in `read`, with source and destination swapped.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    src.add(offset),
-                    H::phys_to_virt(hpa).as_mut_ptr(),
-                    piece,
-                )
-            };
+            unsafe { to_guest(part, H::phys_to_virt(hpa).as_mut_ptr()) };
         })
     }
 
-    /// Calls `visit(host address, offset in the request, length)` for each
-    /// host-contiguous piece of `[gpa, gpa + len)`, after checking all of it.
+    /// Calls `visit(host address, length)` for each host-contiguous piece of
+    /// `[gpa, gpa + len)` in order, after checking all of it.
     fn for_each_piece(
         &self,
         gpa: GuestPhysAddr,
         len: usize,
-        mut visit: impl FnMut(HostPhysAddr, usize, usize),
+        mut visit: impl FnMut(HostPhysAddr, usize),
     ) -> AxVmResult {
         let start = gpa.as_usize();
         let end = start.checked_add(len).ok_or(AxVmError::InvalidInput)?;
         for pass in [false, true] {
             let mut at = start;
             while at < end {
-                let (hpa, limit) = self
-                    .translate_and_get_limit(GuestPhysAddr::from(at))
-                    .ok_or(AxVmError::BadAddress)?;
-                if self
-                    .areas
-                    .find(at)
-                    .is_none_or(|(_, area)| area.flags.contains(MappingFlags::DEVICE))
-                {
+                let (hpa, limit, area) = self.piece_at(at).ok_or(AxVmError::BadAddress)?;
+                if area.flags.contains(MappingFlags::DEVICE) || !area.backend.host_accessible() {
                     return Err(AxVmError::BadAddress);
                 }
                 let piece = limit.min(end.wrapping_sub(at));
                 if pass {
-                    visit(hpa, at.wrapping_sub(start), piece);
+                    visit(hpa, piece);
                 }
                 at = at.wrapping_add(piece);
             }

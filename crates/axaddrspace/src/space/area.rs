@@ -9,8 +9,9 @@ use axvm_types::MappingFlags;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     /// Host memory chosen by the caller: host address = guest address + `offset`
-    /// (wrapping, so offsets below zero work).
-    Linear { offset: usize },
+    /// (wrapping, so offsets below zero work); `ram` when the host vouched for it
+    /// as guest RAM that the hypervisor may access.
+    Linear { offset: usize, ram: bool },
     /// Frames the space allocates and owns: eagerly, or on first fault (`lazy`).
     Alloc { lazy: bool },
 }
@@ -19,6 +20,15 @@ impl Backend {
     /// Whether the space gives this area's frames back when they are unmapped.
     pub(crate) fn owns_frames(self) -> bool {
         matches!(self, Backend::Alloc { .. })
+    }
+
+    /// Whether the hypervisor may access the memory: allocated frames, or host
+    /// RAM the host vouched for.
+    pub(crate) fn host_accessible(self) -> bool {
+        matches!(
+            self,
+            Backend::Alloc { .. } | Backend::Linear { ram: true, .. }
+        )
     }
 }
 
@@ -148,7 +158,10 @@ mod tests {
         areas.insert(
             0x1000,
             Area {
-                backend: Backend::Linear { offset: 0x10 },
+                backend: Backend::Linear {
+                    offset: 0x10,
+                    ram: true,
+                },
                 ..area(0x5000)
             },
         );
@@ -171,7 +184,10 @@ mod tests {
         assert_eq!(left, [(0x1000, 0x2000), (0x3000, 0x5000), (0x6000, 0x7000)]);
         assert_eq!(
             areas.find(0x3000).map(|(_, area)| area.backend),
-            Some(Backend::Linear { offset: 0x10 })
+            Some(Backend::Linear {
+                offset: 0x10,
+                ram: true
+            })
         );
         areas.set_flags(0x4000, 0x6800, MappingFlags::READ);
         let flags: Vec<(usize, MappingFlags)> = areas

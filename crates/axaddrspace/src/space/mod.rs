@@ -2,7 +2,9 @@
 
 mod access;
 mod area;
+mod copy;
 mod fault;
+mod slice;
 mod source;
 
 use axvm_types::{
@@ -10,6 +12,7 @@ use axvm_types::{
     NestedPagingConfig,
 };
 
+pub use self::slice::GuestMemorySlice;
 use self::{
     area::{Area, Areas, Backend},
     source::{AllocSource, LinearSource, free_block},
@@ -17,9 +20,10 @@ use self::{
 use crate::{
     arch::NativeFormat,
     format::{NestedFormat, PageSize, check_flags},
-    hal::{AxMmHal, FRAME_SIZE},
+    hal::{AxMmHal, FRAME_SIZE, LinearMemory},
     table::{BlockSource, PageTable},
-    tlb::{ArchTlb, NestedTlb},
+    tlb::{self, ArchTlb, NestedTlb},
+    vmid::VmidRegistry,
 };
 
 /// A guest-physical address space `[base, base + size)`.
@@ -31,12 +35,17 @@ use crate::{
 ///
 /// `F` is the page-table format (the build target's own by default) and `T` the
 /// TLB maintenance (the target's instructions by default).
+///
+/// A space holds its format's VMID in the host's [`VmidRegistry`] for as long as
+/// it lives: no two live spaces of one host share a VMID.
 pub struct AddrSpace<H: AxMmHal, F: NestedFormat = NativeFormat, T: NestedTlb = ArchTlb> {
     base: usize,
     end: usize,
     table: PageTable<F, H>,
     areas: Areas,
     tlb: T,
+    /// Where the space's VMID is held; given back on drop.
+    vmids: &'static VmidRegistry,
 }
 
 impl<H: AxMmHal, F: NestedFormat + Default, T: NestedTlb + Default> AddrSpace<H, F, T> {
@@ -51,18 +60,29 @@ impl<H: AxMmHal, F: NestedFormat + Default, T: NestedTlb + Default> AddrSpace<H,
 
 impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     /// An empty space `[base, base + size)` with the given format and TLB maintenance.
+    ///
+    /// Errors: as [`new_empty`](Self::new_empty); `AlreadyExists` when another
+    /// live space of this host has the format's VMID; `NoMemory` without a frame
+    /// for the root.
     pub fn with_format(format: F, tlb: T, base: GuestPhysAddr, size: usize) -> AxVmResult<Self> {
         let base = base.as_usize();
         let end = checked_end(base, size)?;
         if end > format.geometry().input_limit() {
             return Err(AxVmError::BadAddress);
         }
+        let vmid = format.vmid();
+        let vmids = H::vmids();
+        if !vmids.claim(vmid) {
+            return Err(AxVmError::AlreadyExists);
+        }
+        let table = PageTable::new(format, base).inspect_err(|_| vmids.release(vmid))?;
         Ok(Self {
             base,
             end,
-            table: PageTable::new(format, base)?,
+            table,
             areas: Areas::default(),
             tlb,
+            vmids,
         })
     }
 
@@ -104,11 +124,18 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
 
     /// Maps `[gpa, gpa + size)` to host memory `[hpa, hpa + size)`.
     ///
+    /// The host vouches for the host range first ([`AxMmHal::linear_memory`]):
+    /// [`LinearMemory::Ram`] is mapped and reachable by [`read`](Self::read),
+    /// [`write`](Self::write) and
+    /// [`translated_byte_buffer`](Self::translated_byte_buffer) (unless `flags`
+    /// has `DEVICE`); [`LinearMemory::Device`] is mapped for the guest only, and
+    /// those refuse it; [`LinearMemory::Refused`] is not mapped.
+    ///
     /// Errors: zero or unaligned sizes and addresses, overflowing ranges and
     /// invalid flags are `InvalidInput`; a range outside the space or a host range
-    /// beyond what entries hold is `BadAddress`; an overlap with an existing
-    /// mapping is `AlreadyExists`; running out of frames for tables is `NoMemory`.
-    /// On error nothing is mapped.
+    /// beyond what entries hold is `BadAddress`; a host range the host refuses is
+    /// `PermissionDenied`; an overlap with an existing mapping is `AlreadyExists`;
+    /// running out of frames for tables is `NoMemory`. On error nothing is mapped.
     pub fn map_linear(
         &mut self,
         gpa: GuestPhysAddr,
@@ -122,12 +149,17 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         if limit != 0 && host_end as u64 > limit {
             return Err(AxVmError::BadAddress);
         }
+        let ram = match H::linear_memory(hpa, size) {
+            LinearMemory::Ram => true,
+            LinearMemory::Device => false,
+            LinearMemory::Refused => return Err(AxVmError::PermissionDenied),
+        };
         let offset = hpa.as_usize().wrapping_sub(start);
         self.map_area(
             start,
             end,
             flags,
-            Backend::Linear { offset },
+            Backend::Linear { offset, ram },
             &mut LinearSource { offset },
         )
     }
@@ -186,8 +218,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
         let flags = check_flags(flags)?;
         self.split_edges(start, end)?;
         self.table.protect(start, end, flags);
-        self.tlb
-            .invalidate(&self.table.paging_config(), range(start, end));
+        self.invalidate(start, end);
         self.areas.set_flags(start, end, flags);
         Ok(())
     }
@@ -256,8 +287,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
             .map(start, end.wrapping_sub(start), flags, source)
         {
             Ok(()) => {
-                self.tlb
-                    .publish(&self.table.paging_config(), range(start, end));
+                self.publish(start, end);
                 self.areas.insert(
                     start,
                     Area {
@@ -279,8 +309,9 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     fn split_edges(&mut self, start: usize, end: usize) -> AxVmResult {
         let config = self.table.paging_config();
         let tlb = &self.tlb;
-        let mut invalidate =
-            |gpa: usize, size: usize| tlb.invalidate(&config, range(gpa, gpa.wrapping_add(size)));
+        let mut invalidate = |gpa: usize, size: usize| {
+            tlb::invalidate::<H, T>(tlb, &config, range(gpa, gpa.wrapping_add(size)));
+        };
         self.table.split_at(start, &mut invalidate)?;
         self.table.split_at(end, &mut invalidate)
     }
@@ -289,19 +320,28 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> AddrSpace<H, F, T> {
     /// invalidate, then free tables and, if `owned`, the frames.
     fn release(&mut self, start: usize, end: usize, owned: bool) {
         self.table.clear(start, end);
-        self.tlb
-            .invalidate(&self.table.paging_config(), range(start, end));
+        self.invalidate(start, end);
         let mut give_back = |pa: u64, size: PageSize| free_block::<H>(pa, size);
         self.table
             .reap(start, end, if owned { Some(&mut give_back) } else { None });
     }
+
+    /// Drops cached translations of `[start, end)` on every CPU that may hold them.
+    fn invalidate(&self, start: usize, end: usize) {
+        tlb::invalidate::<H, T>(&self.tlb, &self.table.paging_config(), range(start, end));
+    }
+
+    /// Makes new entries of `[start, end)` visible to this CPU's table walker.
+    fn publish(&self, start: usize, end: usize) {
+        tlb::publish::<H, T>(&self.tlb, &self.table.paging_config(), range(start, end));
+    }
 }
 
 impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> Drop for AddrSpace<H, F, T> {
-    /// Gives back every frame the space owns: allocated memory, then the tables.
+    /// Gives back every frame the space owns (allocated memory, then the tables)
+    /// and its VMID.
     fn drop(&mut self) {
-        self.tlb
-            .invalidate(&self.table.paging_config(), range(self.base, self.end));
+        self.invalidate(self.base, self.end);
         let mut give_back = |pa: u64, size: PageSize| free_block::<H>(pa, size);
         for (start, area) in self.areas.iter() {
             let sink: crate::table::LeafSink<'_> = if area.backend.owns_frames() {
@@ -311,6 +351,7 @@ impl<H: AxMmHal, F: NestedFormat, T: NestedTlb> Drop for AddrSpace<H, F, T> {
             };
             self.table.reap(start, area.end, sink);
         }
+        self.vmids.release(self.table.format().vmid());
     }
 }
 
@@ -345,6 +386,10 @@ fn range(start: usize, end: usize) -> GuestPhysAddrRange {
 }
 
 #[cfg(test)]
+mod host_memory_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tlb_tests;

@@ -4,19 +4,29 @@
 //! flipped, so confusing a physical address for a virtual one faults instead
 //! of silently working, while alignment is preserved (blocks of up to 1 GiB).
 //! Each test thread has its own arena, so frame counts are per test.
+//!
+//! The arena vouches as guest RAM ([`LinearMemory::Ram`]) only for frames handed
+//! out by [`ArenaHal::alloc_guest_ram`]; other arena frames (tables, allocated
+//! guest memory, free frames) are [`LinearMemory::Refused`]. Ranges entirely
+//! outside the arena are [`LinearMemory::Device`]: no guest runs on a
+//! development host, and the space never dereferences them.
 
 // Frame indices and counts are bounded by the arena size, fixed at creation.
 #![allow(clippy::arithmetic_side_effects)]
 
 use std::{
     alloc::{Layout, alloc_zeroed, dealloc},
+    boxed::Box,
     cell::RefCell,
     vec::Vec,
 };
 
-use axvm_types::{HostPhysAddr, HostVirtAddr};
+use axvm_types::{GuestPhysAddrRange, HostPhysAddr, HostVirtAddr, NestedPagingConfig};
 
-use crate::hal::{AxMmHal, FRAME_SIZE};
+use crate::{
+    hal::{AxMmHal, FRAME_SIZE, LinearMemory},
+    vmid::VmidRegistry,
+};
 
 /// Flipped between the arena's virtual and "physical" addresses.
 const PHYS_TAG: usize = 1 << 46;
@@ -56,15 +66,21 @@ struct Arena {
     base: usize,
     frames: usize,
     used: Vec<u64>,
+    /// Frames handed out as guest RAM by `alloc_guest_ram`.
+    guest: Vec<u64>,
     /// Word of the bitmap where the search for single frames starts.
     top: usize,
     in_use: usize,
     misuse: usize,
+    /// Remote invalidations asked for: `(vmid, range)`, latest last.
+    remote: Vec<(u16, GuestPhysAddrRange)>,
     config: ArenaConfig,
 }
 
 std::thread_local! {
     static ARENA: RefCell<Option<Arena>> = const { RefCell::new(None) };
+    /// This thread's VMIDs (leaked: 8 KiB per thread that creates a space).
+    static VMIDS: &'static VmidRegistry = Box::leak(Box::new(VmidRegistry::new()));
 }
 
 impl ArenaHal {
@@ -82,6 +98,30 @@ impl ArenaHal {
     /// Frees of frames the arena never handed out (or handed out and got back).
     pub fn misuses() -> usize {
         with_arena(|arena| arena.misuse).unwrap_or(0)
+    }
+
+    /// Allocates `count` contiguous frames aligned to `1 << align_log2` bytes as
+    /// guest RAM: the only arena memory [`linear_memory`](AxMmHal::linear_memory)
+    /// answers [`LinearMemory::Ram`] for, so that `map_linear` may map it.
+    /// Ignores [`ArenaConfig::contiguous`]. Give it back with
+    /// [`dealloc_contiguous_frames`](AxMmHal::dealloc_contiguous_frames).
+    pub fn alloc_guest_ram(count: usize, align_log2: u32) -> Option<HostPhysAddr> {
+        let align = 1usize.checked_shl(align_log2)?.div_ceil(FRAME_SIZE).max(1);
+        with_arena(|arena| {
+            let hpa = arena.alloc(count, align)?;
+            let first = arena.index(hpa.as_usize())?;
+            for frame in first..first + count {
+                set_bit(&mut arena.guest, frame, true);
+            }
+            Some(hpa)
+        })
+        .flatten()
+    }
+
+    /// The remote invalidations this thread's spaces asked for, as `(vmid,
+    /// range)`, oldest first.
+    pub fn remote_invalidations() -> Vec<(u16, GuestPhysAddrRange)> {
+        with_arena(|arena| arena.remote.clone()).unwrap_or_default()
     }
 
     /// Whether contiguous allocations succeed from now on.
@@ -103,8 +143,12 @@ fn with_arena<R>(f: impl FnOnce(&mut Arena) -> R) -> Option<R> {
 // SAFETY: frames come from the arena's own allocation, each handed out once until
 // freed, 4 KiB aligned and aligned as asked (the "physical" address keeps the
 // virtual address's low bits); `phys_to_virt` undoes the tag, giving the arena
-// memory, valid until the arena is replaced or the thread ends. Tests map
-// linearly only host ranges they do not access, or arena frames they own.
+// memory, valid until the arena is replaced or the thread ends. `linear_memory`
+// answers `Ram` only for frames handed out as guest RAM and still held, and
+// `Device` only outside the arena, which nothing dereferences (no guest runs on a
+// development host). No CPU of a development host is in hypervisor mode, and no
+// other CPU runs guests, so remote invalidation has nothing to do. The VMID
+// registry is this thread's, the same on every call, as the arena is.
 unsafe impl AxMmHal for ArenaHal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         with_arena(|arena| arena.alloc(1, 1)).flatten()
@@ -133,6 +177,23 @@ unsafe impl AxMmHal for ArenaHal {
 
     fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
         with_arena(|arena| arena.free(paddr.as_usize(), count));
+    }
+
+    fn linear_memory(paddr: HostPhysAddr, size: usize) -> LinearMemory {
+        with_arena(|arena| arena.linear_memory(paddr.as_usize(), size))
+            .unwrap_or(LinearMemory::Device)
+    }
+
+    fn in_hypervisor_mode() -> bool {
+        false
+    }
+
+    fn invalidate_remote(config: &NestedPagingConfig, range: GuestPhysAddrRange) {
+        with_arena(|arena| arena.remote.push((config.vmid, range)));
+    }
+
+    fn vmids() -> &'static VmidRegistry {
+        VMIDS.with(|vmids| *vmids)
     }
 }
 
@@ -164,7 +225,9 @@ impl Arena {
             base,
             frames,
             top: used.len().saturating_sub(1),
+            guest: std::vec![0u64; used.len()],
             used,
+            remote: Vec::new(),
             in_use: 0,
             misuse: 0,
             config,
@@ -179,15 +242,33 @@ impl Arena {
     }
 
     fn is_used(&self, frame: usize) -> bool {
-        self.used
-            .get(frame / WORD_BITS)
-            .is_some_and(|word| word & (1 << (frame % WORD_BITS)) != 0)
+        bit(&self.used, frame)
     }
 
     fn set_used(&mut self, frame: usize, used: bool) {
-        if let Some(word) = self.used.get_mut(frame / WORD_BITS) {
-            let bit = 1u64 << (frame % WORD_BITS);
-            if used { *word |= bit } else { *word &= !bit }
+        set_bit(&mut self.used, frame, used);
+    }
+
+    /// `Ram` for held guest-RAM frames, `Device` wholly outside the arena.
+    fn linear_memory(&self, paddr: usize, size: usize) -> LinearMemory {
+        let start = self.base ^ PHYS_TAG;
+        let end = start + self.frames * FRAME_SIZE;
+        let Some(last) = paddr.checked_add(size) else {
+            return LinearMemory::Refused;
+        };
+        if last <= start || paddr >= end {
+            return LinearMemory::Device;
+        }
+        let guest_ram = paddr >= start
+            && last <= end
+            && paddr % FRAME_SIZE == 0
+            && size % FRAME_SIZE == 0
+            && ((paddr - start) / FRAME_SIZE..(last - start) / FRAME_SIZE)
+                .all(|frame| self.is_used(frame) && bit(&self.guest, frame));
+        if guest_ram {
+            LinearMemory::Ram
+        } else {
+            LinearMemory::Refused
         }
     }
 
@@ -259,6 +340,7 @@ impl Arena {
                 continue;
             }
             self.set_used(frame, false);
+            set_bit(&mut self.guest, frame, false);
             self.in_use -= 1;
             if self.config.poison {
                 let at =
@@ -268,6 +350,18 @@ impl Arena {
                 unsafe { std::ptr::write_bytes(at, POISON, FRAME_SIZE) };
             }
         }
+    }
+}
+
+fn bit(bits: &[u64], index: usize) -> bool {
+    bits.get(index / WORD_BITS)
+        .is_some_and(|word| word & (1 << (index % WORD_BITS)) != 0)
+}
+
+fn set_bit(bits: &mut [u64], index: usize, value: bool) {
+    if let Some(word) = bits.get_mut(index / WORD_BITS) {
+        let bit = 1u64 << (index % WORD_BITS);
+        if value { *word |= bit } else { *word &= !bit }
     }
 }
 

@@ -13,19 +13,23 @@
 use std::sync::{Arc, Mutex};
 
 use axaddrspace::{
-    AddrSpace, AxMmHal, Stage2,
+    AddrSpace, AxMmHal, LinearMemory, Stage2, VmidRegistry,
     testing::{ArenaHal, RecordingTlb},
 };
 use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBackend};
 use axvcpu::scripted::{ScriptStep, ScriptedVCpu};
 use axvm::{AxVM, AxVMConfig, AxVMHal, VCpuConfigs};
-use axvm_types::{Arch, AxVmResult, GuestPhysAddr, HostPhysAddr, HostVirtAddr};
+use axvm_types::{
+    Arch, AxVmResult, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr,
+    NestedPagingConfig,
+};
 use axvmconfig::AxVMCrateConfig;
 
-/// The arena host, with identical regions carved from contiguous arena frames.
+/// The arena host, with identical regions carved from the arena's guest RAM.
 pub struct TestHal;
 
-// SAFETY: every frame and region comes from the arena (see ArenaHal's contract).
+// SAFETY: every frame and region comes from the arena, and every answer is the
+// arena's (see ArenaHal's contract).
 unsafe impl AxMmHal for TestHal {
     fn alloc_frame() -> Option<HostPhysAddr> {
         ArenaHal::alloc_frame()
@@ -42,20 +46,31 @@ unsafe impl AxMmHal for TestHal {
     fn dealloc_contiguous_frames(paddr: HostPhysAddr, count: usize) {
         ArenaHal::dealloc_contiguous_frames(paddr, count);
     }
+    fn linear_memory(paddr: HostPhysAddr, size: usize) -> LinearMemory {
+        // One host page is refused, to show the refusal of a pass-through range.
+        if paddr == HostPhysAddr::from(REFUSED_HPA) {
+            return LinearMemory::Refused;
+        }
+        ArenaHal::linear_memory(paddr, size)
+    }
+    fn in_hypervisor_mode() -> bool {
+        ArenaHal::in_hypervisor_mode()
+    }
+    fn invalidate_remote(config: &NestedPagingConfig, range: GuestPhysAddrRange) {
+        ArenaHal::invalidate_remote(config, range);
+    }
+    fn vmids() -> &'static VmidRegistry {
+        ArenaHal::vmids()
+    }
 }
 
-// SAFETY: identical regions are arena frames owned by the VM until released.
+// SAFETY: identical regions are arena guest RAM owned by the VM until released.
 unsafe impl AxVMHal for TestHal {
     fn alloc_identical_region(_gpa: GuestPhysAddr, size: usize) -> Option<HostPhysAddr> {
-        ArenaHal::alloc_contiguous_frames(size / 0x1000, 21)
+        ArenaHal::alloc_guest_ram(size / 0x1000, 21)
     }
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
         ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
-    }
-    fn allow_passthrough(hpa: HostPhysAddr, _size: usize) -> bool {
-        // Ranges the tests pass through are only mapped, never accessed; one host
-        // page is refused, to show the refusal.
-        hpa != HostPhysAddr::from(REFUSED_HPA)
     }
 }
 
@@ -106,8 +121,10 @@ pub fn try_vm_for(
         ))
         .unwrap();
     let config = AxVMConfig::new(crate_config, arch).unwrap();
+    // Each live space needs its own VMID.
+    let vmid = ArenaHal::vmids().first_free(1).unwrap();
     let space = AddrSpace::with_format(
-        Stage2::new(48, 4, 1).unwrap(),
+        Stage2::new(48, 4, vmid).unwrap(),
         RecordingTlb::default(),
         GuestPhysAddr::from(0),
         1 << 48,

@@ -8,6 +8,10 @@ use axvm_types::{GuestPhysAddrRange, NestedPagingConfig};
 
 use crate::{arch::page_flush::pages_to_flush, format::Stage2};
 
+/// Whether invalidation reaches every CPU by itself: the `tlbi ...is` forms reach
+/// every CPU of the inner-shareable domain.
+pub const TLB_BROADCAST: bool = true;
+
 /// Invalidates the stage-2 translations of `range` (or of the whole VMID when the
 /// range is large) in the inner-shareable domain.
 ///
@@ -21,8 +25,10 @@ pub fn invalidate(config: &NestedPagingConfig, range: GuestPhysAddrRange) {
     match pages_to_flush(range) {
         Some(pages) => {
             for ipa in pages {
-                // SAFETY: TLB invalidation by IPA changes no memory or register; it
-                // runs at EL2, where it is defined.
+                // SAFETY: TLB invalidation by IPA changes no memory or register. The
+                // address space calls this only where the host says the CPU is at
+                // EL2 (`AxMmHal::in_hypervisor_mode`); below EL2 the CPU raises an
+                // undefined-instruction exception instead, touching no memory.
                 unsafe {
                     core::arch::asm!("tlbi ipas2e1is, {}", in(reg) ipa >> 12, options(nostack))
                 };
