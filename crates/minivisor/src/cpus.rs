@@ -105,6 +105,11 @@ pub fn index_of(hw_id: u64) -> Option<usize> {
     })
 }
 
+/// The record of CPU `index`, if it is up.
+pub fn get(index: usize) -> Option<&'static PerCpu> {
+    CPUS.get(index).filter(|_| index < count())
+}
+
 /// How many CPUs are up (1 until `arch::start_secondaries` started others).
 pub fn count() -> usize {
     COUNT.load(Ordering::Acquire)

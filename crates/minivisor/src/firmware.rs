@@ -1,6 +1,8 @@
 //! Firmware calls a guest makes to its platform (on riscv64: SBI calls of extensions
 //! the vCPU backend leaves to the hypervisor), answered with the VM's state.
 
+use core::sync::atomic::AtomicBool;
+
 use axvcpu::AxVCpu;
 
 use crate::{
@@ -24,5 +26,5 @@ pub struct FirmwareCall<'a> {
     /// The host end of the VM's console.
     pub console: &'a GuestConsole,
     /// Which of the VM's vCPUs run.
-    pub runnable: &'a [bool],
+    pub runnable: &'a [AtomicBool],
 }

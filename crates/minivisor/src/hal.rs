@@ -141,6 +141,6 @@ unsafe impl AxVCpuHal for Hal {
 
     /// Acknowledges and handles the pending interrupt at once.
     fn irq_handler() {
-        crate::irq::handle(crate::arch::irq_fetch() as u64);
+        let _timer = crate::irq::handle(crate::arch::irq_fetch() as u64);
     }
 }

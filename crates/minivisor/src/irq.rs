@@ -6,10 +6,12 @@ use crate::{arch, timer};
 
 /// Handles interrupt `vector` (as the vCPU backend reported it: aarch64 GIC
 /// INTID, riscv64 interrupt cause, x86_64 IDT vector) and ends it at the
-/// interrupt controller.
-pub fn handle(vector: u64) {
-    if arch::is_timer_interrupt(vector) {
+/// interrupt controller; whether it was the host timer (the end of a time slice).
+pub fn handle(vector: u64) -> bool {
+    let timer = arch::is_timer_interrupt(vector);
+    if timer {
         timer::expired();
     }
     arch::end_of_interrupt(vector);
+    timer
 }

@@ -1,12 +1,16 @@
-//! Building the embedded VMs and time-sharing their vCPUs on this physical CPU.
+//! Building the embedded VMs, and running one vCPU for a quantum on the calling
+//! physical CPU. The VMs are shared by every CPU ([`crate::sched`] decides which
+//! CPU runs which vCPU), so a guest's run state is atomic or locked.
 
 use alloc::{format, string::String, sync::Arc, vec::Vec};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axdevice::{AxVmDeviceConfig, DeviceRegistry, SerialBackend};
 use axvcpu::AxVCpuExitReason;
-use axvm::{AxVMConfig, ExitAction, GuestFault};
+use axvm::{AxVMConfig, ExitAction, GuestFault, VMState};
 use axvm_types::AxVmError;
 use axvmconfig::AxVMCrateConfig;
+use spin::Mutex;
 
 use crate::{
     arch::{
@@ -19,7 +23,8 @@ use crate::{
     vms::{EmbeddedVm, Expect},
 };
 
-/// Exits a vCPU may take before another gets the CPU.
+/// Exits a vCPU may take before another gets the CPU (the host timer ends a
+/// quantum of a vCPU that does not exit).
 const QUANTUM: usize = 256;
 
 /// How a VM's run ended.
@@ -35,7 +40,7 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// A VM with its run state.
+/// A VM with its run state, shared by the CPUs that run its vCPUs.
 pub struct Guest {
     /// Where it came from and what it must end with.
     pub embedded: &'static EmbeddedVm,
@@ -43,21 +48,82 @@ pub struct Guest {
     pub vm: Option<Arc<Vm>>,
     /// Its name.
     pub name: String,
-    /// How it ended.
-    pub outcome: Outcome,
+    /// How it ended; the first CPU to see the end records it.
+    outcome: Mutex<Outcome>,
     /// Which vCPUs run (vCPU 0 from the start; others once started by the guest).
-    runnable: Vec<bool>,
+    runnable: Vec<AtomicBool>,
+    /// Per vCPU, the physical CPUs it ran on (bit n: CPU n).
+    ran_on: Vec<AtomicU64>,
     /// The host end of the VM's console, for firmware console calls too.
     console: Option<Arc<GuestConsole>>,
 }
 
 impl Guest {
+    fn failed(embedded: &'static EmbeddedVm, why: String) -> Self {
+        Self {
+            embedded,
+            vm: None,
+            name: String::from(embedded.source),
+            outcome: Mutex::new(Outcome::Failed(why)),
+            runnable: Vec::new(),
+            ran_on: Vec::new(),
+            console: None,
+        }
+    }
+
+    /// How the VM ended (or `Running`).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome.lock().clone()
+    }
+
+    /// Whether the VM still runs.
+    pub fn is_running(&self) -> bool {
+        *self.outcome.lock() == Outcome::Running
+    }
+
+    /// Records how the VM ended, unless another CPU already did, and stops it.
+    pub fn end(&self, outcome: Outcome) {
+        let mut current = self.outcome.lock();
+        if *current == Outcome::Running {
+            *current = outcome;
+        }
+        if let Some(vm) = &self.vm {
+            vm.shutdown();
+        }
+    }
+
     /// Whether the outcome is the expected one.
     pub fn passed(&self) -> bool {
         matches!(
-            (&self.outcome, self.embedded.expect),
+            (self.outcome(), self.embedded.expect),
             (Outcome::PoweredOff, Expect::PowerOff) | (Outcome::Faulted(_), Expect::Fault)
         )
+    }
+
+    /// The number of vCPUs.
+    pub fn vcpu_num(&self) -> usize {
+        self.runnable.len()
+    }
+
+    /// Whether vCPU `vcpu` is to run.
+    pub fn is_runnable(&self, vcpu: usize) -> bool {
+        self.runnable
+            .get(vcpu)
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
+
+    /// Marks vCPU `vcpu` stopped (it asked to be, and is unbound).
+    pub fn stop_vcpu(&self, vcpu: usize) {
+        if let Some(flag) = self.runnable.get(vcpu) {
+            flag.store(false, Ordering::Release);
+        }
+    }
+
+    /// The physical CPUs vCPU `vcpu` ran on, as a bit set.
+    pub fn ran_on(&self, vcpu: usize) -> u64 {
+        self.ran_on
+            .get(vcpu)
+            .map_or(0, |cpus| cpus.load(Ordering::Relaxed))
     }
 }
 
@@ -65,16 +131,8 @@ impl Guest {
 pub fn build_all(vms: &'static [EmbeddedVm]) -> Vec<Guest> {
     vms.iter()
         .enumerate()
-        .map(|(index, embedded)| match build(embedded, index) {
-            Ok(guest) => guest,
-            Err(why) => Guest {
-                embedded,
-                vm: None,
-                name: String::from(embedded.source),
-                outcome: Outcome::Failed(why),
-                runnable: Vec::new(),
-                console: None,
-            },
+        .map(|(index, embedded)| {
+            build(embedded, index).unwrap_or_else(|why| Guest::failed(embedded, why))
         })
         .collect()
 }
@@ -109,65 +167,38 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
             .map_err(|e| format!("ramdisk: {e:?}"))?;
     }
     vm.boot().map_err(|e| format!("boot: {e:?}"))?;
-    let mut runnable = alloc::vec![false; cpu_num];
-    if let Some(bsp) = runnable.first_mut() {
-        *bsp = true;
-    }
     Ok(Guest {
         embedded,
         vm: Some(vm),
         name,
-        outcome: Outcome::Running,
-        runnable,
+        outcome: Mutex::new(Outcome::Running),
+        // vCPU 0 runs from the start; the guest starts the others.
+        runnable: (0..cpu_num)
+            .map(|vcpu| AtomicBool::new(vcpu == 0))
+            .collect(),
+        ran_on: (0..cpu_num).map(|_| AtomicU64::new(0)).collect(),
         console: Some(console),
     })
 }
 
-/// Round-robins every runnable vCPU of every running VM until none is left.
-pub fn schedule(guests: &mut [Guest]) {
-    let mut bound: Option<(Arc<Vm>, usize)> = None;
-    loop {
-        let mut ran = false;
-        for guest in guests.iter_mut() {
-            let Some(vm) = guest.vm.clone() else { continue };
-            for vcpu in 0..guest.runnable.len() {
-                let runnable = guest.runnable.get(vcpu).copied().unwrap_or(false);
-                if guest.outcome != Outcome::Running || !runnable {
-                    continue;
-                }
-                let same = bound
-                    .as_ref()
-                    .is_some_and(|(held, id)| Arc::ptr_eq(held, &vm) && *id == vcpu);
-                if !same {
-                    if let Some((held, id)) = bound.take() {
-                        unbind(&held, id);
-                    }
-                    bound = Some((Arc::clone(&vm), vcpu));
-                }
-                ran = true;
-                run_quantum(guest, &vm, vcpu);
-            }
-        }
-        if !ran {
-            break;
-        }
-    }
-    if let Some((held, id)) = bound {
-        unbind(&held, id);
-    }
+/// What the scheduler does with a vCPU after its quantum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterQuantum {
+    /// Keep it bound here; it may run again.
+    Keep,
+    /// It stopped itself (CPU_OFF): unbind it, then mark it stopped, so another
+    /// vCPU may start it again from any CPU.
+    Stopped,
 }
 
-fn unbind(vm: &Vm, vcpu: usize) {
-    if let Ok(mut vcpu) = vm.vcpu(vcpu) {
-        // A vCPU that never bound has nothing to save; its error is expected.
-        let _ = vcpu.unbind();
-    }
-}
-
-/// Runs one vCPU for up to [`QUANTUM`] exits that reach the hypervisor. Hypercalls
+/// Runs vCPU `vcpu` of `guest` on the calling CPU for up to [`QUANTUM`] exits
+/// that reach the hypervisor, or until the host timer ends its slice. Hypercalls
 /// are answered inside the VM's run loop (the cheap path); everything else ends the
 /// loop and is handled here.
-fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
+pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuantum {
+    if let Some(cpus) = guest.ran_on.get(vcpu) {
+        cpus.fetch_or(1u64.checked_shl(cpu as u32).unwrap_or(0), Ordering::Relaxed);
+    }
     let mut budget = QUANTUM;
     let name = guest.name.as_str();
     let runnable = guest.runnable.as_slice();
@@ -198,16 +229,19 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
             // Only a running vCPU refuses this, and this one is stopped in its exit.
             let _ = vcpu.set_return_value(value);
         }
-        if let AxVCpuExitReason::ExternalInterrupt { vector } = *exit {
-            crate::irq::handle(vector);
-        }
+        let timer = if let AxVCpuExitReason::ExternalInterrupt { vector } = *exit {
+            crate::irq::handle(vector)
+        } else {
+            false
+        };
         let handled = matches!(
             exit,
             AxVCpuExitReason::Hypercall { .. }
                 | AxVCpuExitReason::ExternalInterrupt { .. }
                 | AxVCpuExitReason::Nothing
         );
-        if handled && budget > 0 {
+        // The host timer ends the slice: another vCPU of this CPU gets its turn.
+        if handled && budget > 0 && !timer {
             ExitAction::Resume
         } else {
             ExitAction::Return
@@ -218,10 +252,7 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
             nr: hypercall::SYSTEM_OFF,
             ..
         })
-        | Ok(AxVCpuExitReason::SystemDown) => {
-            vm.shutdown();
-            guest.outcome = Outcome::PoweredOff;
-        }
+        | Ok(AxVCpuExitReason::SystemDown) => guest.end(Outcome::PoweredOff),
         // Answered in the loop; the quantum is over.
         Ok(AxVCpuExitReason::Hypercall { .. } | AxVCpuExitReason::ExternalInterrupt { .. })
         | Ok(AxVCpuExitReason::Nothing | AxVCpuExitReason::Halt) => {}
@@ -231,62 +262,53 @@ fn run_quantum(guest: &mut Guest, vm: &Vm, vcpu: usize) {
             arg,
         }) => {
             let status = start_vcpu(guest, vm, target_cpu, entry_point, arg);
-            set_return(vm, vcpu, status);
-        }
-        Ok(AxVCpuExitReason::CpuDown { .. }) => {
-            if let Some(flag) = guest.runnable.get_mut(vcpu) {
-                *flag = false;
+            if let Ok(mut vcpu) = vm.vcpu(vcpu) {
+                let _ = vcpu.set_return_value(status);
             }
         }
-        Ok(other) => {
-            vm.shutdown();
-            guest.outcome = Outcome::Failed(format!("unexpected exit {other:?}"));
-        }
+        Ok(AxVCpuExitReason::CpuDown { .. }) => return AfterQuantum::Stopped,
+        Ok(other) => guest.end(Outcome::Failed(format!("unexpected exit {other:?}"))),
         Err(AxVmError::PermissionDenied) => {
-            guest.outcome = vm
-                .fault()
-                .map_or_else(|| Outcome::Failed("stopped".into()), Outcome::Faulted);
-            if let Outcome::Faulted(fault) = &guest.outcome {
-                println!("minivisor: VM `{}` stopped: {fault}", guest.name);
+            let fault = vm.fault();
+            if let Some(fault) = &fault {
+                println!("minivisor: VM `{name}` stopped: {fault}");
             }
+            guest.end(fault.map_or_else(|| Outcome::Failed("stopped".into()), Outcome::Faulted));
         }
-        Err(error) => {
-            vm.shutdown();
-            guest.outcome = Outcome::Failed(format!("vCPU {vcpu}: {error:?}"));
-        }
+        // The VM ended on another CPU while this vCPU ran: nothing to record.
+        Err(AxVmError::BadState) if vm.state() == VMState::Stopped => {}
+        Err(error) => guest.end(Outcome::Failed(format!("vCPU {vcpu}: {error:?}"))),
     }
-}
-
-fn set_return(vm: &Vm, vcpu: usize, value: u64) {
-    if let Ok(mut vcpu) = vm.vcpu(vcpu) {
-        let _ = vcpu.set_return_value(value);
-    }
+    AfterQuantum::Keep
 }
 
 /// PSCI CPU_ON, SBI HSM hart_start or an x86 start-up IPI: starts the vCPU whose
 /// MPIDR affinity, hart id or APIC id is `target` at `entry` with `arg` in its first
 /// argument register (none on x86). The status goes back to the caller's return
 /// register; the x86 backend ignores it (the IPI was a store, not a call).
+///
+/// The target may belong to another CPU's queue: it is not bound anywhere while it
+/// is stopped (its CPU unbinds it before marking it stopped), so its registers are
+/// saved state any CPU may set.
 fn start_vcpu(
-    guest: &mut Guest,
+    guest: &Guest,
     vm: &Vm,
     target: u64,
     entry: axvm_types::GuestPhysAddr,
     arg: u64,
 ) -> u64 {
-    let id = arch::vcpu_of_affinity(target);
-    let Some(flag) = id.and_then(|id| guest.runnable.get_mut(id)) else {
+    let Some((id, flag)) =
+        arch::vcpu_of_affinity(target).and_then(|id| guest.runnable.get(id).map(|flag| (id, flag)))
+    else {
         return INVALID_PARAMETERS;
     };
-    if *flag {
-        return ALREADY_ON;
-    }
-    let Some(id) = id else {
-        return INVALID_PARAMETERS;
-    };
+    // The target's lock orders two CPUs starting it at once.
     let Ok(mut vcpu) = vm.vcpu(id) else {
         return INVALID_PARAMETERS;
     };
+    if flag.load(Ordering::Acquire) {
+        return ALREADY_ON;
+    }
     if vcpu.set_entry(entry).is_err() {
         return INVALID_PARAMETERS;
     }
@@ -295,6 +317,6 @@ fn start_vcpu(
             return INVALID_PARAMETERS;
         }
     }
-    *flag = true;
+    flag.store(true, Ordering::Release);
     SUCCESS
 }

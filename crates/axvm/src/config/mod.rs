@@ -82,6 +82,18 @@ impl PhysCpuList {
         self.cpu_num
     }
 
+    /// The physical CPU each vCPU is pinned to, when the config names them.
+    #[must_use]
+    pub fn phys_cpu_ids(&self) -> Option<&[usize]> {
+        self.phys_cpu_ids.as_deref()
+    }
+
+    /// The mask of physical CPUs each vCPU may run on, when the config gives them.
+    #[must_use]
+    pub fn phys_cpu_sets(&self) -> Option<&[usize]> {
+        self.phys_cpu_sets.as_deref()
+    }
+
     /// For each vCPU: `(vcpu_id, allowed physical CPU mask, preferred physical CPU id)`.
     /// Without `phys_cpu_ids`, vCPU `i` prefers physical CPU `i`.
     #[must_use]

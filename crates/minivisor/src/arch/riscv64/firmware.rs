@@ -45,6 +45,7 @@ pub fn firmware_call(call: FirmwareCall<'_>, eid: u64, args: [u64; 6]) -> Option
         (sbi::HSM, HSM_GET_STATUS) => match usize::try_from(a0)
             .ok()
             .and_then(|id| call.runnable.get(id))
+            .map(|flag| flag.load(core::sync::atomic::Ordering::Acquire))
         {
             Some(true) => (sbi::SUCCESS, HART_STARTED),
             Some(false) => (sbi::SUCCESS, HART_STOPPED),
