@@ -9,7 +9,7 @@
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags, SysRegAddr};
 
 use super::context::TrapFrame;
-use crate::AxVCpuExitReason;
+use crate::{AxVCpuExitReason, ratelimit::log_limited};
 
 /// Exception classes (`ESR_EL2.EC`, bits \[31:26\]) the backend knows.
 pub mod ec {
@@ -221,7 +221,8 @@ pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<AxVCpuExitReason> {
         }
         ec::SYSREG => Ok(sysreg(frame, esr)),
         class => {
-            log::error!(
+            log_limited!(
+                error,
                 "aarch64 vCPU: unhandled exception class {class:#x} (ESR_EL2 {:#x}) at guest PC {:#x}",
                 esr.0,
                 frame.elr
@@ -239,7 +240,8 @@ pub(crate) fn skip(frame: &mut TrapFrame, esr: Esr) {
 fn data_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
     let iss = esr.iss();
     if !is_nested_fault(esr.fault_status()) {
-        log::error!(
+        log_limited!(
+            error,
             "aarch64 vCPU: data abort without a usable syndrome (ESR_EL2 {:#x}, FAR {:#x}) at guest PC {:#x}",
             esr.0,
             frame.far,
@@ -287,7 +289,8 @@ fn data_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
 
 fn instruction_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
     if !is_nested_fault(esr.fault_status()) {
-        log::error!(
+        log_limited!(
+            error,
             "aarch64 vCPU: instruction abort (ESR_EL2 {:#x}, FAR {:#x}) at guest PC {:#x}",
             esr.0,
             frame.far,
@@ -334,7 +337,7 @@ fn call(frame: &mut TrapFrame, conduit: Conduit) -> AxVCpuExitReason {
             ],
         },
         Conduit::Smc => {
-            log::debug!("aarch64 vCPU: unsupported SMC function {fid:#x}");
+            log_limited!(debug, "aarch64 vCPU: unsupported SMC function {fid:#x}");
             frame.set_gpr(0, psci::NOT_SUPPORTED);
             AxVCpuExitReason::Nothing
         }
@@ -378,7 +381,7 @@ fn psci_call(frame: &mut TrapFrame, fid: u64) -> AxVCpuExitReason {
         psci::CPU_OFF => AxVCpuExitReason::CpuDown { state: 0 },
         psci::SYSTEM_OFF | psci::SYSTEM_RESET => AxVCpuExitReason::SystemDown,
         _ => {
-            log::debug!("aarch64 vCPU: unsupported PSCI function {fid:#x}");
+            log_limited!(debug, "aarch64 vCPU: unsupported PSCI function {fid:#x}");
             answer(frame, psci::NOT_SUPPORTED)
         }
     }

@@ -11,7 +11,7 @@ use super::{
     hw::{self, GuestHwState, HostHwState},
     paging::{self, Stage2Regs},
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
 
 /// `HCR_EL2` bits the backend uses.
 pub mod hcr {
@@ -276,7 +276,8 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
                 vector: H::irq_fetch() as u64,
             }),
             EXIT_SERROR => {
-                log::error!(
+                log_limited!(
+                    error,
                     "aarch64 vCPU {}/{}: SError (ESR_EL2 {:#x}) at guest PC {:#x}",
                     self.vm_id,
                     self.vcpu_id,

@@ -12,7 +12,7 @@
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags};
 
 use super::context::{TrapFrame, reg};
-use crate::AxVCpuExitReason;
+use crate::{AxVCpuExitReason, ratelimit::log_limited};
 
 /// Exception codes (`scause` with the interrupt bit clear) the backend knows.
 pub mod cause {
@@ -329,7 +329,8 @@ fn decode_exception(
                 frame.sepc = frame.sepc.wrapping_add(4);
                 return Ok(AxVCpuExitReason::Halt);
             }
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: virtual instruction {:#x} at guest PC {:#x} not emulated",
                 insn.unwrap_or(0),
                 frame.sepc
@@ -337,7 +338,8 @@ fn decode_exception(
             Err(AxVmError::Unsupported)
         }
         cause::INSTRUCTION_ACCESS_FAULT | cause::LOAD_ACCESS_FAULT | cause::STORE_ACCESS_FAULT => {
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: access fault (scause {}) at guest PC {:#x}, address {:#x}",
                 frame.scause,
                 frame.sepc,
@@ -346,7 +348,8 @@ fn decode_exception(
             Err(AxVmError::BadAddress)
         }
         other => {
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: unhandled trap scause {other:#x} (stval {:#x}) at guest PC {:#x}",
                 frame.stval,
                 frame.sepc
@@ -469,7 +472,10 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
 
 /// A function the backend does not implement of an extension it does.
 fn not_supported(frame: &mut TrapFrame, eid: u64, fid: u64) -> AxVCpuExitReason {
-    log::debug!("riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}");
+    log_limited!(
+        debug,
+        "riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}"
+    );
     answer(frame, sbi::ERR_NOT_SUPPORTED, 0)
 }
 
