@@ -4,7 +4,10 @@
 
 use axvm_types::AxVmResult;
 
-use super::{context::VsState, paging::GStageCaps};
+use super::{
+    context::{FpState, VsState},
+    paging::GStageCaps,
+};
 
 /// `hedeleg` of a guest: the exceptions the guest handles itself (instruction
 /// misaligned, illegal instruction, breakpoint, `ecall` from VU-mode, and the
@@ -20,6 +23,9 @@ pub const HCOUNTEREN: u64 = 0b111;
 #[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
 pub(crate) struct GuestHwState<'a> {
     pub vs: &'a mut VsState,
+    pub fp: &'a mut FpState,
+    /// `save` only: the guest changed its FP registers since `load`.
+    pub fp_dirty: bool,
     pub hgatp: u64,
     pub vmid: u16,
 }
@@ -39,6 +45,7 @@ mod imp {
     use axvm_types::AxVmResult;
 
     use super::{GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState};
+    use crate::arch::riscv64::entry;
 
     macro_rules! read_csr {
         ($csr:literal) => {{
@@ -124,6 +131,13 @@ mod imp {
         write_csr!("vstval", vs.vstval);
         write_csr!("vsatp", vs.vsatp);
         write_hgatp(guest.hgatp, guest.vmid);
+        // VS-stage translations and instructions this hart cached for the VMID
+        // while it ran another vCPU of the VM may be stale: fences the guest asked
+        // for only on the harts it named missed this one.
+        fence_guest();
+        // Always, even for a guest that never enabled FP: the registers hold the
+        // previous guest's values, which this one could read after setting FS.
+        entry::load_fp(guest.fp);
         Ok(host)
     }
 
@@ -137,6 +151,9 @@ mod imp {
         vs.vscause = read_csr!("vscause");
         vs.vstval = read_csr!("vstval");
         vs.vsatp = read_csr!("vsatp");
+        if guest.fp_dirty {
+            entry::save_fp(guest.fp);
+        }
         // No virtual interrupt of this guest may stay pending for the next one.
         write_csr!("hvip", 0);
         write_csr!("hedeleg", host.hedeleg);
@@ -205,12 +222,14 @@ pub(crate) fn fence_guest() {
     imp::fence_guest();
 }
 
-/// Loads a vCPU onto this hart; returns the hypervisor's CSRs to restore later.
+/// Loads a vCPU onto this hart (VS CSRs, `hgatp`, FP registers); returns the
+/// hypervisor's CSRs to restore later.
 pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
     imp::load(guest)
 }
 
-/// Saves the bound vCPU from this hart and restores the hypervisor's CSRs.
+/// Saves the bound vCPU from this hart (its FP registers only when `fp_dirty`) and
+/// restores the hypervisor's CSRs.
 pub(crate) fn save(guest: GuestHwState<'_>, host: HostHwState) {
     imp::save(guest, host);
 }
