@@ -11,6 +11,11 @@
 
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags};
 
+mod rfence;
+
+pub use self::rfence::{
+    FenceKind, FirmwareCall, HartSet, RemoteFence, decode_legacy, decode_rfence,
+};
 use super::context::{TrapFrame, reg};
 use crate::{AxVCpuExitReason, ratelimit::log_limited};
 
@@ -264,8 +269,10 @@ pub struct TrapEffects {
     /// The length of the instruction an access exit leaves the guest on (0 for
     /// other exits).
     pub insn_len: u64,
-    /// The guest asked for a remote fence: fence its translations on this hart.
-    pub fence: bool,
+    /// The guest asked for a remote fence (RFENCE or a legacy call) that names at
+    /// least one hart; `a0` already says success, which the vCPU replaces with the
+    /// firmware's error if forwarding fails.
+    pub fence: Option<RemoteFence>,
     /// The guest set its timer to fire at this `time` value (SBI `set_timer`): store
     /// it and withdraw a pending timer interrupt.
     pub timer: Option<u64>,
@@ -435,11 +442,17 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
             answer(frame, sbi::SUCCESS, 0)
         }
         sbi::RFENCE if fid > 2 => not_supported(frame, eid, fid),
-        sbi::RFENCE
-        | sbi::LEGACY_REMOTE_FENCE_I
+        sbi::RFENCE => match decode_rfence(fid, args(frame)) {
+            Ok(fence) => {
+                effects.fence = fence;
+                answer(frame, sbi::SUCCESS, 0)
+            }
+            Err(error) => answer(frame, error, 0),
+        },
+        sbi::LEGACY_REMOTE_FENCE_I
         | sbi::LEGACY_REMOTE_SFENCE_VMA
         | sbi::LEGACY_REMOTE_SFENCE_VMA_ASID => {
-            effects.fence = true;
+            effects.fence = Some(decode_legacy(eid, args(frame)));
             answer(frame, sbi::SUCCESS, 0)
         }
         sbi::HSM => match fid {
@@ -468,6 +481,12 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
         sbi::SRST | sbi::LEGACY_SHUTDOWN => AxVCpuExitReason::SystemDown,
         _ => not_supported(frame, eid, fid),
     }
+}
+
+/// `a0`–`a4` of an SBI call.
+fn args(frame: &TrapFrame) -> [u64; 5] {
+    let [_, _, _, _, _, _, _, _, _, _, a0, a1, a2, a3, a4, ..] = frame.x;
+    [a0, a1, a2, a3, a4]
 }
 
 /// A function the backend does not implement of an extension it does.
@@ -522,7 +541,7 @@ mod tests {
     ) -> AxVmResult<(AxVCpuExitReason, TrapEffects)> {
         let mut effects = TrapEffects {
             insn_len: 99,
-            fence: true,
+            fence: Some(decode_legacy(sbi::LEGACY_REMOTE_FENCE_I, [0; 5])),
             timer: Some(1),
         };
         let exit = decode_trap(frame, &mut effects, |gva| {
@@ -842,12 +861,33 @@ mod tests {
         assert_eq!((effects.timer, f.x[10]), (Some(12_345), 0));
         let (_, _, effects) = ecall(sbi::LEGACY_SET_TIMER, 0, &[7]);
         assert_eq!(effects.timer, Some(7));
-        let (f, d, effects) = ecall(sbi::RFENCE, 1, &[1, 0, 0, 0x1000]);
-        assert!(effects.fence);
+        // remote_sfence_vma(hart_mask 0b10, base 0, start 0, size 0x1000): hart 1.
+        let (f, d, effects) = ecall(sbi::RFENCE, 1, &[0b10, 0, 0, 0x1000]);
+        assert_eq!(
+            effects.fence,
+            Some(RemoteFence {
+                kind: FenceKind::Vma {
+                    start: 0,
+                    size: 0x1000
+                },
+                harts: HartSet::Mask {
+                    base: 0,
+                    mask: 0b10
+                },
+            })
+        );
         assert_eq!((d, f.x[10]), (AxVCpuExitReason::Nothing, 0));
+        // A hart that cannot exist, an empty mask, the H-extension fences.
+        let (f, _, effects) = ecall(sbi::RFENCE, 0, &[1, 64]);
+        assert_eq!((effects.fence, f.x[10]), (None, sbi::ERR_INVALID_PARAM));
+        let (f, _, effects) = ecall(sbi::RFENCE, 0, &[0, 0]);
+        assert_eq!((effects.fence, f.x[10]), (None, 0));
         let (f, _, effects) = ecall(sbi::RFENCE, 3, &[]);
-        assert!(!effects.fence);
+        assert_eq!(effects.fence, None);
         assert_eq!(f.x[10], sbi::ERR_NOT_SUPPORTED);
+        // Legacy: every hart.
+        let (_, _, effects) = ecall(sbi::LEGACY_REMOTE_SFENCE_VMA_ASID, 0, &[0, 0, 0, 5]);
+        assert_eq!(effects.fence.map(|fence| fence.harts), Some(HartSet::All));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axvm_types::AxVmResult;
 
 use super::{
     context::{FpState, VsState},
+    exit::FirmwareCall,
     paging::GStageCaps,
 };
 
@@ -44,7 +45,9 @@ pub(crate) struct HostHwState {
 mod imp {
     use axvm_types::AxVmResult;
 
-    use super::{GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState};
+    use super::{
+        FirmwareCall, GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState,
+    };
     use crate::arch::riscv64::entry;
 
     macro_rules! read_csr {
@@ -110,6 +113,28 @@ mod imp {
         };
     }
 
+    pub(crate) fn firmware_call(call: FirmwareCall) -> u64 {
+        let [a0, a1, a2, a3, a4] = call.args;
+        let error: u64;
+        // SAFETY: an SBI call to the M-mode firmware, made from HS-mode; by the SBI
+        // calling convention it returns in a0 (error) and a1 (value) and preserves
+        // every other register. RFENCE reads no memory of ours.
+        unsafe {
+            core::arch::asm!(
+                "ecall",
+                inlateout("a0") a0 => error,
+                inlateout("a1") a1 => _,
+                in("a2") a2,
+                in("a3") a3,
+                in("a4") a4,
+                in("a6") call.fid,
+                in("a7") call.eid,
+                options(nostack)
+            )
+        };
+        error
+    }
+
     pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
         let host = HostHwState {
             hedeleg: read_csr!("hedeleg"),
@@ -167,7 +192,7 @@ mod imp {
 mod imp {
     use axvm_types::{AxVmError, AxVmResult};
 
-    use super::{GStageCaps, GuestHwState, HostHwState};
+    use super::{FirmwareCall, GStageCaps, GuestHwState, HostHwState};
 
     /// Off riscv64 there is no hart to ask: a model with 14 VMID bits and Sv48x4, so
     /// set-up can be exercised in host tests.
@@ -188,6 +213,11 @@ mod imp {
     }
 
     pub(crate) fn fence_guest() {}
+
+    /// No firmware to call: success, so the rest of the path runs in host tests.
+    pub(crate) const fn firmware_call(_call: FirmwareCall) -> u64 {
+        0
+    }
 
     pub(crate) fn load(_guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
         Err(AxVmError::Unsupported)
@@ -217,9 +247,15 @@ pub(crate) fn time() -> u64 {
 }
 
 /// Fences the bound guest's VS-stage translations and instruction fetches on this
-/// hart (its SBI remote fences, with every vCPU of a VM on this hart).
+/// hart (a remote fence naming only the calling vCPU, and every `bind`).
 pub(crate) fn fence_guest() {
     imp::fence_guest();
+}
+
+/// Makes an SBI call to the firmware (RFENCE for the guest's remote fences);
+/// returns its SBI error code.
+pub(crate) fn firmware_call(call: FirmwareCall) -> u64 {
+    imp::firmware_call(call)
 }
 
 /// Loads a vCPU onto this hart (VS CSRs, `hgatp`, FP registers); returns the

@@ -7,11 +7,11 @@ use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuI
 use super::{
     context::{FpState, SSTATUS_SPP, TrapFrame, VsState, fs_clean, fs_dirty, hstatus, reg},
     entry,
-    exit::{self, TrapEffects, cause},
+    exit::{self, RemoteFence, TrapEffects, cause},
     hw::{self, GuestHwState, HostHwState},
     paging,
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
 
 /// `hvip` bits: the VS-level interrupts the hypervisor makes pending.
 pub mod hvip {
@@ -218,10 +218,34 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             self.timer_deadline = deadline;
             self.hvip &= !hvip::VSTIP;
         }
-        if self.effects.fence {
-            hw::fence_guest();
+        if let Some(fence) = self.effects.fence {
+            self.remote_fence(fence);
         }
         exit
+    }
+
+    /// Performs the guest's remote fence (the guest's hart id is its vCPU id): on
+    /// this hart alone when it named only itself, otherwise through the firmware on
+    /// every hart. A firmware error is the guest's answer.
+    fn remote_fence(&mut self, fence: RemoteFence) {
+        if fence.is_local(self.vcpu_id as u64) {
+            hw::fence_guest();
+            return;
+        }
+        let call = fence.firmware_call();
+        let error = hw::firmware_call(call);
+        if error != exit::sbi::SUCCESS {
+            log_limited!(
+                warn,
+                "riscv64 vCPU {}/{}: the firmware refused remote fence {:#x}/{}: error {}",
+                self.vm_id,
+                self.vcpu_id,
+                call.eid,
+                call.fid,
+                error as i64
+            );
+            self.frame.set_gpr(reg::A0, error);
+        }
     }
 
     #[cfg(target_arch = "riscv64")]
