@@ -11,6 +11,7 @@ use super::{
 };
 
 /// `MDCR_EL2` bits: the debug, PMU and trace traps.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // Used by `load`.
 pub(crate) mod mdcr {
     /// HPMN: the PMU counters EL1 may use (the rest are the hypervisor's).
     pub const HPMN: u64 = 0x1f;
@@ -42,6 +43,7 @@ pub(crate) mod mdcr {
 /// exceptions (e.g. `BRK`) stay at EL1; `E2PB` = `E2TB` = 0 leave the profiling
 /// and trace buffers to EL2 (their EL1 accesses trap).
 #[must_use]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // Used by `load`.
 pub(crate) const fn guest_mdcr(host: u64) -> u64 {
     (host & (mdcr::HPMN | mdcr::HPME))
         | mdcr::TPMCR
@@ -54,6 +56,7 @@ pub(crate) const fn guest_mdcr(host: u64) -> u64 {
 }
 
 /// `CPTR_EL2` bits (nVHE layout).
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // Used by `load`.
 pub(crate) mod cptr {
     /// TZ: SVE accesses trap (RES1 without SVE).
     pub const TZ: u64 = 1 << 8;
@@ -71,6 +74,7 @@ pub(crate) mod cptr {
 /// switches it), SVE, SME, trace and (when the CPU has them, `amu`) the activity
 /// monitors trapped, since the backend switches none of their state.
 #[must_use]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // Used by `load`.
 pub(crate) const fn guest_cptr(host: u64, amu: bool) -> u64 {
     let value = (host & !cptr::TFP) | cptr::TZ | cptr::TSM | cptr::TTA;
     if amu { value | cptr::TAM } else { value }
