@@ -301,6 +301,10 @@ __axvcpu_riscv64_read_insn:
 // void __axvcpu_riscv64_fp_restore(const FpState *fp) and
 // void __axvcpu_riscv64_fp_save(FpState *fp): move f0-f31 and fcsr, with sstatus.FS
 // on for the moves and given back its previous value after them.
+// The D extension for these two routines whatever the assembler was told (the
+// module's features do not always reach `global_asm!`).
+.option push
+.option arch, +d
 .global __axvcpu_riscv64_fp_restore
 .hidden __axvcpu_riscv64_fp_restore
 __axvcpu_riscv64_fp_restore:
@@ -326,6 +330,7 @@ __axvcpu_riscv64_fp_save:
     sd t1, {fcsr}(a0)
     csrw sstatus, t0
     ret
+.option pop
 
 .purgem AXVCPU_RV_SAVE_GPRS
 .purgem AXVCPU_RV_LOAD_GPRS
