@@ -297,7 +297,11 @@ pub fn decode_trap(
     effects: &mut TrapEffects,
     fetch: impl FnOnce(u64) -> Option<u32>,
 ) -> AxVmResult<AxVCpuExitReason> {
-    *effects = TrapEffects::default();
+    // Field by field: `None` is one store, where `TrapEffects::default()` writes
+    // the whole (fence-sized) struct on every trap.
+    effects.insn_len = 0;
+    effects.fence = None;
+    effects.timer = None;
     if frame.scause != cause::VS_ECALL {
         return decode_exception(frame, effects, fetch);
     }
