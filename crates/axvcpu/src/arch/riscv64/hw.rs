@@ -2,6 +2,8 @@
 //! CSRs of a guest, the G-stage capabilities of the hart. Off riscv64 these are
 //! stand-ins so the rest of the backend can be tested on any host.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use axvm_types::AxVmResult;
 
 use super::{
@@ -27,6 +29,9 @@ pub(crate) struct GuestHwState<'a> {
     pub fp: &'a mut FpState,
     /// `save` only: the guest changed its FP registers since `load`.
     pub fp_dirty: bool,
+    /// `load` only: the hart still holds this vCPU's FP registers and VS-stage
+    /// translations (see [`rebind`]), so neither is loaded nor fenced again.
+    pub resident: bool,
     pub hgatp: u64,
     pub vmid: u16,
 }
@@ -156,13 +161,15 @@ mod imp {
         write_csr!("vstval", vs.vstval);
         write_csr!("vsatp", vs.vsatp);
         write_hgatp(guest.hgatp, guest.vmid);
-        // VS-stage translations and instructions this hart cached for the VMID
-        // while it ran another vCPU of the VM may be stale: fences the guest asked
-        // for only on the harts it named missed this one.
-        fence_guest();
-        // Always, even for a guest that never enabled FP: the registers hold the
-        // previous guest's values, which this one could read after setting FS.
-        entry::load_fp(guest.fp);
+        if !guest.resident {
+            // VS-stage translations and instructions this hart cached for the VMID
+            // while it ran another vCPU of the VM may be stale: fences the guest
+            // asked for only on the harts it named missed this one.
+            fence_guest();
+            // Even for a guest that never enabled FP: the registers hold the
+            // previous guest's values, which this one could read after setting FS.
+            entry::load_fp(guest.fp);
+        }
         Ok(host)
     }
 
@@ -226,6 +233,33 @@ mod imp {
     pub(crate) fn save(_guest: GuestHwState<'_>, _host: HostHwState) {}
 }
 
+/// Per physical hart: how many times a vCPU was bound there.
+static BINDS: [AtomicU64; crate::MAX_PHYS_CPUS] =
+    [const { AtomicU64::new(0) }; crate::MAX_PHYS_CPUS];
+
+/// Where a vCPU was last bound: the hart and the hart's [`BINDS`] count then.
+pub(crate) type Residency = Option<(usize, u64)>;
+
+/// Records that a vCPU last bound at `last` is being bound on hart `cpu` (the
+/// calling hart); returns its new residency and whether no other vCPU was bound
+/// on `cpu` since its own last bind there. Then the hart still holds its FP
+/// registers (saved into, or loaded from, the vCPU by the last `unbind`/`bind`, and
+/// untouched by the hypervisor, README) and its VS-stage translations (and every
+/// fence the guest asked for reached them), so `bind` need not load or fence:
+/// a hypervisor that unbinds and binds one vCPU per exit does not pay for it.
+pub(crate) fn rebind(last: Residency, cpu: usize) -> (Residency, bool) {
+    let Some(count) = BINDS.get(cpu) else {
+        return (None, false);
+    };
+    // Relaxed: only `cpu` itself binds vCPUs on `cpu` (`bind` claims the calling
+    // CPU, one vCPU at a time), so the count is never raced; it is atomic only to
+    // be a safe static.
+    let current = count.load(Ordering::Relaxed);
+    let next = current.wrapping_add(1);
+    count.store(next, Ordering::Relaxed);
+    (Some((cpu, next)), last == Some((cpu, current)))
+}
+
 /// What the current hart supports for G-stage translation.
 pub(crate) fn gstage_caps() -> AxVmResult<GStageCaps> {
     imp::gstage_caps()
@@ -268,4 +302,30 @@ pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
 /// restores the hypervisor's CSRs.
 pub(crate) fn save(guest: GuestHwState<'_>, host: HostHwState) {
     imp::save(guest, host);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vcpu_is_resident_until_another_binds_on_its_hart() {
+        // Harts of their own: tests run in parallel.
+        let (a, b) = (1000, 1001);
+        let (first, resident) = rebind(None, a);
+        assert!(!resident, "never bound: load everything");
+        let (again, resident) = rebind(first, a);
+        assert!(resident, "re-bound with nobody in between");
+        // Another vCPU on the hart.
+        let (_, other) = rebind(None, a);
+        assert!(!other);
+        let (after, resident) = rebind(again, a);
+        assert!(!resident, "another vCPU ran there");
+        // Bound on another hart, then back.
+        let (elsewhere, resident) = rebind(after, b);
+        assert!(!resident);
+        let (_, resident) = rebind(elsewhere, a);
+        assert!(!resident, "ran elsewhere since");
+        assert_eq!(rebind(None, crate::MAX_PHYS_CPUS), (None, false));
+    }
 }

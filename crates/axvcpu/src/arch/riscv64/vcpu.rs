@@ -8,7 +8,7 @@ use super::{
     context::{FpState, SSTATUS_SPP, TrapFrame, VsState, fs_clean, fs_dirty, hstatus, reg},
     entry,
     exit::{self, RemoteFence, TrapEffects, cause},
-    hw::{self, GuestHwState, HostHwState},
+    hw::{self, GuestHwState, HostHwState, Residency},
     paging,
 };
 use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
@@ -65,6 +65,10 @@ pub struct Riscv64VCpu<H: AxVCpuHal> {
     frame: TrapFrame,
     vs: VsState,
     fp: FpState,
+    /// Set when `fp` changed outside the guest (it must be loaded at `bind`).
+    fp_stale: bool,
+    /// Where the vCPU was last bound (see `hw::rebind`).
+    residency: Residency,
     timer_deadline: u64,
     effects: TrapEffects,
     hvip: u64,
@@ -122,6 +126,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
 
     /// The guest's FP registers, mutably: changes take effect at the next `bind`.
     pub const fn fp_state_mut(&mut self) -> &mut FpState {
+        self.fp_stale = true;
         &mut self.fp
     }
 
@@ -187,6 +192,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         };
         self.vs = VsState::reset();
         self.fp = FpState::default();
+        self.fp_stale = true;
         self.timer_deadline = u64::MAX;
         self.effects = TrapEffects::default();
         self.hvip = 0;
@@ -199,6 +205,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             vs: &mut self.vs,
             fp: &mut self.fp,
             fp_dirty: fs_dirty(self.frame.sstatus),
+            resident: false,
             hgatp,
             vmid,
         })
@@ -287,6 +294,8 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             },
             vs: VsState::reset(),
             fp: FpState::default(),
+            fp_stale: true,
+            residency: None,
             timer_deadline: u64::MAX,
             effects: TrapEffects::default(),
             hvip: 0,
@@ -357,8 +366,20 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         let binding = PhysCpuBinding::claim_here::<H>()?;
+        let cpu = binding.cpu().ok_or(AxVmError::BadState)?;
+        let (residency, resident) = hw::rebind(self.residency, cpu);
+        self.residency = residency;
+        let resident = resident && !self.fp_stale;
         // On an error the binding is dropped, which gives the hart back.
-        self.host = Some(hw::load(self.hw_state()?)?);
+        let mut state = self.hw_state()?;
+        state.resident = resident;
+        let host = hw::load(state);
+        if host.is_err() {
+            // Nothing is known to be loaded: the next bind loads everything.
+            self.residency = None;
+        }
+        self.host = Some(host?);
+        self.fp_stale = false;
         // The FP registers now hold `self.fp`: Dirty from here on means changed.
         self.frame.sstatus = fs_clean(self.frame.sstatus);
         self.binding = binding;
