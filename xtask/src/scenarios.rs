@@ -135,6 +135,7 @@ const RISCV64: &[Scenario] = &[
         output: &[
             "[smp-riscv64] smp: vCPU 0 starting vCPU 1",
             "[smp-riscv64] smp: vCPU 1 running, context 0x5eed0001",
+            "[smp-riscv64] smp: FP registers kept across vCPU switches",
             "[smp-riscv64] smp: both vCPUs ran",
         ],
         icount: false,

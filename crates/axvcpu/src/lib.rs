@@ -57,6 +57,7 @@ mod arch_vcpu;
 mod binding;
 mod exit;
 mod hal;
+mod ratelimit;
 #[cfg(any(test, feature = "testing"))]
 pub mod scripted;
 mod vcpu;

@@ -24,6 +24,8 @@ pub use arch::{
     GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, let_host_interrupts_in,
     report_boot, wfi,
 };
+#[cfg(target_arch = "riscv64")]
+pub use arch::{fp_check, fp_fill};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;

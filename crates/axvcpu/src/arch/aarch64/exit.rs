@@ -8,8 +8,11 @@
 
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags, SysRegAddr};
 
+mod sysreg;
+
+pub use self::sysreg::{OSLSR_EL1_GUEST, SysRegAnswer, classify, id_mask, sanitise_id};
 use super::context::TrapFrame;
-use crate::AxVCpuExitReason;
+use crate::{AxVCpuExitReason, ratelimit::log_limited};
 
 /// Exception classes (`ESR_EL2.EC`, bits \[31:26\]) the backend knows.
 pub mod ec {
@@ -204,7 +207,10 @@ enum Conduit {
 /// `BadAddress` for an abort that is not a stage-2 translation, access-flag or
 /// permission fault; `Unsupported` for an exception class the backend does not
 /// handle (AArch32 calls, FP traps, undefined instructions...). Each error is logged.
-pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<AxVCpuExitReason> {
+pub fn decode_sync(
+    frame: &mut TrapFrame,
+    read_id: impl FnOnce(u8, u8) -> u64,
+) -> AxVmResult<AxVCpuExitReason> {
     let esr = Esr(frame.esr);
     match esr.ec() {
         ec::DABT_LOWER => data_abort(frame, esr),
@@ -219,9 +225,10 @@ pub fn decode_sync(frame: &mut TrapFrame) -> AxVmResult<AxVCpuExitReason> {
             skip(frame, esr);
             Ok(AxVCpuExitReason::Halt)
         }
-        ec::SYSREG => Ok(sysreg(frame, esr)),
+        ec::SYSREG => Ok(sysreg(frame, esr, read_id)),
         class => {
-            log::error!(
+            log_limited!(
+                error,
                 "aarch64 vCPU: unhandled exception class {class:#x} (ESR_EL2 {:#x}) at guest PC {:#x}",
                 esr.0,
                 frame.elr
@@ -239,7 +246,8 @@ pub(crate) fn skip(frame: &mut TrapFrame, esr: Esr) {
 fn data_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
     let iss = esr.iss();
     if !is_nested_fault(esr.fault_status()) {
-        log::error!(
+        log_limited!(
+            error,
             "aarch64 vCPU: data abort without a usable syndrome (ESR_EL2 {:#x}, FAR {:#x}) at guest PC {:#x}",
             esr.0,
             frame.far,
@@ -287,7 +295,8 @@ fn data_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
 
 fn instruction_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason> {
     if !is_nested_fault(esr.fault_status()) {
-        log::error!(
+        log_limited!(
+            error,
             "aarch64 vCPU: instruction abort (ESR_EL2 {:#x}, FAR {:#x}) at guest PC {:#x}",
             esr.0,
             frame.far,
@@ -301,11 +310,43 @@ fn instruction_abort(frame: &TrapFrame, esr: Esr) -> AxVmResult<AxVCpuExitReason
     })
 }
 
-fn sysreg(frame: &TrapFrame, esr: Esr) -> AxVCpuExitReason {
+/// A trapped MSR or MRS: answered here for the registers of [`classify`] (the PC
+/// moved past it), otherwise an exit.
+fn sysreg(
+    frame: &mut TrapFrame,
+    esr: Esr,
+    read_id: impl FnOnce(u8, u8) -> u64,
+) -> AxVCpuExitReason {
     let iss = esr.iss();
     let addr = SysRegAddr((iss & SYSREG_ADDR_MASK) as usize);
     let reg = ((iss >> 5) & 0x1f) as usize;
-    if iss & 1 == 1 {
+    let read = iss & 1 == 1;
+    let field = |shift: u64, mask: u64| ((iss >> shift) & mask) as u8;
+    let answer = classify(
+        field(20, 0x3),
+        field(14, 0x7),
+        field(10, 0xf),
+        field(1, 0xf),
+        field(17, 0x7),
+    );
+    let value = match answer {
+        SysRegAnswer::Hypervisor => None,
+        // An MSR to an ID register is undefined rather than trapped; ignore one.
+        SysRegAnswer::Id { crm, op2 } => Some(if read {
+            sanitise_id(crm, op2, read_id(crm, op2))
+        } else {
+            0
+        }),
+        SysRegAnswer::RazWi(value) => Some(value),
+    };
+    if let Some(value) = value {
+        if read {
+            frame.set_gpr(reg, value);
+        }
+        skip(frame, esr);
+        return AxVCpuExitReason::Nothing;
+    }
+    if read {
         AxVCpuExitReason::SysRegRead { addr, reg }
     } else {
         AxVCpuExitReason::SysRegWrite {
@@ -334,7 +375,7 @@ fn call(frame: &mut TrapFrame, conduit: Conduit) -> AxVCpuExitReason {
             ],
         },
         Conduit::Smc => {
-            log::debug!("aarch64 vCPU: unsupported SMC function {fid:#x}");
+            log_limited!(debug, "aarch64 vCPU: unsupported SMC function {fid:#x}");
             frame.set_gpr(0, psci::NOT_SUPPORTED);
             AxVCpuExitReason::Nothing
         }
@@ -378,7 +419,7 @@ fn psci_call(frame: &mut TrapFrame, fid: u64) -> AxVCpuExitReason {
         psci::CPU_OFF => AxVCpuExitReason::CpuDown { state: 0 },
         psci::SYSTEM_OFF | psci::SYSTEM_RESET => AxVCpuExitReason::SystemDown,
         _ => {
-            log::debug!("aarch64 vCPU: unsupported PSCI function {fid:#x}");
+            log_limited!(debug, "aarch64 vCPU: unsupported PSCI function {fid:#x}");
             answer(frame, psci::NOT_SUPPORTED)
         }
     }
@@ -404,7 +445,7 @@ mod tests {
     }
 
     fn exit(frame: &mut TrapFrame) -> AxVCpuExitReason {
-        match decode_sync(frame) {
+        match decode_sync(frame, |_, _| 0) {
             Ok(AxVCpuExitReason::Nothing) | Err(_) => panic!("expected an exit"),
             Ok(exit) => exit,
         }
@@ -542,13 +583,13 @@ mod tests {
         // 0x30 (TLB conflict).
         for esr in [0x9200_0021, 0x9200_0210, 0x9200_0000, 0x9200_0030] {
             assert_eq!(
-                decode_sync(&mut frame(esr, 0, 0)),
+                decode_sync(&mut frame(esr, 0, 0), |_, _| 0),
                 Err(AxVmError::BadAddress)
             );
         }
         // An instruction abort with IFSC=0x10.
         assert_eq!(
-            decode_sync(&mut frame(0x8200_0010, 0, 0)),
+            decode_sync(&mut frame(0x8200_0010, 0, 0), |_, _| 0),
             Err(AxVmError::BadAddress)
         );
     }
@@ -656,7 +697,7 @@ mod tests {
             let mut f = frame(esr, 0, 0);
             f.x[0] = x0;
             f.x[1] = x1;
-            assert_eq!(decode_sync(&mut f), Ok(AxVCpuExitReason::Nothing));
+            assert_eq!(decode_sync(&mut f, |_, _| 0), Ok(AxVCpuExitReason::Nothing));
             f.x[0]
         };
         for esr in [0x5a00_0000, 0x5e00_0000] {
@@ -686,7 +727,7 @@ mod tests {
     fn an_unknown_smc_returns_not_supported() {
         let mut f = frame(0x5e00_0000, 0, 0);
         f.x[0] = 0xc200_0001;
-        assert_eq!(decode_sync(&mut f), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(decode_sync(&mut f, |_, _| 0), Ok(AxVCpuExitReason::Nothing));
         assert_eq!(f.x[0], u64::MAX);
         assert_eq!(f.x[1], 0x1111_1111_1111_1101);
         assert_eq!(f.elr, 0x4008_0004);
@@ -707,6 +748,67 @@ mod tests {
     }
 
     // Trapped MSR/MRS: EC 0x18 << 26 | IL | Op0 | Op2 | Op1 | CRn | Rt | CRm | Direction.
+
+    /// The syndrome of a trapped MRS (`read`) or MSR of `op0, op1, CRn, CRm, op2`
+    /// with register `rt`.
+    fn sysreg_esr(op: [u64; 5], rt: u64, read: bool) -> u64 {
+        let [op0, op1, crn, crm, op2] = op;
+        (ec::SYSREG << 26)
+            | ESR_IL
+            | (op0 << 20)
+            | (op2 << 17)
+            | (op1 << 14)
+            | (crn << 10)
+            | (rt << 5)
+            | (crm << 1)
+            | u64::from(read)
+    }
+
+    #[test]
+    fn id_register_reads_are_answered_with_the_sanitised_value() {
+        // MRS x5, ID_AA64PFR0_EL1 on a CPU with SVE (bits 35:32) and FP/AdvSIMD.
+        let mut f = frame(sysreg_esr([3, 0, 0, 4, 0], 5, true), 0, 0);
+        let exit = decode_sync(&mut f, |crm, op2| {
+            assert_eq!((crm, op2), (4, 0));
+            0x0000_0001_0000_0011
+        });
+        assert_eq!(exit, Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(f.x[5], 0x11);
+        assert_eq!(f.elr, 0x4008_0004);
+        // MRS x2, ID_AA64ISAR1_EL1 with PAuth (APA = 5, GPA = 1) and DPB.
+        let mut f = frame(sysreg_esr([3, 0, 0, 6, 1], 2, true), 0, 0);
+        decode_sync(&mut f, |_, _| 0x0100_0051).unwrap();
+        assert_eq!(f.x[2], 0x1);
+        // An unallocated ID register reads as zero without asking the CPU.
+        let mut f = frame(sysreg_esr([3, 0, 0, 7, 7], 2, true), 0, 0);
+        decode_sync(&mut f, |_, _| u64::MAX).unwrap();
+        assert_eq!(f.x[2], 0);
+    }
+
+    #[test]
+    fn pmu_and_debug_registers_are_raz_wi() {
+        // MRS x7, PMCCNTR_EL0; MSR PMCR_EL0, x7; MRS x1, MDSCR_EL1; MSR OSLAR_EL1, x0;
+        // MRS x4, OSLSR_EL1.
+        let mut f = frame(sysreg_esr([3, 3, 9, 13, 0], 7, true), 0, 0);
+        assert_eq!(decode_sync(&mut f, |_, _| 1), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!((f.x[7], f.elr), (0, 0x4008_0004));
+        let mut f = frame(sysreg_esr([3, 3, 9, 12, 0], 7, false), 0, 0);
+        f.x[7] = 0x41;
+        assert_eq!(decode_sync(&mut f, |_, _| 1), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!((f.x[7], f.elr), (0x41, 0x4008_0004));
+        let mut f = frame(sysreg_esr([2, 0, 0, 2, 2], 1, true), 0, 0);
+        decode_sync(&mut f, |_, _| 1).unwrap();
+        assert_eq!(f.x[1], 0);
+        let mut f = frame(sysreg_esr([2, 0, 1, 0, 4], 0, false), 0, 0);
+        assert_eq!(decode_sync(&mut f, |_, _| 1), Ok(AxVCpuExitReason::Nothing));
+        let mut f = frame(sysreg_esr([2, 0, 1, 1, 4], 4, true), 0, 0);
+        decode_sync(&mut f, |_, _| 1).unwrap();
+        assert_eq!(f.x[4], OSLSR_EL1_GUEST);
+        // A read into xzr changes nothing.
+        let mut f = frame(sysreg_esr([3, 3, 9, 13, 0], 31, true), 0, 0);
+        decode_sync(&mut f, |_, _| 1).unwrap();
+        assert_eq!(f.elr, 0x4008_0004);
+    }
 
     #[test]
     fn mrs_of_cntpct_el0_is_a_sysreg_read() {
@@ -751,7 +853,7 @@ mod tests {
         for ec in [0x00u64, 0x07, 0x12, 0x13, 0x15, 0x2f, 0x3c] {
             let mut f = frame((ec << 26) | ESR_IL, 0, 0);
             assert_eq!(
-                decode_sync(&mut f),
+                decode_sync(&mut f, |_, _| 0),
                 Err(AxVmError::Unsupported),
                 "EC {ec:#x}"
             );
@@ -780,7 +882,7 @@ mod tests {
                 if next() & 1 == 0 {
                     f.x[0] = 0x8400_0000 | (next() & 0x1f) | (next() & 0x4000_0000);
                 }
-                let _ = decode_sync(&mut f);
+                let _ = decode_sync(&mut f, |_, _| 0);
             }
         }
     }

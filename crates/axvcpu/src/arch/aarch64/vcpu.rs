@@ -11,7 +11,7 @@ use super::{
     hw::{self, GuestHwState, HostHwState},
     paging::{self, Stage2Regs},
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
 
 /// `HCR_EL2` bits the backend uses.
 pub mod hcr {
@@ -36,10 +36,18 @@ pub mod hcr {
     pub const TWI: u64 = 1 << 13;
     /// WFE traps to EL2.
     pub const TWE: u64 = 1 << 14;
+    /// Reads of the ID registers (op0 3, op1 0, CRn 0, CRm 1-7) trap to EL2.
+    pub const TID3: u64 = 1 << 18;
     /// SMC traps to EL2.
     pub const TSC: u64 = 1 << 19;
+    /// Accesses to IMPLEMENTATION DEFINED registers trap to EL2.
+    pub const TIDCP: u64 = 1 << 20;
+    /// `ACTLR_EL1` accesses trap to EL2.
+    pub const TACR: u64 = 1 << 21;
     /// EL1 is AArch64.
     pub const RW: u64 = 1 << 31;
+    /// LORegion register accesses trap to EL2 (RES0 without FEAT_LOR).
+    pub const TLOR: u64 = 1 << 35;
 }
 
 /// Parameters of [`Aarch64VCpu::new`] (through [`AxVCpu::new`](crate::AxVCpu::new)).
@@ -72,7 +80,10 @@ impl Default for Aarch64SetupConfig {
 
 impl Aarch64SetupConfig {
     /// The guest's `HCR_EL2`: stage 2 on, EL1 in AArch64, physical interrupts and
-    /// SErrors routed to EL2, SMC trapped, WFI / WFE trapped as configured.
+    /// SErrors routed to EL2, SMC trapped, WFI / WFE trapped as configured, and the
+    /// registers whose state the backend does not switch trapped: the ID registers
+    /// (answered sanitised), `ACTLR_EL1`, LORegions (RAZ/WI) and IMPLEMENTATION
+    /// DEFINED registers (exits).
     #[must_use]
     pub const fn hcr(&self) -> u64 {
         let mut value = hcr::VM
@@ -82,8 +93,12 @@ impl Aarch64SetupConfig {
             | hcr::AMO
             | hcr::FB
             | hcr::BSU_IS
+            | hcr::TID3
             | hcr::TSC
-            | hcr::RW;
+            | hcr::TIDCP
+            | hcr::TACR
+            | hcr::RW
+            | hcr::TLOR;
         if self.trap_wfi {
             value |= hcr::TWI;
         }
@@ -271,12 +286,13 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
         // kernel) is handled like one from AArch64: interrupts and stage-2 aborts are
         // the same, and the decoder refuses the AArch32-only classes.
         match code & !EXIT_AARCH32 {
-            EXIT_SYNC => exit::decode_sync(&mut self.frame),
+            EXIT_SYNC => exit::decode_sync(&mut self.frame, hw::read_id_reg),
             EXIT_IRQ | EXIT_FIQ => Ok(AxVCpuExitReason::ExternalInterrupt {
                 vector: H::irq_fetch() as u64,
             }),
             EXIT_SERROR => {
-                log::error!(
+                log_limited!(
+                    error,
                     "aarch64 vCPU {}/{}: SError (ESR_EL2 {:#x}) at guest PC {:#x}",
                     self.vm_id,
                     self.vcpu_id,
@@ -503,14 +519,15 @@ mod tests {
     #[test]
     fn hcr_follows_the_setup_config() {
         let mut vcpu = vcpu();
-        // VM | SWIO | FMO | IMO | AMO | FB | BSU_IS | TWI | TWE | TSC | RW
-        assert_eq!(vcpu.hcr(), 0x8008_663b);
+        // VM | SWIO | FMO | IMO | AMO | FB | BSU_IS | TWI | TWE | TID3 | TSC | TIDCP |
+        // TACR | RW | TLOR
+        assert_eq!(vcpu.hcr(), 0x8_803c_663b);
         vcpu.setup(Aarch64SetupConfig {
             trap_wfi: true,
             trap_wfe: false,
         })
         .unwrap();
-        assert_eq!(vcpu.hcr(), 0x8008_263b);
+        assert_eq!(vcpu.hcr(), 0x8_803c_263b);
     }
 
     #[test]

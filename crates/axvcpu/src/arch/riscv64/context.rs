@@ -1,11 +1,54 @@
 //! The saved state of a riscv64 guest hart: general registers and the trap CSRs
-//! (switched on every `run`), and the VS-level CSRs with the timer state (switched by
+//! (switched on every `run`), and the VS-level CSRs and FP registers (switched by
 //! `bind` / `unbind`).
 
 use core::mem::{offset_of, size_of};
 
 /// `sstatus.SPP`: the privilege `sret` returns to (1 = supervisor, here VS-mode).
 pub const SSTATUS_SPP: u64 = 1 << 8;
+
+/// `sstatus.FS` (bits 14:13), the state of the FP registers; the same field in
+/// `vsstatus` is the guest's own view.
+pub mod fs {
+    /// The field.
+    pub const MASK: u64 = 3 << 13;
+    /// Off: FP instructions raise an illegal-instruction exception.
+    pub const OFF: u64 = 0;
+    /// Clean: the FP registers hold what was last loaded or saved.
+    pub const CLEAN: u64 = 2 << 13;
+    /// Dirty: an FP register or `fcsr` changed since the field was last Clean. The
+    /// hart sets it in `sstatus` (and `vsstatus`) whenever a guest changes FP state,
+    /// and a guest cannot clear the `sstatus` copy.
+    pub const DIRTY: u64 = 3 << 13;
+}
+
+/// `sstatus.VS` (bits 10:9), the state of the vector registers. It is Off while a
+/// guest runs: the backend does not switch vector state, so a guest's vector
+/// instruction raises an illegal-instruction exception (the guest's own, through
+/// `hedeleg`) instead of reading another guest's registers.
+pub const SSTATUS_VS: u64 = 3 << 9;
+
+/// The `sstatus` bits [`TrapFrame::sstatus`] gives the hart while the guest runs:
+/// `SPP` (VS- or VU-mode) and `FS`. Every other bit is the hypervisor's, except
+/// `SIE`/`SPIE` and `VS`, which are clear.
+pub const SSTATUS_GUEST_BITS: u64 = SSTATUS_SPP | fs::MASK;
+
+/// `sstatus` with `FS` = Clean: the value the frame holds after the guest's FP
+/// registers were loaded or saved, so that `Dirty` later means "changed since".
+#[must_use]
+pub const fn fs_clean(sstatus: u64) -> u64 {
+    (sstatus & !fs::MASK) | fs::CLEAN
+}
+
+/// Whether the guest changed its FP registers since they were loaded or saved:
+/// `FS` = Dirty in the `sstatus` its traps left in the frame. This is the
+/// hypervisor's copy, which the guest cannot clean; the guest's `vsstatus.FS` is
+/// not trusted (a guest kernel marks it Clean after saving a task's registers,
+/// then loads another task's).
+#[must_use]
+pub const fn fs_dirty(sstatus: u64) -> bool {
+    sstatus & fs::MASK == fs::DIRTY
+}
 
 /// `hstatus` bits the backend uses.
 pub mod hstatus {
@@ -31,7 +74,8 @@ pub struct TrapFrame {
     pub x: [u64; 32],
     /// `sepc`: the guest's program counter.
     pub sepc: u64,
-    /// `sstatus` as the trap left it; only `SPP` is loaded on entry.
+    /// `sstatus` as the trap left it; only `SPP` and `FS` are loaded on entry
+    /// ([`SSTATUS_GUEST_BITS`]).
     pub sstatus: u64,
     /// `hstatus`: written on entry (the guest's exits leave it as it is; for a trap
     /// taken in HS-mode itself, its value then).
@@ -137,6 +181,29 @@ impl VsState {
     }
 }
 
+/// The FP registers of a guest hart (D extension): loaded by `bind`, saved by
+/// `unbind` when the guest changed them ([`fs_dirty`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct FpState {
+    /// `f0` to `f31`, 64 bits each (single-precision values NaN-boxed).
+    pub f: [u64; 32],
+    /// `fcsr`: rounding mode and accrued exception flags.
+    pub fcsr: u64,
+}
+
+/// Byte offsets of [`FpState`] fields, used by the assembly.
+#[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
+pub(crate) mod fp {
+    use super::{FpState, offset_of};
+
+    /// Offset of `fcsr`.
+    pub const FCSR: usize = offset_of!(FpState, fcsr);
+
+    const _: () = assert!(offset_of!(FpState, f) == 0);
+    const _: () = assert!(FCSR == 32 * 8);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +219,24 @@ mod tests {
         assert_eq!(frame.gpr(31), 7);
         assert_eq!(frame.gpr(32), 0);
         assert_eq!(frame.x[0], 0);
+    }
+
+    #[test]
+    fn fs_tracking_trusts_the_hypervisors_copy() {
+        // Loaded or saved: Clean, other bits kept.
+        assert_eq!(
+            fs_clean(SSTATUS_SPP | fs::DIRTY | 2),
+            SSTATUS_SPP | fs::CLEAN | 2
+        );
+        assert_eq!(fs_clean(0), fs::CLEAN);
+        assert!(!fs_dirty(fs_clean(fs::DIRTY)));
+        // The hart sets both FS bits when the guest writes an FP register.
+        assert!(fs_dirty(fs_clean(0) | fs::DIRTY));
+        assert!(!fs_dirty(fs::OFF));
+        // The guest runs with SPP and FS from the frame; VS and the interrupt bits
+        // are never the frame's.
+        assert_eq!(SSTATUS_GUEST_BITS, 0x6100);
+        assert_eq!(SSTATUS_GUEST_BITS & (SSTATUS_VS | 0x22), 0);
     }
 
     #[test]

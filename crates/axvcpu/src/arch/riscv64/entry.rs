@@ -14,6 +14,8 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
+#[cfg(target_arch = "riscv64")]
+use super::context::FpState;
 use super::context::TrapFrame;
 
 /// A hypervisor's handler of traps taken in HS-mode itself (its own faults, or its
@@ -57,7 +59,15 @@ pub(crate) fn dispatch_hs_trap(frame: &mut TrapFrame) -> bool {
 
 #[cfg(target_arch = "riscv64")]
 mod asm {
-    use crate::arch::riscv64::context::{TrapFrame, frame};
+    use crate::arch::riscv64::context::{
+        FpState, SSTATUS_GUEST_BITS, SSTATUS_SPP, SSTATUS_VS, TrapFrame, fp, frame, fs,
+    };
+
+    /// `sstatus` bits `enter` clears: `SIE` and `SPIE` (no interrupt while
+    /// switching), `VS` (no vector state for the guest) and the guest's bits, which
+    /// it then sets from the frame.
+    const SSTATUS_CLEAR: u64 = 0x22 | SSTATUS_VS | SSTATUS_GUEST_BITS;
+    const _: () = assert!(SSTATUS_GUEST_BITS & !(SSTATUS_SPP | fs::MASK) == 0);
 
     /// Bytes [`enter`] keeps on the stack while the guest runs: `ra`, `s0`–`s11`,
     /// `gp`, `tp` and the hypervisor's `sstatus`.
@@ -240,12 +250,14 @@ __axvcpu_riscv64_enter:
     sd s11, 96(sp)
     sd gp, 104(sp)
     sd tp, 112(sp)
-    // SIE and SPIE off while switching; sstatus.SPP from the frame (VS- or VU-mode).
-    li t1, 0x122
+    // SIE and SPIE off while switching, VS off while the guest runs; SPP (VS- or
+    // VU-mode) and FS (the guest's FP state, loaded by bind) from the frame.
+    li t1, {sstatus_clear}
     csrrc t0, sstatus, t1
     sd t0, 120(sp)
     ld t1, {sstatus}(a0)
-    andi t1, t1, 0x100
+    li t2, {sstatus_guest}
+    and t1, t1, t2
     csrs sstatus, t1
     sd sp, {host_sp}(a0)
     ld t0, {sepc}(a0)
@@ -286,6 +298,40 @@ __axvcpu_riscv64_read_insn:
 3:  li a0, -1
     j 2b
 
+// void __axvcpu_riscv64_fp_restore(const FpState *fp) and
+// void __axvcpu_riscv64_fp_save(FpState *fp): move f0-f31 and fcsr, with sstatus.FS
+// on for the moves and given back its previous value after them.
+// The D extension for these two routines whatever the assembler was told (the
+// module's features do not always reach `global_asm!`).
+.option push
+.option arch, +d
+.global __axvcpu_riscv64_fp_restore
+.hidden __axvcpu_riscv64_fp_restore
+__axvcpu_riscv64_fp_restore:
+    li t1, {fs_mask}
+    csrrs t0, sstatus, t1
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fld f\n, \n*8(a0)
+    .endr
+    ld t1, {fcsr}(a0)
+    fscsr t1
+    csrw sstatus, t0
+    ret
+
+.global __axvcpu_riscv64_fp_save
+.hidden __axvcpu_riscv64_fp_save
+__axvcpu_riscv64_fp_save:
+    li t1, {fs_mask}
+    csrrs t0, sstatus, t1
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fsd f\n, \n*8(a0)
+    .endr
+    frcsr t1
+    sd t1, {fcsr}(a0)
+    csrw sstatus, t0
+    ret
+.option pop
+
 .purgem AXVCPU_RV_SAVE_GPRS
 .purgem AXVCPU_RV_LOAD_GPRS
 .purgem AXVCPU_RV_SAVE_TRAP_CSRS
@@ -301,6 +347,10 @@ __axvcpu_riscv64_read_insn:
         host_sp = const frame::HOST_SP,
         frame_size = const frame::SIZE,
         host_frame = const HOST_FRAME,
+        sstatus_clear = const SSTATUS_CLEAR,
+        sstatus_guest = const SSTATUS_GUEST_BITS,
+        fs_mask = const fs::MASK,
+        fcsr = const fp::FCSR,
         hs_trap = sym hs_trap,
     );
 
@@ -308,6 +358,25 @@ __axvcpu_riscv64_read_insn:
         static __axvcpu_riscv64_trap: u8;
         fn __axvcpu_riscv64_enter(frame: *mut TrapFrame);
         fn __axvcpu_riscv64_read_insn(gva: u64) -> u64;
+        fn __axvcpu_riscv64_fp_restore(fp: *const FpState);
+        fn __axvcpu_riscv64_fp_save(fp: *mut FpState);
+    }
+
+    /// Loads the FP registers and `fcsr` from `state`.
+    pub(super) fn fp_restore(state: &FpState) {
+        // SAFETY: the routine reads the 33 words of a valid `FpState` and writes
+        // only the FP registers, `fcsr` and (temporarily, restored before it
+        // returns) `sstatus.FS`; the hypervisor promised (README) to keep no live
+        // values in FP registers, so overwriting them breaks nothing it relies on.
+        unsafe { __axvcpu_riscv64_fp_restore(state) }
+    }
+
+    /// Stores the FP registers and `fcsr` into `state`.
+    pub(super) fn fp_save(state: &mut FpState) {
+        // SAFETY: the routine writes the 33 words of a valid, exclusively borrowed
+        // `FpState` and changes no register but t0, t1 (caller-saved) and, for the
+        // moves only, `sstatus.FS`.
+        unsafe { __axvcpu_riscv64_fp_save(state) }
     }
 
     pub(super) fn vector_base() -> usize {
@@ -362,6 +431,18 @@ pub fn trap_vector_base() -> usize {
 pub(crate) unsafe fn enter_guest(frame: &mut TrapFrame) {
     // SAFETY: forwarded from the caller.
     unsafe { asm::enter(frame) }
+}
+
+/// Loads the FP registers and `fcsr` of a guest being bound to this hart.
+#[cfg(target_arch = "riscv64")]
+pub(crate) fn load_fp(state: &FpState) {
+    asm::fp_restore(state);
+}
+
+/// Saves the FP registers and `fcsr` of the guest bound to this hart.
+#[cfg(target_arch = "riscv64")]
+pub(crate) fn save_fp(state: &mut FpState) {
+    asm::fp_save(state);
 }
 
 /// Reads the bound guest's instruction at guest virtual address `gva` through its

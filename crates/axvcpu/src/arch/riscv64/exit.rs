@@ -11,8 +11,13 @@
 
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags};
 
+mod rfence;
+
+pub use self::rfence::{
+    FenceKind, FirmwareCall, HartSet, RemoteFence, decode_legacy, decode_rfence,
+};
 use super::context::{TrapFrame, reg};
-use crate::AxVCpuExitReason;
+use crate::{AxVCpuExitReason, ratelimit::log_limited};
 
 /// Exception codes (`scause` with the interrupt bit clear) the backend knows.
 pub mod cause {
@@ -264,8 +269,10 @@ pub struct TrapEffects {
     /// The length of the instruction an access exit leaves the guest on (0 for
     /// other exits).
     pub insn_len: u64,
-    /// The guest asked for a remote fence: fence its translations on this hart.
-    pub fence: bool,
+    /// The guest asked for a remote fence (RFENCE or a legacy call) that names at
+    /// least one hart; `a0` already says success, which the vCPU replaces with the
+    /// firmware's error if forwarding fails.
+    pub fence: Option<RemoteFence>,
     /// The guest set its timer to fire at this `time` value (SBI `set_timer`): store
     /// it and withdraw a pending timer interrupt.
     pub timer: Option<u64>,
@@ -290,7 +297,11 @@ pub fn decode_trap(
     effects: &mut TrapEffects,
     fetch: impl FnOnce(u64) -> Option<u32>,
 ) -> AxVmResult<AxVCpuExitReason> {
-    *effects = TrapEffects::default();
+    // Field by field: `None` is one store, where `TrapEffects::default()` writes
+    // the whole (fence-sized) struct on every trap.
+    effects.insn_len = 0;
+    effects.fence = None;
+    effects.timer = None;
     if frame.scause != cause::VS_ECALL {
         return decode_exception(frame, effects, fetch);
     }
@@ -329,7 +340,8 @@ fn decode_exception(
                 frame.sepc = frame.sepc.wrapping_add(4);
                 return Ok(AxVCpuExitReason::Halt);
             }
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: virtual instruction {:#x} at guest PC {:#x} not emulated",
                 insn.unwrap_or(0),
                 frame.sepc
@@ -337,7 +349,8 @@ fn decode_exception(
             Err(AxVmError::Unsupported)
         }
         cause::INSTRUCTION_ACCESS_FAULT | cause::LOAD_ACCESS_FAULT | cause::STORE_ACCESS_FAULT => {
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: access fault (scause {}) at guest PC {:#x}, address {:#x}",
                 frame.scause,
                 frame.sepc,
@@ -346,7 +359,8 @@ fn decode_exception(
             Err(AxVmError::BadAddress)
         }
         other => {
-            log::error!(
+            log_limited!(
+                error,
                 "riscv64 vCPU: unhandled trap scause {other:#x} (stval {:#x}) at guest PC {:#x}",
                 frame.stval,
                 frame.sepc
@@ -432,11 +446,17 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
             answer(frame, sbi::SUCCESS, 0)
         }
         sbi::RFENCE if fid > 2 => not_supported(frame, eid, fid),
-        sbi::RFENCE
-        | sbi::LEGACY_REMOTE_FENCE_I
+        sbi::RFENCE => match decode_rfence(fid, args(frame)) {
+            Ok(fence) => {
+                effects.fence = fence;
+                answer(frame, sbi::SUCCESS, 0)
+            }
+            Err(error) => answer(frame, error, 0),
+        },
+        sbi::LEGACY_REMOTE_FENCE_I
         | sbi::LEGACY_REMOTE_SFENCE_VMA
         | sbi::LEGACY_REMOTE_SFENCE_VMA_ASID => {
-            effects.fence = true;
+            effects.fence = Some(decode_legacy(eid, args(frame)));
             answer(frame, sbi::SUCCESS, 0)
         }
         sbi::HSM => match fid {
@@ -467,9 +487,18 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
     }
 }
 
+/// `a0`–`a4` of an SBI call.
+fn args(frame: &TrapFrame) -> [u64; 5] {
+    let [_, _, _, _, _, _, _, _, _, _, a0, a1, a2, a3, a4, ..] = frame.x;
+    [a0, a1, a2, a3, a4]
+}
+
 /// A function the backend does not implement of an extension it does.
 fn not_supported(frame: &mut TrapFrame, eid: u64, fid: u64) -> AxVCpuExitReason {
-    log::debug!("riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}");
+    log_limited!(
+        debug,
+        "riscv64 vCPU: unsupported SBI function {eid:#x}/{fid:#x}"
+    );
     answer(frame, sbi::ERR_NOT_SUPPORTED, 0)
 }
 
@@ -516,7 +545,7 @@ mod tests {
     ) -> AxVmResult<(AxVCpuExitReason, TrapEffects)> {
         let mut effects = TrapEffects {
             insn_len: 99,
-            fence: true,
+            fence: Some(decode_legacy(sbi::LEGACY_REMOTE_FENCE_I, [0; 5])),
             timer: Some(1),
         };
         let exit = decode_trap(frame, &mut effects, |gva| {
@@ -836,12 +865,33 @@ mod tests {
         assert_eq!((effects.timer, f.x[10]), (Some(12_345), 0));
         let (_, _, effects) = ecall(sbi::LEGACY_SET_TIMER, 0, &[7]);
         assert_eq!(effects.timer, Some(7));
-        let (f, d, effects) = ecall(sbi::RFENCE, 1, &[1, 0, 0, 0x1000]);
-        assert!(effects.fence);
+        // remote_sfence_vma(hart_mask 0b10, base 0, start 0, size 0x1000): hart 1.
+        let (f, d, effects) = ecall(sbi::RFENCE, 1, &[0b10, 0, 0, 0x1000]);
+        assert_eq!(
+            effects.fence,
+            Some(RemoteFence {
+                kind: FenceKind::Vma {
+                    start: 0,
+                    size: 0x1000
+                },
+                harts: HartSet::Mask {
+                    base: 0,
+                    mask: 0b10
+                },
+            })
+        );
         assert_eq!((d, f.x[10]), (AxVCpuExitReason::Nothing, 0));
+        // A hart that cannot exist, an empty mask, the H-extension fences.
+        let (f, _, effects) = ecall(sbi::RFENCE, 0, &[1, 64]);
+        assert_eq!((effects.fence, f.x[10]), (None, sbi::ERR_INVALID_PARAM));
+        let (f, _, effects) = ecall(sbi::RFENCE, 0, &[0, 0]);
+        assert_eq!((effects.fence, f.x[10]), (None, 0));
         let (f, _, effects) = ecall(sbi::RFENCE, 3, &[]);
-        assert!(!effects.fence);
+        assert_eq!(effects.fence, None);
         assert_eq!(f.x[10], sbi::ERR_NOT_SUPPORTED);
+        // Legacy: every hart.
+        let (_, _, effects) = ecall(sbi::LEGACY_REMOTE_SFENCE_VMA_ASID, 0, &[0, 0, 0, 5]);
+        assert_eq!(effects.fence.map(|fence| fence.harts), Some(HartSet::All));
     }
 
     #[test]

@@ -2,9 +2,15 @@
 //! CSRs of a guest, the G-stage capabilities of the hart. Off riscv64 these are
 //! stand-ins so the rest of the backend can be tested on any host.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use axvm_types::AxVmResult;
 
-use super::{context::VsState, paging::GStageCaps};
+use super::{
+    context::{FpState, VsState},
+    exit::FirmwareCall,
+    paging::GStageCaps,
+};
 
 /// `hedeleg` of a guest: the exceptions the guest handles itself (instruction
 /// misaligned, illegal instruction, breakpoint, `ecall` from VU-mode, and the
@@ -20,6 +26,12 @@ pub const HCOUNTEREN: u64 = 0b111;
 #[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
 pub(crate) struct GuestHwState<'a> {
     pub vs: &'a mut VsState,
+    pub fp: &'a mut FpState,
+    /// `save` only: the guest changed its FP registers since `load`.
+    pub fp_dirty: bool,
+    /// `load` only: the hart still holds this vCPU's FP registers and VS-stage
+    /// translations (see [`rebind`]), so neither is loaded nor fenced again.
+    pub resident: bool,
     pub hgatp: u64,
     pub vmid: u16,
 }
@@ -38,7 +50,10 @@ pub(crate) struct HostHwState {
 mod imp {
     use axvm_types::AxVmResult;
 
-    use super::{GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState};
+    use super::{
+        FirmwareCall, GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState,
+    };
+    use crate::arch::riscv64::entry;
 
     macro_rules! read_csr {
         ($csr:literal) => {{
@@ -103,6 +118,28 @@ mod imp {
         };
     }
 
+    pub(crate) fn firmware_call(call: FirmwareCall) -> u64 {
+        let [a0, a1, a2, a3, a4] = call.args;
+        let error: u64;
+        // SAFETY: an SBI call to the M-mode firmware, made from HS-mode; by the SBI
+        // calling convention it returns in a0 (error) and a1 (value) and preserves
+        // every other register. RFENCE reads no memory of ours.
+        unsafe {
+            core::arch::asm!(
+                "ecall",
+                inlateout("a0") a0 => error,
+                inlateout("a1") a1 => _,
+                in("a2") a2,
+                in("a3") a3,
+                in("a4") a4,
+                in("a6") call.fid,
+                in("a7") call.eid,
+                options(nostack)
+            )
+        };
+        error
+    }
+
     pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
         let host = HostHwState {
             hedeleg: read_csr!("hedeleg"),
@@ -124,6 +161,15 @@ mod imp {
         write_csr!("vstval", vs.vstval);
         write_csr!("vsatp", vs.vsatp);
         write_hgatp(guest.hgatp, guest.vmid);
+        if !guest.resident {
+            // VS-stage translations and instructions this hart cached for the VMID
+            // while it ran another vCPU of the VM may be stale: fences the guest
+            // asked for only on the harts it named missed this one.
+            fence_guest();
+            // Even for a guest that never enabled FP: the registers hold the
+            // previous guest's values, which this one could read after setting FS.
+            entry::load_fp(guest.fp);
+        }
         Ok(host)
     }
 
@@ -137,6 +183,9 @@ mod imp {
         vs.vscause = read_csr!("vscause");
         vs.vstval = read_csr!("vstval");
         vs.vsatp = read_csr!("vsatp");
+        if guest.fp_dirty {
+            entry::save_fp(guest.fp);
+        }
         // No virtual interrupt of this guest may stay pending for the next one.
         write_csr!("hvip", 0);
         write_csr!("hedeleg", host.hedeleg);
@@ -150,7 +199,7 @@ mod imp {
 mod imp {
     use axvm_types::{AxVmError, AxVmResult};
 
-    use super::{GStageCaps, GuestHwState, HostHwState};
+    use super::{FirmwareCall, GStageCaps, GuestHwState, HostHwState};
 
     /// Off riscv64 there is no hart to ask: a model with 14 VMID bits and Sv48x4, so
     /// set-up can be exercised in host tests.
@@ -172,11 +221,43 @@ mod imp {
 
     pub(crate) fn fence_guest() {}
 
+    /// No firmware to call: success, so the rest of the path runs in host tests.
+    pub(crate) const fn firmware_call(_call: FirmwareCall) -> u64 {
+        0
+    }
+
     pub(crate) fn load(_guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
         Err(AxVmError::Unsupported)
     }
 
     pub(crate) fn save(_guest: GuestHwState<'_>, _host: HostHwState) {}
+}
+
+/// Per physical hart: how many times a vCPU was bound there.
+static BINDS: [AtomicU64; crate::MAX_PHYS_CPUS] =
+    [const { AtomicU64::new(0) }; crate::MAX_PHYS_CPUS];
+
+/// Where a vCPU was last bound: the hart and the hart's [`BINDS`] count then.
+pub(crate) type Residency = Option<(usize, u64)>;
+
+/// Records that a vCPU last bound at `last` is being bound on hart `cpu` (the
+/// calling hart); returns its new residency and whether no other vCPU was bound
+/// on `cpu` since its own last bind there. Then the hart still holds its FP
+/// registers (saved into, or loaded from, the vCPU by the last `unbind`/`bind`, and
+/// untouched by the hypervisor, README) and its VS-stage translations (and every
+/// fence the guest asked for reached them), so `bind` need not load or fence:
+/// a hypervisor that unbinds and binds one vCPU per exit does not pay for it.
+pub(crate) fn rebind(last: Residency, cpu: usize) -> (Residency, bool) {
+    let Some(count) = BINDS.get(cpu) else {
+        return (None, false);
+    };
+    // Relaxed: only `cpu` itself binds vCPUs on `cpu` (`bind` claims the calling
+    // CPU, one vCPU at a time), so the count is never raced; it is atomic only to
+    // be a safe static.
+    let current = count.load(Ordering::Relaxed);
+    let next = current.wrapping_add(1);
+    count.store(next, Ordering::Relaxed);
+    (Some((cpu, next)), last == Some((cpu, current)))
 }
 
 /// What the current hart supports for G-stage translation.
@@ -200,17 +281,51 @@ pub(crate) fn time() -> u64 {
 }
 
 /// Fences the bound guest's VS-stage translations and instruction fetches on this
-/// hart (its SBI remote fences, with every vCPU of a VM on this hart).
+/// hart (a remote fence naming only the calling vCPU, and every `bind`).
 pub(crate) fn fence_guest() {
     imp::fence_guest();
 }
 
-/// Loads a vCPU onto this hart; returns the hypervisor's CSRs to restore later.
+/// Makes an SBI call to the firmware (RFENCE for the guest's remote fences);
+/// returns its SBI error code.
+pub(crate) fn firmware_call(call: FirmwareCall) -> u64 {
+    imp::firmware_call(call)
+}
+
+/// Loads a vCPU onto this hart (VS CSRs, `hgatp`, FP registers); returns the
+/// hypervisor's CSRs to restore later.
 pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
     imp::load(guest)
 }
 
-/// Saves the bound vCPU from this hart and restores the hypervisor's CSRs.
+/// Saves the bound vCPU from this hart (its FP registers only when `fp_dirty`) and
+/// restores the hypervisor's CSRs.
 pub(crate) fn save(guest: GuestHwState<'_>, host: HostHwState) {
     imp::save(guest, host);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vcpu_is_resident_until_another_binds_on_its_hart() {
+        // Harts of their own: tests run in parallel.
+        let (a, b) = (1000, 1001);
+        let (first, resident) = rebind(None, a);
+        assert!(!resident, "never bound: load everything");
+        let (again, resident) = rebind(first, a);
+        assert!(resident, "re-bound with nobody in between");
+        // Another vCPU on the hart.
+        let (_, other) = rebind(None, a);
+        assert!(!other);
+        let (after, resident) = rebind(again, a);
+        assert!(!resident, "another vCPU ran there");
+        // Bound on another hart, then back.
+        let (elsewhere, resident) = rebind(after, b);
+        assert!(!resident);
+        let (_, resident) = rebind(elsewhere, a);
+        assert!(!resident, "ran elsewhere since");
+        assert_eq!(rebind(None, crate::MAX_PHYS_CPUS), (None, false));
+    }
 }

@@ -19,7 +19,7 @@ pub mod paging;
 mod vcpu;
 
 pub use self::{
-    context::{TrapFrame, VsState},
+    context::{FpState, TrapFrame, VsState},
     entry::{HsTrapHandler, set_hs_trap_handler, trap_vector_base},
     exit::{Htinst, MemAccess, TrapEffects, decode_htinst, decode_instruction, decode_trap, sbi},
     hw::{HCOUNTEREN, HEDELEG, HIDELEG},

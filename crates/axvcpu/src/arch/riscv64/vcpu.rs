@@ -5,13 +5,13 @@ use core::marker::PhantomData;
 use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
 
 use super::{
-    context::{SSTATUS_SPP, TrapFrame, VsState, hstatus, reg},
+    context::{FpState, SSTATUS_SPP, TrapFrame, VsState, fs_clean, fs_dirty, hstatus, reg},
     entry,
-    exit::{self, TrapEffects, cause},
-    hw::{self, GuestHwState, HostHwState},
+    exit::{self, RemoteFence, TrapEffects, cause},
+    hw::{self, GuestHwState, HostHwState, Residency},
     paging,
 };
-use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding};
+use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
 
 /// `hvip` bits: the VS-level interrupts the hypervisor makes pending.
 pub mod hvip {
@@ -64,6 +64,11 @@ impl Riscv64SetupConfig {
 pub struct Riscv64VCpu<H: AxVCpuHal> {
     frame: TrapFrame,
     vs: VsState,
+    fp: FpState,
+    /// Set when `fp` changed outside the guest (it must be loaded at `bind`).
+    fp_stale: bool,
+    /// Where the vCPU was last bound (see `hw::rebind`).
+    residency: Residency,
     timer_deadline: u64,
     effects: TrapEffects,
     hvip: u64,
@@ -113,6 +118,18 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         &mut self.vs
     }
 
+    /// The guest's FP registers as of the last `unbind` (or the reset state: zero).
+    #[must_use]
+    pub const fn fp_state(&self) -> &FpState {
+        &self.fp
+    }
+
+    /// The guest's FP registers, mutably: changes take effect at the next `bind`.
+    pub const fn fp_state_mut(&mut self) -> &mut FpState {
+        self.fp_stale = true;
+        &mut self.fp
+    }
+
     /// The guest's program counter (`sepc`).
     #[must_use]
     pub const fn pc(&self) -> u64 {
@@ -155,7 +172,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         pending
     }
 
-    /// Puts the vCPU back in its reset state (general registers and VS CSRs zero,
+    /// Puts the vCPU back in its reset state (general, FP registers and VS CSRs zero,
     /// VS-mode, no timer, no pending interrupt), keeping its entry point, nested
     /// paging and traps: what SBI HSM `hart_start` promises a hart that was stopped.
     /// Set the new entry, `a0` and `a1` afterwards.
@@ -169,11 +186,13 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         }
         self.frame = TrapFrame {
             sepc: self.frame.sepc,
-            sstatus: SSTATUS_SPP,
+            sstatus: fs_clean(SSTATUS_SPP),
             hstatus: self.frame.hstatus,
             ..TrapFrame::default()
         };
         self.vs = VsState::reset();
+        self.fp = FpState::default();
+        self.fp_stale = true;
         self.timer_deadline = u64::MAX;
         self.effects = TrapEffects::default();
         self.hvip = 0;
@@ -184,6 +203,9 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         let (hgatp, vmid) = self.hgatp.ok_or(AxVmError::BadState)?;
         Ok(GuestHwState {
             vs: &mut self.vs,
+            fp: &mut self.fp,
+            fp_dirty: fs_dirty(self.frame.sstatus),
+            resident: false,
             hgatp,
             vmid,
         })
@@ -203,10 +225,39 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             self.timer_deadline = deadline;
             self.hvip &= !hvip::VSTIP;
         }
-        if self.effects.fence {
-            hw::fence_guest();
+        if let Some(fence) = self.effects.fence {
+            self.remote_fence(fence);
         }
         exit
+    }
+
+    /// Performs the guest's remote fence (the guest's hart id is its vCPU id): on
+    /// this hart alone when it named only itself, otherwise through the firmware on
+    /// every hart. A firmware error is the guest's answer.
+    ///
+    /// Out of line and cold: inlined into `run`, its constants and registers were
+    /// set up on every `run` call (about 35 instructions per exit).
+    #[cold]
+    #[inline(never)]
+    fn remote_fence(&mut self, fence: RemoteFence) {
+        if fence.is_local(self.vcpu_id as u64) {
+            hw::fence_guest();
+            return;
+        }
+        let call = fence.firmware_call();
+        let error = hw::firmware_call(call);
+        if error != exit::sbi::SUCCESS {
+            log_limited!(
+                warn,
+                "riscv64 vCPU {}/{}: the firmware refused remote fence {:#x}/{}: error {}",
+                self.vm_id,
+                self.vcpu_id,
+                call.eid,
+                call.fid,
+                error as i64
+            );
+            self.frame.set_gpr(reg::A0, error);
+        }
     }
 
     #[cfg(target_arch = "riscv64")]
@@ -242,11 +293,14 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
     fn new(vm_id: VMId, vcpu_id: VCpuId, _config: Self::CreateConfig) -> AxVmResult<Self> {
         Ok(Self {
             frame: TrapFrame {
-                sstatus: SSTATUS_SPP,
+                sstatus: fs_clean(SSTATUS_SPP),
                 hstatus: Riscv64SetupConfig::default().hstatus(),
                 ..TrapFrame::default()
             },
             vs: VsState::reset(),
+            fp: FpState::default(),
+            fp_stale: true,
+            residency: None,
             timer_deadline: u64::MAX,
             effects: TrapEffects::default(),
             hvip: 0,
@@ -317,8 +371,22 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         let binding = PhysCpuBinding::claim_here::<H>()?;
+        let cpu = binding.cpu().ok_or(AxVmError::BadState)?;
+        let (residency, resident) = hw::rebind(self.residency, cpu);
+        self.residency = residency;
+        let resident = resident && !self.fp_stale;
         // On an error the binding is dropped, which gives the hart back.
-        self.host = Some(hw::load(self.hw_state()?)?);
+        let mut state = self.hw_state()?;
+        state.resident = resident;
+        let host = hw::load(state);
+        if host.is_err() {
+            // Nothing is known to be loaded: the next bind loads everything.
+            self.residency = None;
+        }
+        self.host = Some(host?);
+        self.fp_stale = false;
+        // The FP registers now hold `self.fp`: Dirty from here on means changed.
+        self.frame.sstatus = fs_clean(self.frame.sstatus);
         self.binding = binding;
         self.hgatp_dirty = false;
         Ok(())
@@ -330,6 +398,7 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         hw::save(self.hw_state()?, host);
+        self.frame.sstatus = fs_clean(self.frame.sstatus);
         self.host = None;
         self.binding.release::<H>()
     }
@@ -403,7 +472,10 @@ mod tests {
     fn a_new_vcpu_enters_vs_mode_at_its_entry() {
         let vcpu = vcpu();
         assert_eq!(vcpu.pc(), 0x9000_0000);
-        assert_eq!(vcpu.regs().sstatus, 0x100);
+        // SPP = VS-mode; FS = Clean, so the guest's FP works once it enables it in
+        // vsstatus, and Dirty will mean it changed its registers.
+        assert_eq!(vcpu.regs().sstatus, 0x4100);
+        assert_eq!(*vcpu.fp_state(), FpState::default());
         // VSXL = 64, VTW, SPVP, SPV
         assert_eq!(vcpu.regs().hstatus, 0x2_0020_0180);
         assert_eq!(vcpu.hgatp(), Some(0x8000_3000_0008_0404));
@@ -504,8 +576,13 @@ mod tests {
         let mut vcpu = vcpu();
         vcpu.set_gpr(5, 5);
         vcpu.vs_state_mut().vsatp = 0x8000_0000_0008_0000;
+        vcpu.fp_state_mut().f[3] = 0x4009_21fb_5444_2d18;
+        vcpu.fp_state_mut().fcsr = 0x1f;
+        vcpu.regs_mut().sstatus |= crate::arch::riscv64::context::fs::DIRTY;
         vcpu.inject_interrupt(5).unwrap();
         vcpu.reset().unwrap();
+        assert_eq!(*vcpu.fp_state(), FpState::default());
+        assert_eq!(vcpu.regs().sstatus, 0x4100);
         assert_eq!(vcpu.regs().x[5], 0);
         assert_eq!(vcpu.pc(), 0x9000_0000);
         assert_eq!(vcpu.regs().hstatus, 0x2_0020_0180);

@@ -183,5 +183,44 @@ pub fn firmware_services() -> bool {
         version >> 16,
         version & 0xffff
     );
-    ok
+    ok && isolation()
+}
+
+/// Reads a system register by its generic name.
+macro_rules! mrs {
+    ($reg:literal) => {{
+        let value: u64;
+        // SAFETY: an MRS at EL1 changes nothing; the hypervisor traps and answers
+        // the registers read here.
+        unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) value, options(nomem, nostack)) };
+        value
+    }};
+}
+
+/// Whether the CPU features the hypervisor does not switch are hidden (ID
+/// registers: SVE, SME, MTE, pointer authentication, the PMU) and the PMU and
+/// debug registers read as zero and ignore writes.
+fn isolation() -> bool {
+    let pfr0 = mrs!("s3_0_c0_c4_0"); // ID_AA64PFR0_EL1
+    let pfr1 = mrs!("s3_0_c0_c4_1"); // ID_AA64PFR1_EL1
+    let isar1 = mrs!("s3_0_c0_c6_1"); // ID_AA64ISAR1_EL1
+    let dfr0 = mrs!("s3_0_c0_c5_0"); // ID_AA64DFR0_EL1
+    let field = |value: u64, n: u32| (value >> (4 * n)) & 0xf;
+    let hidden = field(pfr0, 8) == 0 // SVE
+        && field(pfr1, 2) == 0 // MTE
+        && field(pfr1, 6) == 0 // SME
+        && [1, 2, 6, 7].iter().all(|&n| field(isar1, n) == 0) // APA, API, GPA, GPI
+        && field(dfr0, 2) == 0; // PMUVer
+    // SAFETY: writes to PMCR_EL0 (E: enable counters) and MDSCR_EL1 (MDE) trap to
+    // the hypervisor, which ignores them.
+    unsafe {
+        asm!("msr s3_3_c9_c12_0, {}", in(reg) 1u64, options(nomem, nostack));
+        asm!("msr s2_0_c0_c2_2, {}", in(reg) 1u64 << 15, options(nomem, nostack));
+    }
+    let pmcr = mrs!("s3_3_c9_c12_0"); // PMCR_EL0
+    let mdscr = mrs!("s2_0_c0_c2_2"); // MDSCR_EL1
+    crate::println!(
+        "firmware: ID registers hide SVE/SME/MTE/PAuth/PMU {hidden}, PMCR_EL0 {pmcr:#x}, MDSCR_EL1 {mdscr:#x}"
+    );
+    hidden && pmcr == 0 && mdscr == 0
 }

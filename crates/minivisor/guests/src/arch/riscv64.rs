@@ -82,6 +82,54 @@ pub fn wfi() {
     unsafe { asm!("wfi", options(nomem, nostack)) };
 }
 
+/// Turns FP on for this hart (`sstatus.FS` = Initial, the guest's `vsstatus`) and
+/// fills `f0`..`f31` with `seed`, `seed + 1`, ... and `fcsr` with the low 8 bits of
+/// `seed`: a pattern [`fp_check`] finds again only if the hypervisor switched this
+/// vCPU's FP state while another one ran.
+pub fn fp_fill(seed: u64) {
+    // SAFETY: writes sstatus.FS and the FP registers only; the guests have no
+    // floating-point code, so no FP register holds a value the compiler relies on.
+    unsafe {
+        asm!(
+            "li {t}, 0x2000",
+            "csrs sstatus, {t}",
+            "fscsr {v}",
+            ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "fmv.d.x f\\n, {v}",
+            "addi {v}, {v}, 1",
+            ".endr",
+            t = out(reg) _,
+            v = inout(reg) seed => _,
+            options(nomem, nostack),
+        );
+    }
+}
+
+/// Whether `f0`..`f31` and `fcsr` still hold what [`fp_fill`] wrote with `seed`.
+#[must_use]
+pub fn fp_check(seed: u64) -> bool {
+    let diff: u64;
+    // SAFETY: reads the FP registers and fcsr (FP is on since `fp_fill`).
+    unsafe {
+        asm!(
+            "frcsr {d}",
+            "xor {d}, {d}, {v}",
+            "andi {d}, {d}, 0xff",
+            ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "fmv.x.d {t}, f\\n",
+            "xor {t}, {t}, {v}",
+            "or {d}, {d}, {t}",
+            "addi {v}, {v}, 1",
+            ".endr",
+            d = out(reg) diff,
+            t = out(reg) _,
+            v = inout(reg) seed => _,
+            options(nomem, nostack),
+        );
+    }
+    diff == 0
+}
+
 /// An SBI call: extension `eid`, function `fid`, arguments `a0`..`a5`; returns
 /// (error, value).
 #[inline]
