@@ -13,6 +13,7 @@ pub mod msr;
 pub mod qual;
 mod switched;
 
+use crate::ratelimit::log_limited;
 use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr};
 
 use self::{
@@ -139,7 +140,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
     pub fn handle(&mut self) -> AxVmResult<AxVCpuExitReason> {
         let raw = self.env.read(vmcs::EXIT_REASON)? as u32;
         if raw & reason::ENTRY_FAILURE != 0 {
-            log::error!(
+            log_limited!(
+                error,
                 "x86 vCPU {}: VM entry failed, exit reason {raw:#x}",
                 self.vcpu_id
             );
@@ -169,7 +171,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             basic => {
                 let rip = self.env.read(vmcs::GUEST_RIP).unwrap_or(0);
                 let qualification = self.env.read(vmcs::EXIT_QUALIFICATION).unwrap_or(0);
-                log::error!(
+                log_limited!(
+                    error,
                     "x86 vCPU {}: unhandled VM exit {basic} ({}) at guest RIP {rip:#x}, qualification {qualification:#x}",
                     self.vcpu_id,
                     reason_name(basic)
@@ -246,7 +249,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
     fn external_interrupt(&mut self) -> AxVmResult<AxVCpuExitReason> {
         let info = self.env.read(vmcs::EXIT_INTR_INFO)?;
         if info & u64::from(INTR_INFO_VALID) == 0 {
-            log::error!(
+            log_limited!(
+                error,
                 "x86 vCPU {}: external-interrupt exit without a vector",
                 self.vcpu_id
             );
@@ -290,7 +294,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
     fn io(&mut self) -> AxVmResult<AxVCpuExitReason> {
         let q = IoQual(self.env.read(vmcs::EXIT_QUALIFICATION)?);
         let Some(width) = q.width() else {
-            log::error!(
+            log_limited!(
+                error,
                 "x86 vCPU {}: I/O exit with an invalid size ({:#x})",
                 self.vcpu_id,
                 q.0
@@ -298,7 +303,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             return Err(AxVmError::Unsupported);
         };
         if q.is_string() || q.is_rep() {
-            log::error!(
+            log_limited!(
+                error,
                 "x86 vCPU {}: string or REP I/O on port {:#x} is not supported",
                 self.vcpu_id,
                 q.port()
@@ -325,7 +331,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             Some(msr::MsrRead::Constant(value)) => value,
             Some(msr::MsrRead::Tsc) => self.env.rdtsc(),
             None => {
-                log::warn!(
+                log_limited!(
+                    warn,
                     "x86 vCPU {}: guest read of MSR {index:#x} refused (#GP)",
                     self.vcpu_id
                 );
@@ -351,7 +358,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
             None => None,
         };
         let Some((field, new)) = accepted else {
-            log::warn!(
+            log_limited!(
+                warn,
                 "x86 vCPU {}: guest write of {value:#x} to MSR {index:#x} refused (#GP)",
                 self.vcpu_id
             );

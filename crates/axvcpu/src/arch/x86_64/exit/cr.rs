@@ -5,6 +5,7 @@
 //! and the PAE PDPTEs consistent. `MOV` to and from CR3 (which exit only on CPUs
 //! that force CR3 exiting) are emulated too; anything else is an error.
 
+use crate::ratelimit::log_limited;
 use axvm_types::{AxVmError, AxVmResult};
 
 use super::{ExitCtx, ExitEnv, qual::CrAccess};
@@ -39,7 +40,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
                 true
             }
             other => {
-                log::error!(
+                log_limited!(
+                    error,
                     "x86 vCPU {}: unexpected control-register access {other:?}",
                     self.vcpu_id
                 );
@@ -126,7 +128,10 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
                 *entry = memory
                     .read_gpa(base.wrapping_add(index.wrapping_mul(8)))
                     .ok_or_else(|| {
-                        log::error!("x86 vCPU: PAE PDPTEs at {base:#x} are not in guest RAM");
+                        log_limited!(
+                            error,
+                            "x86 vCPU: PAE PDPTEs at {base:#x} are not in guest RAM"
+                        );
                         AxVmError::BadAddress
                     })?;
             }

@@ -27,6 +27,7 @@
 //! does not reset a running target. Logical destinations, shorthands and every
 //! other delivery mode are logged and dropped.
 
+use crate::ratelimit::log_limited;
 use axvm_types::AccessWidth;
 
 /// The guest-physical base of the local APIC page.
@@ -156,7 +157,8 @@ impl VLapic {
     pub fn write(&mut self, offset: u64, width: AccessWidth, data: u64) -> IcrEffect {
         let index = offset >> 4;
         if offset & 0xf != 0 || width != AccessWidth::Dword || index >= 0x40 {
-            log::warn!(
+            log_limited!(
+                warn,
                 "x86 vLAPIC {}: {width:?} write at offset {offset:#x} ignored",
                 self.id
             );
@@ -191,7 +193,8 @@ impl VLapic {
             || shorthand != 0
             || icr & ICR_LOGICAL != 0
         {
-            log::warn!(
+            log_limited!(
+                warn,
                 "x86 vLAPIC {}: IPI {icr:#x} to {target:#x} dropped (only physical INIT and start-up IPIs are emulated)",
                 self.id
             );
@@ -210,7 +213,8 @@ impl VLapic {
             return IcrEffect::None;
         }
         if *pending & bit == 0 {
-            log::info!(
+            log_limited!(
+                info,
                 "x86 vLAPIC {}: start-up IPI to {target:#x} without a pending INIT dropped",
                 self.id
             );

@@ -2,6 +2,7 @@
 //! vCPU's own debug registers), `XSETBV` (checked, then applied to the live XCR0),
 //! and NMIs that arrived while the guest ran (the host's, handed to it).
 
+use crate::ratelimit::log_limited;
 use axvm_types::{AxVmError, AxVmResult};
 
 use super::{ExitCtx, ExitEnv, qual::INTR_INFO_VALID};
@@ -55,7 +56,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
         let index = self.regs.get(1) as u32;
         let value = (self.regs.get(2) << 32) | (self.regs.get(0) & 0xffff_ffff);
         if index != 0 || !xcr0_is_valid(value, self.xcr0_mask) {
-            log::debug!(
+            log_limited!(
+                debug,
                 "x86 vCPU {}: XSETBV of XCR{index} = {value:#x} refused (#GP)",
                 self.vcpu_id
             );
@@ -72,7 +74,8 @@ impl<E: ExitEnv> ExitCtx<'_, E> {
     pub(super) fn exception_or_nmi(&mut self) -> AxVmResult<AxVCpuExitReason> {
         let info = self.env.read(vmcs::EXIT_INTR_INFO)?;
         if info & u64::from(INTR_INFO_VALID) == 0 || info & (0b111 << 8) != INTR_TYPE_NMI {
-            log::error!(
+            log_limited!(
+                error,
                 "x86 vCPU {}: exception exit {info:#x} with an empty exception bitmap",
                 self.vcpu_id
             );
