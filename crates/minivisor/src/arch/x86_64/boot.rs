@@ -15,12 +15,12 @@ const MULTIBOOT_FLAGS: u32 = 0;
 /// Bytes of the boot stack.
 const STACK_SIZE: usize = 0x10000;
 /// CR4.PAE.
-const CR4_PAE: u32 = 1 << 5;
+pub(super) const CR4_PAE: u32 = 1 << 5;
 /// The IA32_EFER MSR and its long-mode enable bit.
-const IA32_EFER: u32 = 0xc000_0080;
-const EFER_LME: u32 = 1 << 8;
+pub(super) const IA32_EFER: u32 = 0xc000_0080;
+pub(super) const EFER_LME: u32 = 1 << 8;
 /// CR0: protection, numeric error (VMXON requires it) and paging.
-const CR0_PE_NE_PG: u32 = 1 | 1 << 5 | 1 << 31;
+pub(super) const CR0_PE_NE_PG: u32 = 1 | 1 << 5 | 1 << 31;
 
 global_asm!(
     r#"

@@ -6,7 +6,11 @@
 
 use core::arch::{asm, global_asm};
 
-use super::{acpi, gdt, idt, lapic};
+use super::{
+    acpi,
+    boot::{CR0_PE_NE_PG, CR4_PAE, EFER_LME, IA32_EFER},
+    gdt, idt, lapic,
+};
 use crate::cpus::{self, MAX_CPUS};
 
 /// Where the trampoline runs: a free page below 1 MiB, the start-up IPI's vector
@@ -22,11 +26,6 @@ const SLOT_ENTRY: usize = 24;
 /// start-up IPIs, as the SDM's 10 ms and 200 us, generously for an emulator.
 const INIT_WAIT: u64 = 1_000_000;
 const STARTUP_WAIT: u64 = 100_000;
-/// CR4.PAE, EFER (its MSR and LME), CR0 PE | NE | PG: the boot stub's long mode.
-const CR4_PAE: u32 = 1 << 5;
-const IA32_EFER: u32 = 0xc000_0080;
-const EFER_LME: u32 = 1 << 8;
-const CR0_PE_NE_PG: u32 = 1 | 1 << 5 | 1 << 31;
 
 // The trampoline, position-dependent on TRAMPOLINE: real mode at CS:IP =
 // 0800:0000, a flat 32-bit step, then long mode; the far jumps are spelled as
