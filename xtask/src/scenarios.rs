@@ -108,6 +108,36 @@ const AARCH64: &[Scenario] = &[
         ],
         icount: false,
     },
+    Scenario {
+        name: "parallel",
+        vms: &[
+            ("off", "aarch64-parallel-a.toml"),
+            ("off", "aarch64-parallel-b.toml"),
+            ("off", "aarch64-parallel-c.toml"),
+            ("off", "aarch64-parallel-d.toml"),
+        ],
+        output: &[
+            "[parallel-a-aarch64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-a-aarch64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-b-aarch64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-b-aarch64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-c-aarch64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-c-aarch64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-d-aarch64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-d-aarch64] parallel: vCPU 1 checked its FP registers after",
+            "minivisor: vCPUs ran on 4 of 4 CPUs",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "timeslice",
+        vms: &[("off", "aarch64-timeslice.toml")],
+        output: &[
+            "[timeslice-aarch64] timeslice: vCPU 1 finished beside a spinning vCPU 2",
+            "[timeslice-aarch64] timeslice: done",
+        ],
+        icount: false,
+    },
 ];
 
 const RISCV64: &[Scenario] = &[
@@ -193,6 +223,36 @@ const RISCV64: &[Scenario] = &[
         output: &[
             "[spin-riscv64] spin: done after",
             "minivisor: the host timer took the CPU back from a running guest",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "parallel",
+        vms: &[
+            ("off", "riscv64-parallel-a.toml"),
+            ("off", "riscv64-parallel-b.toml"),
+            ("off", "riscv64-parallel-c.toml"),
+            ("off", "riscv64-parallel-d.toml"),
+        ],
+        output: &[
+            "[parallel-a-riscv64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-a-riscv64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-b-riscv64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-b-riscv64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-c-riscv64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-c-riscv64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-d-riscv64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-d-riscv64] parallel: vCPU 1 checked its FP registers after",
+            "minivisor: vCPUs ran on 4 of 4 CPUs",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "timeslice",
+        vms: &[("off", "riscv64-timeslice.toml")],
+        output: &[
+            "[timeslice-riscv64] timeslice: vCPU 1 finished beside a spinning vCPU 2",
+            "[timeslice-riscv64] timeslice: done",
         ],
         icount: false,
     },
@@ -284,6 +344,36 @@ const X86_64: &[Scenario] = &[
         output: &[
             "[spin-x86_64] spin: done after",
             "minivisor: the host timer took the CPU back from a running guest",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "parallel",
+        vms: &[
+            ("off", "x86_64-parallel-a.toml"),
+            ("off", "x86_64-parallel-b.toml"),
+            ("off", "x86_64-parallel-c.toml"),
+            ("off", "x86_64-parallel-d.toml"),
+        ],
+        output: &[
+            "[parallel-a-x86_64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-a-x86_64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-b-x86_64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-b-x86_64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-c-x86_64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-c-x86_64] parallel: vCPU 1 checked its FP registers after",
+            "[parallel-d-x86_64] parallel: vCPU 0 checked its FP registers after",
+            "[parallel-d-x86_64] parallel: vCPU 1 checked its FP registers after",
+            "minivisor: vCPUs ran on 2 of 2 CPUs",
+        ],
+        icount: false,
+    },
+    Scenario {
+        name: "timeslice",
+        vms: &[("off", "x86_64-timeslice.toml")],
+        output: &[
+            "[timeslice-x86_64] timeslice: vCPU 1 finished beside a spinning vCPU 2",
+            "[timeslice-x86_64] timeslice: done",
         ],
         icount: false,
     },

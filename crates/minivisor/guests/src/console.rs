@@ -1,7 +1,16 @@
 //! Output through the VM's emulated UART (PL011 on aarch64, NS16550 on riscv64);
-//! every byte is an MMIO exit the hypervisor emulates.
+//! every byte is an MMIO exit the hypervisor emulates. A spin lock keeps the
+//! lines of several vCPUs whole: the hypervisor prints a VM's console line by
+//! line, so bytes of two vCPUs would otherwise mix within one line.
 
-use core::fmt::{self, Write};
+use core::{
+    fmt::{self, Write},
+    hint,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// Held while a vCPU prints.
+static PRINTING: AtomicBool = AtomicBool::new(false);
 
 /// The console.
 pub struct Console;
@@ -15,9 +24,16 @@ impl Write for Console {
     }
 }
 
-/// Prints formatted text.
+/// Prints formatted text, all of it before another vCPU prints.
 pub fn print(args: fmt::Arguments<'_>) {
+    while PRINTING
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        hint::spin_loop();
+    }
     let _ = Console.write_fmt(args);
+    PRINTING.store(false, Ordering::Release);
 }
 
 /// Prints a line.

@@ -16,6 +16,7 @@
 #[cfg_attr(target_arch = "x86_64", path = "arch/x86_64.rs")]
 mod arch;
 pub mod console;
+pub mod fp;
 pub mod hostile;
 pub mod power;
 pub mod sink;
