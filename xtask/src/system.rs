@@ -52,9 +52,24 @@ fn cpus_up(arch: Arch) -> Vec<String> {
         .collect()
 }
 
+/// The line minivisor's start-up self-test prints when TLB invalidation reached
+/// every other CPU of `arch`: through NMIs (x86_64) or SBI remote fences
+/// (riscv64); on aarch64 the `tlbi ...is` broadcast covers them by itself.
+fn remote_tlb(arch: Arch) -> String {
+    let others = arch::cpus(arch).saturating_sub(1);
+    match arch {
+        Arch::Aarch64 => format!(
+            "minivisor: remote TLB invalidation: the inner-shareable broadcast covers the {others} other CPUs"
+        ),
+        Arch::X86_64 | Arch::Riscv64 => {
+            format!("minivisor: remote TLB invalidation reached {others} other CPUs")
+        }
+    }
+}
+
 /// PASS when the emulator exited with status 0, minivisor reported every VM as
-/// expected, every CPU came up, the console shows every expected line, and no
-/// guest reported a failure.
+/// expected, every CPU came up and was reached by remote TLB invalidation, the
+/// console shows every expected line, and no guest reported a failure.
 fn judge(arch: Arch, scenario: &Scenario, result: &RunResult) -> Outcome {
     let output = escapes::strip(&result.output).replace('\r', "");
     let Some(status) = result.status else {
@@ -71,6 +86,13 @@ fn judge(arch: Arch, scenario: &Scenario, result: &RunResult) -> Outcome {
     }
     if let Some(missing) = cpus_up(arch).iter().find(|want| !output.contains(*want)) {
         return Outcome::Failed(format!("not every CPU came up: missing {}", missing.trim()));
+    }
+    let tlb = remote_tlb(arch);
+    if !output.contains(&tlb) {
+        return Outcome::Failed(format!(
+            "remote TLB invalidation did not reach every CPU: missing {}",
+            tlb.trim()
+        ));
     }
     match scenario.output.iter().find(|want| !output.contains(*want)) {
         Some(missing) => Outcome::Failed(format!("missing output: {missing}")),
@@ -99,7 +121,8 @@ mod tests {
 
     /// What minivisor prints when both CPUs of an x86_64 machine came up.
     const UP: &str = "minivisor: cpu 0 up (APIC id 0x0)\nminivisor: cpu 1 up (APIC id 0x1)\n\
-                      minivisor: x on y, 2 CPUs up\n";
+                      minivisor: x on y, 2 CPUs up\n\
+                      minivisor: remote TLB invalidation reached 1 other CPUs\n";
 
     fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
         super::judge(Arch::X86_64, scenario, result)
@@ -119,6 +142,25 @@ mod tests {
             judge(&SCENARIO, &result(Some(0), &count)),
             Outcome::Failed(_)
         ));
+    }
+
+    #[test]
+    fn a_scenario_fails_unless_remote_tlb_invalidation_reached_every_cpu() {
+        let good = format!("{UP}[vm] Hello\nminivisor: 1 of 1 VMs as expected: PASS\n");
+        let none = good.replace("reached 1 other CPUs", "reached 0 of 1 other CPUs");
+        assert_eq!(
+            judge(&SCENARIO, &result(Some(0), &none)),
+            Outcome::Failed(
+                "remote TLB invalidation did not reach every CPU: missing \
+                 minivisor: remote TLB invalidation reached 1 other CPUs"
+                    .into()
+            )
+        );
+        assert!(
+            super::judge(Arch::Aarch64, &SCENARIO, &result(Some(0), &good)).ne(&Outcome::Passed)
+        );
+        assert!(remote_tlb(Arch::Aarch64).contains("broadcast covers the 3 other CPUs"));
+        assert!(remote_tlb(Arch::Riscv64).contains("reached 3 other CPUs"));
     }
 
     #[test]

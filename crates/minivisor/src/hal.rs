@@ -27,8 +27,15 @@ static GUEST_RAM: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 // Linear memory is `Ram` only inside identical regions, frame runs set aside for
 // guests until released, and refused elsewhere. Minivisor enters its hypervisor
 // mode before it creates any address space (it boots at EL2 or in HS-mode; on
-// x86_64 `main` runs VMXON first and stops if that fails) and never leaves it. It
-// runs every vCPU on the boot CPU, so no other CPU holds a guest translation. One
+// x86_64 `main` runs VMXON first and stops if that fails, and a secondary CPU is
+// up only after its own VMXON) and never leaves it. The vCPUs of a VM run on
+// several CPUs, so `invalidate_remote` reaches every other CPU that is up and
+// returns only once each dropped the context's translations: on x86_64 an NMI to
+// each, whose handler runs `invept` there and acknowledges, awaited by the caller
+// (NMIs get through masked interrupts and through a running guest by NMI exiting);
+// on riscv64 SBI `remote_hfence_gvma_vmid`, which OpenSBI completes on every
+// target before it returns; on aarch64 nothing, because axaddrspace calls it only
+// when its broadcast `tlbi ...is` could not run, and it always can at EL2. One
 // static VMID registry serves every space.
 unsafe impl AxMmHal for Hal {
     fn alloc_frame() -> Option<HostPhysAddr> {
@@ -70,7 +77,12 @@ unsafe impl AxMmHal for Hal {
         true
     }
 
-    fn invalidate_remote(_config: &NestedPagingConfig, _range: GuestPhysAddrRange) {}
+    /// Through `arch` (see its `tlb.rs`): an NMI to each other CPU on x86_64, SBI
+    /// remote fences on riscv64, nothing on aarch64 (the local `tlbi` broadcasts).
+    fn invalidate_remote(config: &NestedPagingConfig, range: GuestPhysAddrRange) {
+        // How many CPUs were reached matters only to the start-up self-test.
+        let _reached = crate::arch::invalidate_remote(config, range);
+    }
 
     fn vmids() -> &'static VmidRegistry {
         &VMIDS

@@ -27,6 +27,7 @@ mod run;
 mod sched;
 mod summary;
 mod timer;
+mod tlb;
 mod vms;
 
 /// Runs every embedded VM; whether all ended as expected.
@@ -48,6 +49,7 @@ fn main(free_start: usize, free_end: usize) -> bool {
         cpus::count(),
         vms::VMS.len()
     );
+    tlb::self_test();
     let guests = sched::run_all(run::build_all(vms::VMS));
     summary::print(guests)
 }

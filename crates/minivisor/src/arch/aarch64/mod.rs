@@ -8,6 +8,7 @@ mod mmu;
 mod power;
 mod smp;
 mod timer;
+mod tlb;
 
 use axaddrspace::{AddrSpace, ArchTlb, Stage2};
 use axdevice::Platform;
@@ -21,6 +22,7 @@ pub use self::{
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
+    tlb::invalidate_remote,
 };
 use crate::hal::Hal;
 

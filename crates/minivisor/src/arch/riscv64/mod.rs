@@ -9,6 +9,7 @@ mod irq;
 mod power;
 mod smp;
 mod timer;
+mod tlb;
 
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
 use axdevice::Platform;
@@ -23,6 +24,7 @@ pub use self::{
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
+    tlb::invalidate_remote,
 };
 use crate::hal::Hal;
 

@@ -1,6 +1,10 @@
-//! The hypervisor's IDT, shared by every CPU: every vector reports what happened
-//! (vector, error code, RIP) and ends the run as failed. Minivisor runs with interrupts disabled, so
-//! any entry here is an exception in the hypervisor itself (or a stray NMI).
+//! The hypervisor's IDT, shared by every CPU. Minivisor runs with interrupts
+//! disabled, so an entry here is an exception in the hypervisor itself, which is
+//! reported (vector, error code, RIP) and ends the run as failed, or an NMI. NMIs
+//! are how one CPU asks the others to invalidate EPT translations (see `tlb.rs`):
+//! vector 2 saves the registers the handler may change, runs the request and
+//! returns with IRET; an NMI with no request waiting is reported like an
+//! exception.
 
 use core::arch::{asm, global_asm};
 
@@ -27,7 +31,37 @@ minivisor_vector_\vector:
 .section .text.minivisor_vectors, "ax"
 MINIVISOR_VECTOR 0, 0
 MINIVISOR_VECTOR 1, 0
-MINIVISOR_VECTOR 2, 0
+// NMI: the interrupted code (host code anywhere, or `int 2` after a VM exit) goes
+// on afterwards, so every caller-saved register is kept (the target has no SSE
+// in use); rbp keeps the stack pointer across the alignment.
+minivisor_vector_2:
+    push rax
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    push r11
+    push rbp
+    mov rbp, rsp
+    lea rdi, [rsp + 80]
+    and rsp, -16
+    cld
+    call {nmi}
+    mov rsp, rbp
+    pop rbp
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rax
+    iretq
 MINIVISOR_VECTOR 3, 0
 MINIVISOR_VECTOR 4, 0
 MINIVISOR_VECTOR 5, 0
@@ -75,6 +109,7 @@ minivisor_vector_stubs:
 .endr
 "#,
     report = sym report,
+    nmi = sym nmi,
 );
 
 unsafe extern "C" {
@@ -87,6 +122,15 @@ unsafe extern "C" {
 struct Frame {
     vector: u64,
     error_code: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+}
+
+/// What the CPU pushes for an NMI: the interrupted RIP, CS and RFLAGS (then RSP
+/// and SS).
+#[repr(C)]
+struct NmiFrame {
     rip: u64,
     cs: u64,
     rflags: u64,
@@ -162,6 +206,20 @@ extern "C" fn report(frame: &Frame) -> ! {
         frame.rflags
     );
     super::fail_exit()
+}
+
+/// Vector 2: a remote TLB invalidation request, run and returned from; any other
+/// NMI is reported as an exception.
+extern "C" fn nmi(frame: &NmiFrame) {
+    if !super::tlb::handle_nmi() {
+        report(&Frame {
+            vector: 2,
+            error_code: 0,
+            rip: frame.rip,
+            cs: frame.cs,
+            rflags: frame.rflags,
+        });
+    }
 }
 
 /// The mnemonic of an exception vector.

@@ -1,5 +1,6 @@
 //! The host's local APIC (xAPIC, memory-mapped at the architectural base, which
-//! the boot stub's identity map covers): its id, start-up IPIs, the timer and EOI.
+//! the boot stub's identity map covers): its id, start-up IPIs, NMI IPIs, the timer
+//! and EOI.
 
 /// The local APIC's physical (= virtual) base.
 const BASE: usize = 0xfee0_0000;
@@ -16,9 +17,10 @@ const TIMER_DIVIDE: usize = 0x3e0;
 const SVR_ENABLE: u32 = 1 << 8 | SPURIOUS_VECTOR as u32;
 /// The spurious-interrupt vector (never acknowledged with an EOI).
 pub const SPURIOUS_VECTOR: u64 = 0xff;
-/// ICR: delivery status (send pending), level assert, INIT and start-up modes.
+/// ICR: delivery status (send pending), level assert, NMI, INIT and start-up modes.
 const ICR_PENDING: u32 = 1 << 12;
 const ICR_ASSERT: u32 = 1 << 14;
+const ICR_NMI: u32 = 0b100 << 8;
 const ICR_INIT: u32 = 0b101 << 8;
 const ICR_STARTUP: u32 = 0b110 << 8;
 /// LVT: the mask bit.
@@ -60,6 +62,12 @@ fn send(apic_id: u64, command: u32) {
 /// Sends INIT to the CPU with local APIC id `apic_id`.
 pub fn send_init(apic_id: u64) {
     send(apic_id, ICR_INIT | ICR_ASSERT);
+}
+
+/// Sends an NMI to the CPU with local APIC id `apic_id` (the vector field is
+/// ignored): it arrives even while that CPU runs with interrupts masked.
+pub fn send_nmi(apic_id: u64) {
+    send(apic_id, ICR_NMI | ICR_ASSERT);
 }
 
 /// Sends a start-up IPI for the real-mode page `page` (the CPU starts at

@@ -13,6 +13,7 @@ mod port;
 mod power;
 mod smp;
 mod timer;
+mod tlb;
 
 use alloc::{format, string::String};
 
@@ -28,6 +29,7 @@ pub use self::{
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
+    tlb::invalidate_remote,
 };
 use crate::hal::Hal;
 
