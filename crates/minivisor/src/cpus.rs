@@ -95,16 +95,6 @@ pub fn this() -> &'static PerCpu {
     CPUS.get(arch::this_cpu()).unwrap_or(&CPUS[0])
 }
 
-/// The index of the CPU whose firmware id is `hw_id`, among the boot CPU and the
-/// CPUs given a start record (for architectures where a CPU finds its index by its
-/// id).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub fn index_of(hw_id: u64) -> Option<usize> {
-    CPUS.iter().enumerate().position(|(index, cpu)| {
-        (index == 0 || cpu.start.stack_top.load(Ordering::Acquire) != 0) && cpu.hw_id() == hw_id
-    })
-}
-
 /// The record of CPU `index`, if it is up.
 pub fn get(index: usize) -> Option<&'static PerCpu> {
     CPUS.get(index).filter(|_| index < count())

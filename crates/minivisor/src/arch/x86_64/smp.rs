@@ -113,10 +113,30 @@ unsafe extern "C" {
     static minivisor_trampoline_end: u8;
 }
 
-/// The index of the calling CPU (0 = the boot CPU): the CPU whose record holds
-/// this CPU's local APIC id.
+/// `IA32_GS_BASE`: minivisor uses no GS segment, so each CPU keeps its index
+/// there (0 after reset: the boot CPU). A VM exit restores it, as the VMCS host GS
+/// base is read from it when a vCPU binds.
+const IA32_GS_BASE: u32 = 0xc000_0101;
+
+/// The index of the calling CPU (0 = the boot CPU): one RDMSR, as it is asked on
+/// every vCPU run.
 pub fn this_cpu() -> usize {
-    cpus::index_of(lapic::id()).unwrap_or(0)
+    let (low, high): (u32, u32);
+    // SAFETY: reading IA32_GS_BASE at CPL 0 has no side effect.
+    unsafe {
+        asm!("rdmsr", in("ecx") IA32_GS_BASE, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags));
+    }
+    usize::try_from(u64::from(high) << 32 | u64::from(low)).unwrap_or(0)
+}
+
+/// Records `index` as the calling CPU's (see [`this_cpu`]).
+fn set_this_cpu(index: usize) {
+    let value = index as u64;
+    // SAFETY: minivisor addresses nothing through GS, so its base only carries the
+    // index.
+    unsafe {
+        asm!("wrmsr", in("ecx") IA32_GS_BASE, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags));
+    }
 }
 
 fn rdtsc() -> u64 {
@@ -192,9 +212,10 @@ pub fn start_secondaries(entry: fn(usize) -> !) {
     }
 }
 
-/// The per-CPU set-up every CPU does before it runs guests: its GDT and TSS, the
-/// IDT, its local APIC on (timer masked).
+/// The per-CPU set-up every CPU does before it runs guests: its index, its GDT and
+/// TSS, the IDT, its local APIC on (timer masked).
 pub(super) fn init_this_cpu(index: usize) {
+    set_this_cpu(index);
     // SAFETY: once per CPU, on that CPU in 64-bit mode with interrupts disabled;
     // the boot CPU filled the IDT before it started any other CPU.
     unsafe { gdt::init(index) };
