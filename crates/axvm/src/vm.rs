@@ -89,8 +89,8 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     fault: Mutex<Option<GuestFault>>,
     exits: [AtomicU64; ExitKind::ALL.len()],
     identical: Vec<(HostPhysAddr, usize)>,
-    /// `(gpa, length)` of every image loaded so far.
-    loaded: Mutex<Vec<(usize, usize)>>,
+    /// Every image loaded so far: what it is and its `(gpa, length)`.
+    loaded: Mutex<Vec<(Image, usize, usize)>>,
 }
 
 impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> {
@@ -268,7 +268,12 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     fn multiboot_hand_off(&self) -> AxVmResult {
         let regions = self.config.memory_regions();
         let kernel = self.config.image_config().kernel_load_gpa.as_usize();
-        let occupied = self.loaded.lock().clone();
+        let occupied: Vec<(usize, usize)> = self
+            .loaded
+            .lock()
+            .iter()
+            .map(|&(_, gpa, len)| (gpa, len))
+            .collect();
         let Some(info) = multiboot::place_info(regions, kernel, &occupied) else {
             log::error!(
                 "VM {}: no free RAM page for the Multiboot information (below the kernel \
@@ -278,6 +283,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             return Err(AxVmError::NoMemory);
         };
         self.load(
+            Image::MultibootInfo,
             GuestPhysAddr::from(info),
             &multiboot::info_bytes(info, regions),
         )?;
@@ -324,13 +330,20 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             .map(|kind| (kind, self.exit_count(kind)))
     }
 
-    /// Copies the kernel image to its load address.
+    /// Copies the kernel image to its load address. Loading it again replaces it.
     ///
     /// # Errors
     ///
-    /// `BadAddress` when the image does not fit the VM's RAM at its load address.
+    /// `BadAddress` when the image does not fit the VM's RAM at its load address;
+    /// `InvalidInput` (logged) when it would overlap another image already loaded
+    /// (BIOS, DTB, ramdisk): the config's addresses leave it too little room;
+    /// `NoMemory` when the host has no memory for it.
     pub fn load_kernel_image(&self, image: &[u8]) -> AxVmResult {
-        self.load(self.config.image_config().kernel_load_gpa, image)
+        self.load(
+            Image::Kernel,
+            self.config.image_config().kernel_load_gpa,
+            image,
+        )
     }
 
     /// Copies the BIOS image to its load address.
@@ -344,7 +357,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             .image_config()
             .bios_load_gpa
             .ok_or(AxVmError::BadState)?;
-        self.load(gpa, image)
+        self.load(Image::Bios, gpa, image)
     }
 
     /// Copies a device tree blob to its load address.
@@ -358,7 +371,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             .image_config()
             .dtb_load_gpa
             .ok_or(AxVmError::BadState)?;
-        self.load(gpa, dtb)
+        self.load(Image::Dtb, gpa, dtb)
     }
 
     /// Copies a ramdisk to its load address.
@@ -372,18 +385,32 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             .image_config()
             .ramdisk
             .ok_or(AxVmError::BadState)?;
-        self.load(info.load_gpa, ramdisk)
+        self.load(Image::Ramdisk, info.load_gpa, ramdisk)
     }
 
     /// Writes `data` to guest memory at `gpa`, populating lazily mapped RAM first,
-    /// and records the range as loaded. `NoMemory` when the host has no memory
-    /// for it, `BadAddress` when the range is not RAM the VM may write.
-    fn load(&self, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
+    /// and records the range as loaded (replacing an earlier load of `image`).
+    /// `NoMemory` when the host has no memory for it, `BadAddress` when the range is
+    /// not RAM the VM may write, `InvalidInput` when it overlaps another image.
+    fn load(&self, image: Image, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
         let mut space = self.space.lock();
         let end = gpa
             .as_usize()
             .checked_add(data.len())
             .ok_or(AxVmError::BadAddress)?;
+        let mut loaded = self.loaded.lock();
+        // Loading an image again replaces it; it must not land on another one.
+        if let Some(&(other, at, len)) = loaded.iter().find(|&&(kind, at, len)| {
+            kind != image && gpa.as_usize() < at.saturating_add(len) && at < end
+        }) {
+            log::error!(
+                "VM {}: the {image:?} image at {gpa:?} (+{:#x}) overlaps the {other:?} image \
+                 at {at:#x} (+{len:#x})",
+                self.id(),
+                data.len()
+            );
+            return Err(AxVmError::InvalidInput);
+        }
         let mut page = gpa.align_down_4k().as_usize();
         while page < end {
             // A populated page answers true at once; only the first touch of a lazy
@@ -397,7 +424,8 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             page = page.checked_add(PAGE_SIZE).ok_or(AxVmError::BadAddress)?;
         }
         space.write(gpa, data)?;
-        self.loaded.lock().push((gpa.as_usize(), data.len()));
+        loaded.retain(|&(kind, _, _)| kind != image);
+        loaded.push((image, gpa.as_usize(), data.len()));
         Ok(())
     }
 
@@ -602,6 +630,16 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> Drop for AxVM<H, 
     fn drop(&mut self) {
         release_identical::<H>(&self.identical);
     }
+}
+
+/// The images a VM is loaded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Image {
+    Kernel,
+    Bios,
+    Dtb,
+    Ramdisk,
+    MultibootInfo,
 }
 
 /// What the run loop does after an exit.

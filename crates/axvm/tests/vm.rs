@@ -413,3 +413,25 @@ fn a_second_space_with_a_live_vmid_is_refused() {
     drop(vm);
     assert!(!ArenaHal::vmids().is_held(vmid));
 }
+
+/// The old defect: images were written wherever the config put them, so a kernel
+/// larger than the gap before the DTB silently overwrote it (the config cannot
+/// know image sizes; the load can).
+#[test]
+fn an_image_that_overlaps_another_is_refused_and_reloading_replaces() {
+    let (vm, _) = vm_with(CONFIG, vec![Vec::new(), Vec::new()]);
+    vm.load_dtb(&[0xd0; 0x100]).unwrap();
+    // The DTB is at 0x4000_0000, the kernel at 0x4008_0000: a kernel that fits.
+    vm.load_kernel_image(&[1; 0x1000]).unwrap();
+    // Loading the kernel again replaces it.
+    vm.load_kernel_image(&[2; 0x2000]).unwrap();
+    // A DTB large enough to reach the kernel is refused and written nowhere.
+    assert_eq!(vm.load_dtb(&[0xd1; 0x8_0001]), Err(AxVmError::InvalidInput));
+    let mut byte = [0u8; 1];
+    vm.read_guest(GuestPhysAddr::from(0x4008_0000), &mut byte)
+        .unwrap();
+    assert_eq!(byte, [2]);
+    vm.read_guest(GuestPhysAddr::from(0x4000_0000), &mut byte)
+        .unwrap();
+    assert_eq!(byte, [0xd0]);
+}
