@@ -37,6 +37,7 @@ mod boot;
 mod config;
 mod fault;
 mod hal;
+pub mod kernel_image;
 mod memory;
 pub mod multiboot;
 mod vm;
