@@ -1,6 +1,9 @@
 //! What an architecture backend implements.
 
-use axvm_types::{AccessWidth, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+use axvm_types::{
+    AccessWidth, AxVmErrorKind, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId,
+    VirtualIrq,
+};
 
 use crate::AxVCpuExitReason;
 
@@ -102,6 +105,37 @@ pub trait AxArchVCpu: Sized {
     ///
     /// When the vector cannot be injected.
     fn inject_interrupt(&mut self, vector: usize) -> AxVmResult;
+
+    /// How many interrupts the backend can hold for the guest at once (aarch64: the
+    /// number of list registers). 0, the default, means the backend injects only through
+    /// [`inject_interrupt`](Self::inject_interrupt).
+    fn irq_slots(&self) -> usize {
+        0
+    }
+
+    /// Replaces the interrupts loaded for the guest with `irqs` (at most
+    /// [`irq_slots`](Self::irq_slots), most urgent first); they reach the hardware at the
+    /// next entry. `more_pending` says the controller holds more than fit, so the backend
+    /// should exit as soon as a slot frees (aarch64: ICH_HCR_EL2.NPIE/UIE) and never drop
+    /// one.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` (the default) when the backend has no interrupt slots; `InvalidInput`
+    /// when `irqs` holds more than fit.
+    fn set_irq_list(&mut self, irqs: &[VirtualIrq], more_pending: bool) -> AxVmResult {
+        let _ = (irqs, more_pending);
+        Err(AxVmErrorKind::Unsupported.into())
+    }
+
+    /// The interrupts loaded by [`set_irq_list`](Self::set_irq_list), each with the state
+    /// the hardware holds for it after the last exit ([`VirqState::Inactive`] once the
+    /// guest finished it). Empty by default.
+    ///
+    /// [`VirqState::Inactive`]: axvm_types::VirqState::Inactive
+    fn irq_list(&self) -> &[VirtualIrq] {
+        &[]
+    }
 
     /// Sets the value the guest sees as the result of its last hypercall.
     fn set_return_value(&mut self, value: u64);

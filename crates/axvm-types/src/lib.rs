@@ -50,6 +50,7 @@ mod config;
 mod error;
 mod flags;
 mod ids;
+mod irq;
 mod named;
 mod npt;
 
@@ -66,6 +67,7 @@ pub use config::{
 pub use error::{AxVmError, AxVmErrorKind, AxVmResult};
 pub use flags::MappingFlags;
 pub use ids::{InterruptVector, MAX_VCPU_NUM, VCpuId, VCpuSet, VMId};
+pub use irq::{VirqState, VirtualIrq};
 pub use named::{ConfigEnum, UnknownCode, UnknownName};
 pub use npt::NestedPagingConfig;
 
