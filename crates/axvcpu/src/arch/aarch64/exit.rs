@@ -8,6 +8,7 @@
 
 use axvm_types::{AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, MappingFlags, SysRegAddr};
 
+pub mod smccc;
 mod sysreg;
 
 pub use self::sysreg::{OSLSR_EL1_GUEST, SysRegAnswer, classify, id_mask, sanitise_id};
@@ -174,7 +175,8 @@ pub mod psci {
     pub const fn is_supported(fid: u64) -> bool {
         matches!(
             fid,
-            0x8400_0000 // VERSION
+            0x8000_0000 // SMCCC_VERSION (see `smccc`)
+                | 0x8400_0000 // VERSION
                 | 0x8400_0002 // CPU_OFF
                 | 0x8400_0003 | 0xc400_0003 // CPU_ON
                 | 0x8400_0006 // MIGRATE_INFO_TYPE
@@ -361,6 +363,11 @@ fn call(frame: &mut TrapFrame, conduit: Conduit) -> AxVCpuExitReason {
     let fid = frame.gpr(0);
     if psci::is_psci(fid) {
         return psci_call(frame, fid);
+    }
+    if smccc::is_arch_call(fid) {
+        let value = smccc::answer(fid, frame.gpr(1));
+        frame.set_gpr(0, value);
+        return AxVCpuExitReason::Nothing;
     }
     match conduit {
         Conduit::Hvc => AxVCpuExitReason::Hypercall {
@@ -705,8 +712,12 @@ mod tests {
             assert_eq!(answer(esr, 0x8400_000a, 0xc400_0003), 0);
             assert_eq!(answer(esr, 0x8400_000a, 0x8400_0008), 0);
             assert_eq!(answer(esr, 0x8400_000a, 0x8400_0001), u64::MAX);
-            assert_eq!(answer(esr, 0x8400_000a, 0x8000_0000), u64::MAX);
+            assert_eq!(answer(esr, 0x8400_000a, 0x8000_0002), u64::MAX);
             assert_eq!(answer(esr, 0x8400_0006, 0), 2);
+            // SMCCC 1.1 behind PSCI_FEATURES, as Linux probes it.
+            assert_eq!(answer(esr, 0x8400_000a, 0x8000_0000), 0);
+            assert_eq!(answer(esr, 0x8000_0000, 0), 0x1_0001);
+            assert_eq!(answer(esr, 0x8000_0001, 0x8000_8000), u64::MAX);
             // AFFINITY_INFO and CPU_SUSPEND are not implemented.
             assert_eq!(answer(esr, 0x8400_0004, 0), u64::MAX);
             assert_eq!(answer(esr, 0xc400_0001, 0), u64::MAX);
