@@ -12,13 +12,18 @@
 
 mod arch;
 mod bochs;
+mod cpio;
+mod debian;
 mod emulator;
 mod escapes;
 mod images;
+mod initramfs;
 mod install;
+mod linux;
 mod qemu;
 mod run;
 mod scenarios;
+mod script;
 mod steps;
 mod system;
 mod test;

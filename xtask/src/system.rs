@@ -6,8 +6,9 @@ use std::time::Duration;
 use crate::{
     arch::{self, Arch},
     emulator::{self, RunResult},
-    escapes, images,
+    escapes, images, linux,
     scenarios::Scenario,
+    script::{self, ScriptedRun},
     steps::Outcome,
 };
 
@@ -22,6 +23,11 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         .iter()
         .map(|(expect, file)| (*expect, configs.join(file)))
         .collect();
+    // A Linux guest's images are fetched and built on first use.
+    let configs: Vec<std::path::PathBuf> = vms.iter().map(|(_, config)| config.clone()).collect();
+    if let Err(why) = linux::ensure_for(&configs) {
+        return (Outcome::Failed(why), Duration::ZERO);
+    }
     let kernel = match images::build_minivisor(arch, &vms) {
         Ok(kernel) => kernel,
         Err(why) => return (Outcome::Failed(why), Duration::ZERO),
@@ -36,8 +42,21 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         Ok(command) => command,
         Err(why) => return (Outcome::Failed(why), Duration::ZERO),
     };
-    match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
-        Ok(result) => (judge(arch, scenario, &result), result.duration),
+    let Some(script) = scenario.script else {
+        return match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
+            Ok(result) => (judge(arch, scenario, &result), result.duration),
+            Err(why) => (Outcome::Failed(why), Duration::ZERO),
+        };
+    };
+    match script::run(&mut command, script, true) {
+        Ok(ScriptedRun {
+            result,
+            failure: Some(why),
+        }) => (Outcome::Failed(why), result.duration),
+        Ok(ScriptedRun {
+            result,
+            failure: None,
+        }) => (judge(arch, scenario, &result), result.duration),
         Err(why) => (Outcome::Failed(why), Duration::ZERO),
     }
 }
@@ -109,6 +128,7 @@ mod tests {
         vms: &[],
         output: &["[vm] Hello"],
         icount: false,
+        script: None,
     };
 
     fn result(status: Option<i32>, output: &str) -> RunResult {
