@@ -264,7 +264,6 @@ impl PrivateApt {
              Dir::Cache \"{}\";\n\
              APT::Architecture \"{arch}\";\n\
              APT::Architectures {{ \"{arch}\"; }};\n\
-             Acquire::Languages \"none\";\n\
              APT::Sandbox::User \"{user}\";\n",
             dir("etc/sources.list"),
             dir("etc/sources.list.d"),
@@ -292,12 +291,23 @@ impl PrivateApt {
         command
     }
 
-    /// Downloads the package indexes.
+    /// Downloads the package indexes: only the `Packages` files. The machine's
+    /// apt.conf.d may add translations and AppStream (DEP-11) metadata, and it is
+    /// read after `APT_CONFIG`, so those are turned off on the command line.
     fn update(&self) -> Result<(), String> {
-        run(
-            self.command("apt-get").args(["update", "-q"]),
-            "apt-get update",
-        )
+        let mut command = self.command("apt-get");
+        command.args(["update", "-q", "-o", "Acquire::Languages=none"]);
+        for target in [
+            "DEP-11",
+            "DEP-11-icons-small",
+            "DEP-11-icons",
+            "DEP-11-icons-hidpi",
+        ] {
+            command.arg("-o").arg(format!(
+                "Acquire::IndexTargets::deb::{target}::DefaultEnabled=false"
+            ));
+        }
+        run(&mut command, "apt-get update")
     }
 
     /// The concrete kernel package the metapackage's candidate depends on.
