@@ -10,6 +10,7 @@
 
 use std::{
     fs,
+    io::Read,
     path::{Path, PathBuf},
     process::Command,
     time::Instant,
@@ -106,7 +107,8 @@ pub fn ensure(arch: Arch) -> Result<Fetched, String> {
         kernel: kernel_path(arch),
         busybox: dir.join("busybox"),
     };
-    let kernel_ok = fs::read(&fetched.kernel).is_ok_and(|image| has_magic(&image, source.magic));
+    let kernel_ok = head(&fetched.kernel, source.magic.0 + source.magic.1.len())
+        .is_some_and(|head| has_magic(&head, source.magic));
     if kernel_ok && fetched.busybox.is_file() {
         return Ok(fetched);
     }
@@ -148,6 +150,16 @@ pub fn ensure(arch: Arch) -> Result<Fetched, String> {
         start.elapsed().as_secs_f64()
     );
     Ok(fetched)
+}
+
+/// The first `len` bytes of the file at `path` (fewer if it is shorter), if it
+/// can be read.
+fn head(path: &Path, len: usize) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(len as u64).read_to_end(&mut bytes))
+        .ok()?;
+    Some(bytes)
 }
 
 /// Whether `image` has `magic` at its offset.
@@ -474,6 +486,12 @@ mod tests {
         assert!(!has_magic(&image, source(Arch::Riscv64).unwrap().magic));
         assert!(!has_magic(&image[..0x3b], arm64));
         assert!(!has_magic(&[], arm64));
+        let file = std::env::temp_dir().join(format!("xtask-head-{}", std::process::id()));
+        fs::write(&file, &image).unwrap();
+        assert_eq!(head(&file, 0x3c).unwrap(), image[..0x3c]);
+        assert_eq!(head(&file, 0x100).unwrap(), image);
+        fs::remove_file(&file).unwrap();
+        assert_eq!(head(&file, 4), None);
     }
 
     #[test]

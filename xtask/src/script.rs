@@ -99,9 +99,7 @@ pub fn run(command: &mut Command, script: &Script, echo: bool) -> Result<Scripte
     emulator::echo(&rest, echo);
     // What came after the exit may still hold a failure marker or the last step.
     let late = conversation.take(&rest, None);
-    let failure = failure
-        .or(late)
-        .or_else(|| conversation.unfinished(status.is_some()));
+    let failure = failure.or(late).or_else(|| conversation.unfinished(status));
     Ok(ScriptedRun {
         result: RunResult {
             status,
@@ -210,11 +208,14 @@ impl<'a> Conversation<'a> {
         }
     }
 
-    /// Why a run that ended (`exited`) or was stopped fails because the script was
-    /// not through.
-    fn unfinished(&self, exited: bool) -> Option<String> {
+    /// Why a run that ended with `status` (`None`: stopped) fails because the
+    /// script was not through.
+    fn unfinished(&self, status: Option<i32>) -> Option<String> {
         let step = self.script.steps.get(self.step)?;
-        let how = if exited { "exited" } else { "stopped" };
+        let how = status.map_or_else(
+            || String::from("was stopped"),
+            |code| format!("exited with status {code}"),
+        );
         Some(format!(
             "the emulator {how} before step {} (`{}`)",
             self.step + 1,
@@ -403,7 +404,7 @@ mod tests {
         assert_eq!(run.result.status, Some(3));
         assert_eq!(
             run.failure.as_deref(),
-            Some("the emulator exited before step 2 (`SHELL-42`)")
+            Some("the emulator exited with status 3 before step 2 (`SHELL-42`)")
         );
     }
 

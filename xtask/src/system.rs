@@ -52,7 +52,14 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         Ok(ScriptedRun {
             result,
             failure: Some(why),
-        }) => (Outcome::Failed(why), result.duration),
+        }) => {
+            // A VM that could not even start is the likely cause: say which.
+            let why = match failed_vm(&result.output) {
+                Some(vm) => format!("{why}; {vm}"),
+                None => why,
+            };
+            (Outcome::Failed(why), result.duration)
+        }
         Ok(ScriptedRun {
             result,
             failure: None,
@@ -84,6 +91,16 @@ fn remote_tlb(arch: Arch) -> String {
             format!("minivisor: remote TLB invalidation reached {others} other CPUs")
         }
     }
+}
+
+/// The first VM minivisor's summary reports as not ending as expected (its line,
+/// trimmed), if any.
+fn failed_vm(output: &str) -> Option<String> {
+    escapes::strip(output)
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("VM `") && line.ends_with(": FAIL"))
+        .map(str::to_owned)
 }
 
 /// PASS when the emulator exited with status 0, minivisor reported every VM as
@@ -146,6 +163,17 @@ mod tests {
 
     fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
         super::judge(Arch::X86_64, scenario, result)
+    }
+
+    #[test]
+    fn the_first_failed_vm_is_named() {
+        let summary = "minivisor: summary\r\n  VM `a` (a.toml): powered off; expected power off: PASS\r\n\
+                       \x20 VM `b` (b.toml): failed: devices: no model; expected power off: FAIL\r\n";
+        assert_eq!(
+            failed_vm(summary).as_deref(),
+            Some("VM `b` (b.toml): failed: devices: no model; expected power off: FAIL")
+        );
+        assert_eq!(failed_vm("minivisor: 1 of 1 VMs as expected: PASS\n"), None);
     }
 
     #[test]
