@@ -3,10 +3,10 @@
 //! time limit.
 
 use std::{
-    io::{Read, Write},
+    io::{IsTerminal, Read, Write},
     os::unix::process::CommandExt,
     path::Path,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -44,19 +44,48 @@ pub struct RunResult {
     pub duration: Duration,
 }
 
-/// Runs `command`, streaming its output to ours (when `echo`) and keeping it; kills
-/// it after `limit`.
-pub fn run_with_limit(
-    command: &mut Command,
-    limit: Duration,
-    echo: bool,
-) -> Result<RunResult, String> {
-    let start = Instant::now();
-    // In a process group of its own: a signal meant for the xtask (Ctrl-C) or for
-    // the emulator's group never reaches the other.
+/// A started emulator: its process (the leader of a process group of its own) and
+/// everything it prints on stdout and stderr, in chunks as they come.
+pub struct Running {
+    /// The emulator process.
+    pub child: Child,
+    /// Its output.
+    pub output: mpsc::Receiver<Vec<u8>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Kills the emulator's whole process group and reaps it.
+    pub fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !killed {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the output pumps to see the end of the output and returns what
+    /// they still held.
+    pub fn drain(self) -> Vec<u8> {
+        for reader in self.readers {
+            let _ = reader.join();
+        }
+        self.output.try_iter().flatten().collect()
+    }
+}
+
+/// Starts `command` in a process group of its own, with `stdin` and its output
+/// piped to [`Running::output`]. In its own group, a signal meant for the xtask
+/// (Ctrl-C) or for the emulator's group never reaches the other.
+pub fn start(command: &mut Command, stdin: Stdio) -> Result<Running, String> {
     let mut child = command
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -67,43 +96,91 @@ pub fn run_with_limit(
         readers.push(pump(stdout, sender.clone()));
     }
     if let Some(stderr) = child.stderr.take() {
-        readers.push(pump(stderr, sender.clone()));
+        readers.push(pump(stderr, sender));
     }
-    drop(sender);
+    Ok(Running {
+        child,
+        output: receiver,
+        readers,
+    })
+}
+
+/// Writes `chunk` to our stdout when `echo`.
+pub fn echo(chunk: &[u8], echo: bool) {
+    if echo {
+        let _ = std::io::stdout().write_all(chunk);
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Runs `command`, streaming its output to ours (when `echo`) and keeping it; kills
+/// it after `limit`.
+pub fn run_with_limit(
+    command: &mut Command,
+    limit: Duration,
+    echo: bool,
+) -> Result<RunResult, String> {
+    let start_time = Instant::now();
+    let mut running = start(command, Stdio::null())?;
     let mut output = Vec::new();
     let status = loop {
-        while let Ok(chunk) = receiver.try_recv() {
-            if echo {
-                let _ = std::io::stdout().write_all(&chunk);
-                let _ = std::io::stdout().flush();
-            }
+        while let Ok(chunk) = running.output.try_recv() {
+            self::echo(&chunk, echo);
             output.extend_from_slice(&chunk);
         }
-        match child.try_wait() {
+        match running.child.try_wait() {
             Ok(Some(status)) => break status.code(),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
+            Ok(None) if start_time.elapsed() > limit => {
+                running.kill();
                 break None;
             }
             Ok(None) => thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("waiting for the emulator: {e}")),
         }
     };
-    for reader in readers {
-        let _ = reader.join();
-    }
-    for chunk in receiver.try_iter() {
-        if echo {
-            let _ = std::io::stdout().write_all(&chunk);
-        }
-        output.extend_from_slice(&chunk);
-    }
+    let rest = running.drain();
+    self::echo(&rest, echo);
+    output.extend_from_slice(&rest);
     Ok(RunResult {
         status,
         output: String::from_utf8_lossy(&output).into_owned(),
-        duration: start.elapsed(),
+        duration: start_time.elapsed(),
     })
+}
+
+/// Runs `command` on this terminal: the user's input reaches it (QEMU's
+/// `-nographic` puts the first UART on stdio and switches the terminal to raw mode
+/// itself; its escape Ctrl-A x quits) and its output goes straight to ours. No time
+/// limit. It stays in our process group, the terminal's foreground group, since a
+/// background group that reads the terminal is stopped (SIGTTIN). The terminal's
+/// settings are saved before and restored after, in case the emulator dies
+/// without restoring them. The exit status code, `None` when killed by a signal.
+pub fn run_interactive(command: &mut Command) -> Result<Option<i32>, String> {
+    let saved = std::io::stdin()
+        .is_terminal()
+        .then(|| {
+            Command::new("stty")
+                .arg("-g")
+                .stdin(Stdio::inherit())
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        })
+        .flatten();
+    let status = command
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()));
+    if let Some(saved) = saved {
+        let _ = Command::new("stty")
+            .arg(saved)
+            .stdin(Stdio::inherit())
+            .status();
+    }
+    Ok(status?.code())
 }
 
 fn pump(mut from: impl Read + Send + 'static, to: mpsc::Sender<Vec<u8>>) -> thread::JoinHandle<()> {

@@ -102,23 +102,11 @@ fn is_root() -> bool {
 /// Adds a bookworm-backports apt source reusing the URI of the machine's Debian
 /// source, unless one is configured already.
 fn add_backports_source() -> Result<(), String> {
-    let mut uri = None;
-    let mut sources = Vec::new();
-    if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
-        sources.extend(entries.flatten().map(|e| e.path()));
+    let sources = apt_sources();
+    if sources.iter().any(|text| text.contains(BACKPORTS)) {
+        return Ok(());
     }
-    sources.push("/etc/apt/sources.list".into());
-    for path in &sources {
-        let Ok(text) = fs::read_to_string(path) else {
-            continue;
-        };
-        if text.contains(BACKPORTS) {
-            return Ok(());
-        }
-        if uri.is_none() {
-            uri = debian_uri(&text);
-        }
-    }
+    let uri = sources.iter().find_map(|text| debian_uri(text));
     let uri = uri.ok_or("no Debian apt source to take the mirror URI from")?;
     let text = format!(
         "Types: deb\nURIs: {uri}\nSuites: {BACKPORTS}\nComponents: main\n\
@@ -127,20 +115,51 @@ fn add_backports_source() -> Result<(), String> {
     fs::write(BACKPORTS_FILE, text).map_err(|e| format!("{BACKPORTS_FILE}: {e}"))
 }
 
+/// The text of every apt sources file of this machine (`/etc/apt/sources.list.d/*`,
+/// then `/etc/apt/sources.list`); files that cannot be read are left out.
+pub fn apt_sources() -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
+        paths.extend(entries.flatten().map(|e| e.path()));
+    }
+    paths.sort();
+    paths.push("/etc/apt/sources.list".into());
+    paths
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .collect()
+}
+
 /// The mirror URI of the first Debian (not security) source in a sources file, in
 /// either the deb822 or the one-line format.
-fn debian_uri(text: &str) -> Option<String> {
+pub fn debian_uri(text: &str) -> Option<String> {
+    source_uris(text).find(|uri| uri.contains("debian") && !uri.contains("security"))
+}
+
+/// The URI of the first Debian security source in a sources file, in either format.
+pub fn security_uri(text: &str) -> Option<String> {
+    source_uris(text).find(|uri| uri.contains("debian") && uri.contains("security"))
+}
+
+/// Every URI a sources file names: deb822 `URIs:` fields (each may list several),
+/// then one-line `deb` entries (options in `[...]` skipped).
+fn source_uris(text: &str) -> impl Iterator<Item = String> + '_ {
     let deb822 = text
         .lines()
         .filter_map(|line| line.strip_prefix("URIs:"))
-        .map(str::trim)
-        .find(|uri| uri.contains("debian") && !uri.contains("security"));
+        .flat_map(str::split_whitespace);
     let one_line = text
         .lines()
-        .filter(|line| line.starts_with("deb "))
-        .filter_map(|line| line.split_whitespace().nth(1))
-        .find(|uri| uri.contains("debian") && !uri.contains("security"));
-    deb822.or(one_line).map(str::to_owned)
+        .filter_map(|line| line.strip_prefix("deb "))
+        .filter_map(|rest| {
+            let rest = rest.trim_start();
+            let rest = match rest.strip_prefix('[') {
+                Some(options) => options.split_once(']').map_or("", |(_, rest)| rest),
+                None => rest,
+            };
+            rest.split_whitespace().next()
+        });
+    deb822.chain(one_line).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -162,6 +181,16 @@ mod tests {
             Some("http://mirror.example/debian")
         );
         assert_eq!(debian_uri("# nothing\n"), None);
+        assert_eq!(
+            security_uri(deb822).as_deref(),
+            Some("http://deb.debian.org/debian-security")
+        );
+        let options = "deb [arch=arm64 signed-by=/k.gpg] http://m.example/debian bookworm main\n";
+        assert_eq!(
+            debian_uri(options).as_deref(),
+            Some("http://m.example/debian")
+        );
+        assert_eq!(security_uri(options), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask test [--arch <x86_64|aarch64|riscv64>]
 //! cargo xtask run [--arch <arch>] [--vm configs/vms/FILE.toml]
+//! cargo xtask linux-images [--arch <aarch64|riscv64>]
 //! ```
 
 // A host tool: its arithmetic and indexing see only its own bounded data, never
@@ -12,13 +13,18 @@
 
 mod arch;
 mod bochs;
+mod cpio;
+mod debian;
 mod emulator;
 mod escapes;
 mod images;
+mod initramfs;
 mod install;
+mod linux;
 mod qemu;
 mod run;
 mod scenarios;
+mod script;
 mod steps;
 mod system;
 mod test;
@@ -31,19 +37,33 @@ use arch::Arch;
 
 const USAGE: &str = "usage: cargo xtask test [--arch <x86_64|aarch64|riscv64>]
        cargo xtask run [--arch <arch>] [--vm FILE.toml]
+       cargo xtask linux-images [--arch <aarch64|riscv64>]
 
 commands:
   test    format check, clippy (host and bare-metal targets), host tests, docs,
           packaging, and the system tests (minivisor + guests under an emulator)
           of the chosen architectures, with a table of the results
   run     boot one VM under minivisor and stream its console (default: the
-          aarch64 hello VM; --vm boots any config, its kernel_path names the image)";
+          aarch64 hello VM; --vm boots any config, its kernel_path names the image;
+          what you type goes to the VM's console: Ctrl-B <digit> or Ctrl-B n picks
+          another VM, Ctrl-A x quits QEMU)
+  linux-images
+          fetch a Debian kernel and busybox (default: aarch64) into
+          target/guests/linux/<arch>/ and build the initramfs there; `run` and
+          `test` do this by themselves for configs that load those images";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args) {
         Ok(Command::Test { archs }) => test::run(&archs),
         Ok(Command::Run { arch, vm }) => run::run(arch, vm),
+        Ok(Command::LinuxImages { arch }) => match linux::ensure(arch) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("xtask linux-images: {why}");
+                ExitCode::FAILURE
+            }
+        },
         Ok(Command::Help) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -62,6 +82,9 @@ enum Command {
     Run {
         arch: Arch,
         vm: Option<std::path::PathBuf>,
+    },
+    LinuxImages {
+        arch: Arch,
     },
     Help,
 }
@@ -96,6 +119,15 @@ fn parse(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Run { arch, vm })
         }
+        "linux-images" => match rest {
+            [] => Ok(Command::LinuxImages {
+                arch: Arch::Aarch64,
+            }),
+            [flag, name] if flag == "--arch" => Ok(Command::LinuxImages {
+                arch: parse_arch(name)?,
+            }),
+            _ => Err(format!("unexpected arguments: {}", rest.join(" "))),
+        },
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
     }

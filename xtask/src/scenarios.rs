@@ -1,7 +1,13 @@
 //! The system-test scenarios: which VMs minivisor runs together, how each must end,
-//! and what the console must show.
+//! and what the console must show; for interactive guests, what to type.
 
-use crate::arch::Arch;
+use std::time::Duration;
+
+use crate::{
+    arch::Arch,
+    initramfs, linux,
+    script::{Script, Step},
+};
 
 /// One boot of minivisor.
 pub struct Scenario {
@@ -16,16 +22,78 @@ pub struct Scenario {
     /// so that guests can count instructions with the timer (QEMU; under Bochs the
     /// TSC counts instructions always).
     pub icount: bool,
+    /// The conversation with the console, for a guest that waits for input (a
+    /// shell); `None`: the console gets no input.
+    pub script: Option<&'static Script>,
 }
 
-/// The scenarios of `arch`.
-pub fn scenarios(arch: Arch) -> &'static [Scenario] {
-    match arch {
-        Arch::Aarch64 => AARCH64,
-        Arch::Riscv64 => RISCV64,
-        Arch::X86_64 => X86_64,
-    }
+/// Whether the scenarios that boot Linux run by default. They need minivisor's
+/// vGICv3, guest virtual timer and generated device tree (issue 12); until then
+/// they run only when the environment variable [`LINUX_SCENARIOS_ENV`] is `1`.
+const LINUX_BY_DEFAULT: bool = false;
+
+/// Set to `1` to add the scenarios that boot Linux (see [`LINUX_BY_DEFAULT`]).
+pub const LINUX_SCENARIOS_ENV: &str = "AXVM_LINUX_SCENARIOS";
+
+/// Whether the scenarios that boot Linux run.
+fn linux_enabled() -> bool {
+    LINUX_BY_DEFAULT || std::env::var(LINUX_SCENARIOS_ENV).is_ok_and(|value| value == "1")
 }
+
+/// The scenarios of `arch`, the Linux ones included when enabled.
+pub fn scenarios(arch: Arch) -> Vec<&'static Scenario> {
+    let (always, linux) = match arch {
+        Arch::Aarch64 => (AARCH64, AARCH64_LINUX),
+        Arch::Riscv64 => (RISCV64, &[][..]),
+        Arch::X86_64 => (X86_64, &[][..]),
+    };
+    let linux = if linux_enabled() { linux } else { &[] };
+    always.iter().chain(linux).collect()
+}
+
+/// Linux under minivisor: a busybox shell on the PL011, beside the hello VM. The
+/// typed commands never contain what their steps wait for (`$((6*7))` is typed,
+/// `42` is awaited), so a step cannot match the console's echo of its command.
+const AARCH64_LINUX: &[Scenario] = &[Scenario {
+    name: "linux",
+    vms: &[("off", "aarch64-linux.toml"), ("off", "aarch64-hello.toml")],
+    output: &["[hello-aarch64] Hello from an aarch64 guest"],
+    icount: false,
+    script: Some(&LINUX_SHELL),
+}];
+
+/// Boot to the shell, run a command, read `/proc/interrupts`, power off.
+static LINUX_SHELL: Script = Script {
+    steps: &[
+        // The first input turns the console to raw output (minivisor), which
+        // shows the shell's prompt, a line without an end.
+        Step {
+            wait_for: initramfs::MARKER,
+            within: Duration::from_secs(300),
+            check: None,
+            send: "\n",
+        },
+        Step {
+            wait_for: " # ",
+            within: Duration::from_secs(60),
+            check: None,
+            send: "echo SHELL-$((6*7))\n",
+        },
+        Step {
+            wait_for: "SHELL-42",
+            within: Duration::from_secs(60),
+            check: None,
+            send: "cat /proc/interrupts; echo IRQS-$((4+5))\n",
+        },
+        Step {
+            wait_for: "IRQS-9",
+            within: Duration::from_secs(60),
+            check: Some(|text| linux::check_interrupts(text, 2)),
+            send: "poweroff -f\n",
+        },
+    ],
+    exit_within: Duration::from_secs(60),
+};
 
 const AARCH64: &[Scenario] = &[
     Scenario {
@@ -33,18 +101,21 @@ const AARCH64: &[Scenario] = &[
         vms: &[("off", "aarch64-hello.toml")],
         output: &["[hello-aarch64] Hello from an aarch64 guest at EL1 (vCPU 0)"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hypercall",
         vms: &[("off", "aarch64-hypercall.toml")],
         output: &["[hypercall-aarch64] hypercall: 32 calls returned the expected values"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "memory",
         vms: &[("off", "aarch64-memory.toml")],
         output: &["across 2 MiB and 1 GiB boundaries OK"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "smp",
@@ -55,6 +126,7 @@ const AARCH64: &[Scenario] = &[
             "[smp-aarch64] smp: both vCPUs ran",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hostile",
@@ -74,6 +146,7 @@ const AARCH64: &[Scenario] = &[
             "[hello-aarch64] Hello from an aarch64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "two VMs",
@@ -86,18 +159,21 @@ const AARCH64: &[Scenario] = &[
             "[second-aarch64] Hello from an aarch64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "exit costs",
         vms: &[("off", "aarch64-exitcost.toml")],
         output: &["[exitcost-aarch64] exitcost: hypercall round trip"],
         icount: true,
+        script: None,
     },
     Scenario {
         name: "firmware",
         vms: &[("off", "aarch64-firmware.toml")],
         output: &["[firmware-aarch64] firmware: all services answered"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "timer",
@@ -107,6 +183,7 @@ const AARCH64: &[Scenario] = &[
             "minivisor: the host timer took the CPU back from a running guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "parallel",
@@ -128,6 +205,7 @@ const AARCH64: &[Scenario] = &[
             "minivisor: vCPUs ran on 4 of 4 CPUs",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "timeslice",
@@ -137,6 +215,7 @@ const AARCH64: &[Scenario] = &[
             "[timeslice-aarch64] timeslice: done",
         ],
         icount: false,
+        script: None,
     },
 ];
 
@@ -146,18 +225,21 @@ const RISCV64: &[Scenario] = &[
         vms: &[("off", "riscv64-hello.toml")],
         output: &["[hello-riscv64] Hello from a riscv64 guest in VS-mode (vCPU 0)"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hypercall",
         vms: &[("off", "riscv64-hypercall.toml")],
         output: &["[hypercall-riscv64] hypercall: 32 calls returned the expected values"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "memory",
         vms: &[("off", "riscv64-memory.toml")],
         output: &["across 2 MiB and 1 GiB boundaries OK"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "smp",
@@ -169,6 +251,7 @@ const RISCV64: &[Scenario] = &[
             "[smp-riscv64] smp: both vCPUs ran",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hostile",
@@ -188,6 +271,7 @@ const RISCV64: &[Scenario] = &[
             "[hello-riscv64] Hello from a riscv64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "two VMs",
@@ -200,12 +284,14 @@ const RISCV64: &[Scenario] = &[
             "[second-riscv64] Hello from a riscv64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "exit costs",
         vms: &[("off", "riscv64-exitcost.toml")],
         output: &["[exitcost-riscv64] exitcost: hypercall round trip"],
         icount: true,
+        script: None,
     },
     Scenario {
         name: "firmware",
@@ -216,6 +302,7 @@ const RISCV64: &[Scenario] = &[
             "[firmware-riscv64] firmware: all services answered",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "timer",
@@ -225,6 +312,7 @@ const RISCV64: &[Scenario] = &[
             "minivisor: the host timer took the CPU back from a running guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "parallel",
@@ -246,6 +334,7 @@ const RISCV64: &[Scenario] = &[
             "minivisor: vCPUs ran on 4 of 4 CPUs",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "timeslice",
@@ -255,6 +344,7 @@ const RISCV64: &[Scenario] = &[
             "[timeslice-riscv64] timeslice: done",
         ],
         icount: false,
+        script: None,
     },
 ];
 
@@ -267,6 +357,7 @@ const X86_64: &[Scenario] = &[
             "[hello-x86_64] Hello from an x86_64 guest in VMX non-root long mode (vCPU 0)",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "real mode",
@@ -276,18 +367,21 @@ const X86_64: &[Scenario] = &[
             "[realmode-x86_64] Switched by itself: now in 32-bit protected mode",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hypercall",
         vms: &[("off", "x86_64-hypercall.toml")],
         output: &["[hypercall-x86_64] hypercall: 32 calls returned the expected values"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "memory",
         vms: &[("off", "x86_64-memory.toml")],
         output: &["across 2 MiB and 1 GiB boundaries OK"],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "smp",
@@ -298,6 +392,7 @@ const X86_64: &[Scenario] = &[
             "[smp-x86_64] smp: both vCPUs ran",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "hostile",
@@ -322,6 +417,7 @@ const X86_64: &[Scenario] = &[
             "[hello-x86_64] Hello from an x86_64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "two VMs",
@@ -331,12 +427,14 @@ const X86_64: &[Scenario] = &[
             "[second-x86_64] Hello from an x86_64 guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "exit costs",
         vms: &[("off", "x86_64-exitcost.toml")],
         output: &["[exitcost-x86_64] exitcost: hypercall round trip"],
         icount: true,
+        script: None,
     },
     Scenario {
         name: "timer",
@@ -346,6 +444,7 @@ const X86_64: &[Scenario] = &[
             "minivisor: the host timer took the CPU back from a running guest",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "parallel",
@@ -367,6 +466,7 @@ const X86_64: &[Scenario] = &[
             "minivisor: vCPUs ran on 2 of 2 CPUs",
         ],
         icount: false,
+        script: None,
     },
     Scenario {
         name: "timeslice",
@@ -376,5 +476,6 @@ const X86_64: &[Scenario] = &[
             "[timeslice-x86_64] timeslice: done",
         ],
         icount: false,
+        script: None,
     },
 ];

@@ -6,8 +6,9 @@ use std::time::Duration;
 use crate::{
     arch::{self, Arch},
     emulator::{self, RunResult},
-    escapes, images,
+    escapes, images, linux,
     scenarios::Scenario,
+    script::{self, ScriptedRun},
     steps::Outcome,
 };
 
@@ -22,6 +23,11 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         .iter()
         .map(|(expect, file)| (*expect, configs.join(file)))
         .collect();
+    // A Linux guest's images are fetched and built on first use.
+    let configs: Vec<std::path::PathBuf> = vms.iter().map(|(_, config)| config.clone()).collect();
+    if let Err(why) = linux::ensure_for(&configs) {
+        return (Outcome::Failed(why), Duration::ZERO);
+    }
     let kernel = match images::build_minivisor(arch, &vms) {
         Ok(kernel) => kernel,
         Err(why) => return (Outcome::Failed(why), Duration::ZERO),
@@ -36,8 +42,28 @@ pub fn run_scenario(arch: Arch, scenario: &Scenario) -> (Outcome, Duration) {
         Ok(command) => command,
         Err(why) => return (Outcome::Failed(why), Duration::ZERO),
     };
-    match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
-        Ok(result) => (judge(arch, scenario, &result), result.duration),
+    let Some(script) = scenario.script else {
+        return match emulator::run_with_limit(&mut command, SCENARIO_LIMIT, true) {
+            Ok(result) => (judge(arch, scenario, &result), result.duration),
+            Err(why) => (Outcome::Failed(why), Duration::ZERO),
+        };
+    };
+    match script::run(&mut command, script, true) {
+        Ok(ScriptedRun {
+            result,
+            failure: Some(why),
+        }) => {
+            // A VM that could not even start is the likely cause: say which.
+            let why = match failed_vm(&result.output) {
+                Some(vm) => format!("{why}; {vm}"),
+                None => why,
+            };
+            (Outcome::Failed(why), result.duration)
+        }
+        Ok(ScriptedRun {
+            result,
+            failure: None,
+        }) => (judge(arch, scenario, &result), result.duration),
         Err(why) => (Outcome::Failed(why), Duration::ZERO),
     }
 }
@@ -65,6 +91,16 @@ fn remote_tlb(arch: Arch) -> String {
             format!("minivisor: remote TLB invalidation reached {others} other CPUs")
         }
     }
+}
+
+/// The first VM minivisor's summary reports as not ending as expected (its line,
+/// trimmed), if any.
+fn failed_vm(output: &str) -> Option<String> {
+    escapes::strip(output)
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("VM `") && line.ends_with(": FAIL"))
+        .map(str::to_owned)
 }
 
 /// PASS when the emulator exited with status 0, minivisor reported every VM as
@@ -109,6 +145,7 @@ mod tests {
         vms: &[],
         output: &["[vm] Hello"],
         icount: false,
+        script: None,
     };
 
     fn result(status: Option<i32>, output: &str) -> RunResult {
@@ -126,6 +163,17 @@ mod tests {
 
     fn judge(scenario: &Scenario, result: &RunResult) -> Outcome {
         super::judge(Arch::X86_64, scenario, result)
+    }
+
+    #[test]
+    fn the_first_failed_vm_is_named() {
+        let summary = "minivisor: summary\r\n  VM `a` (a.toml): powered off; expected power off: PASS\r\n\
+                       \x20 VM `b` (b.toml): failed: devices: no model; expected power off: FAIL\r\n";
+        assert_eq!(
+            failed_vm(summary).as_deref(),
+            Some("VM `b` (b.toml): failed: devices: no model; expected power off: FAIL")
+        );
+        assert_eq!(failed_vm("minivisor: 1 of 1 VMs as expected: PASS\n"), None);
     }
 
     #[test]

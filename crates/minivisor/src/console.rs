@@ -1,7 +1,7 @@
 //! The host console: the hypervisor's log and the guests' emulated UARTs, both on
-//! the machine's serial port.
+//! the machine's serial port, and the guests' input from it (see [`crate::input`]).
 
-use alloc::{string::String, vec::Vec};
+use alloc::{collections::VecDeque, string::String, vec::Vec};
 use core::fmt::{self, Write};
 
 use axdevice::SerialBackend;
@@ -9,27 +9,44 @@ use spin::Mutex;
 
 use crate::arch;
 
-/// Serialises whole lines on the physical port.
-static PORT: Mutex<()> = Mutex::new(());
+/// Serialises output on the physical port; whether its cursor is at the start of a
+/// line (a guest console in raw mode may leave it in the middle of one).
+static PORT: Mutex<bool> = Mutex::new(true);
 
-struct Port;
+/// The physical port, with `\n` sent as `\r\n`.
+struct Port<'a> {
+    at_line_start: &'a mut bool,
+}
 
-impl Write for Port {
+impl Port<'_> {
+    fn put(&mut self, byte: u8) {
+        arch::putc(byte);
+        *self.at_line_start = byte == b'\n';
+    }
+}
+
+impl Write for Port<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for byte in s.bytes() {
             if byte == b'\n' {
-                arch::putc(b'\r');
+                self.put(b'\r');
             }
-            arch::putc(byte);
+            self.put(byte);
         }
         Ok(())
     }
 }
 
-/// Prints to the host console.
+/// Prints to the host console, on a line of its own.
 pub fn print(args: fmt::Arguments<'_>) {
-    let _guard = PORT.lock();
-    let _ = Port.write_fmt(args);
+    let mut at_line_start = PORT.lock();
+    let mut port = Port {
+        at_line_start: &mut at_line_start,
+    };
+    if !*port.at_line_start {
+        let _ = port.write_str("\n");
+    }
+    let _ = port.write_fmt(args);
 }
 
 /// Prints a line to the host console.
@@ -69,11 +86,25 @@ pub fn init_log() {
     log::set_max_level(log::LevelFilter::Warn);
 }
 
-/// The host end of a guest's emulated UART: each line the guest prints appears on
-/// the console prefixed with the VM's name.
+/// The host end of a guest's emulated UART. Its output is printed line by line,
+/// each line prefixed with the VM's name, until the console gets input: from then
+/// on until the input goes to another VM it is raw, each byte printed as it comes
+/// (an interactive program's prompt and echo are lines without an end). Input waits
+/// in a queue until the UART model takes it.
 pub struct GuestConsole {
     name: String,
-    line: Mutex<Vec<u8>>,
+    output: Mutex<Output>,
+    input: Mutex<VecDeque<u8>>,
+}
+
+/// A console's output state.
+struct Output {
+    /// The line so far (line mode).
+    line: Vec<u8>,
+    /// Whether bytes go out as they come.
+    raw: bool,
+    /// The last byte sent in raw mode.
+    last: u8,
 }
 
 impl GuestConsole {
@@ -81,27 +112,82 @@ impl GuestConsole {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
-            line: Mutex::new(Vec::new()),
+            output: Mutex::new(Output {
+                line: Vec::new(),
+                raw: false,
+                last: 0,
+            }),
+            input: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Queues a typed byte for the guest (dropped when [`INPUT_MAX`] bytes wait
+    /// already, as a UART drops what overruns it) and turns the output raw, first
+    /// printing the line so far.
+    pub fn push_input(&self, byte: u8) {
+        {
+            let mut input = self.input.lock();
+            if input.len() < INPUT_MAX {
+                input.push_back(byte);
+            }
+        }
+        let mut output = self.output.lock();
+        if !output.raw {
+            output.raw = true;
+            let mut at_line_start = PORT.lock();
+            let mut port = Port {
+                at_line_start: &mut at_line_start,
+            };
+            if !*port.at_line_start {
+                let _ = port.write_str("\n");
+            }
+            let _ = write!(
+                port,
+                "[{}] {}",
+                self.name,
+                String::from_utf8_lossy(&output.line)
+            );
+            output.line.clear();
+        }
+    }
+
+    /// Back to line mode: the input went to another VM.
+    pub fn leave_raw(&self) {
+        self.output.lock().raw = false;
     }
 }
 
 /// Longest guest line kept before it is printed anyway.
 const LINE_MAX: usize = 200;
+/// The most typed bytes that wait for a guest.
+const INPUT_MAX: usize = 4096;
 
 impl SerialBackend for GuestConsole {
     fn transmit(&self, byte: u8) {
-        let mut line = self.line.lock();
-        if byte != b'\n' && byte != b'\r' {
-            line.push(byte);
+        let mut output = self.output.lock();
+        if output.raw {
+            let mut at_line_start = PORT.lock();
+            let mut port = Port {
+                at_line_start: &mut at_line_start,
+            };
+            // A terminal needs both; Linux's tty sends both, a bare guest only `\n`.
+            if byte == b'\n' && output.last != b'\r' {
+                port.put(b'\r');
+            }
+            port.put(byte);
+            output.last = byte;
+            return;
         }
-        if byte == b'\n' || line.len() >= LINE_MAX {
-            println!("[{}] {}", self.name, String::from_utf8_lossy(&line));
-            line.clear();
+        if byte != b'\n' && byte != b'\r' {
+            output.line.push(byte);
+        }
+        if byte == b'\n' || output.line.len() >= LINE_MAX {
+            println!("[{}] {}", self.name, String::from_utf8_lossy(&output.line));
+            output.line.clear();
         }
     }
 
     fn receive(&self) -> Option<u8> {
-        None
+        self.input.lock().pop_front()
     }
 }

@@ -22,6 +22,7 @@ mod firmware;
 mod frames;
 mod hal;
 mod hypercall;
+mod input;
 mod irq;
 mod run;
 mod sched;

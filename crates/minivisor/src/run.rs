@@ -119,6 +119,11 @@ impl Guest {
         }
     }
 
+    /// The host end of the VM's console, when it was built.
+    pub fn console(&self) -> Option<&GuestConsole> {
+        self.console.as_deref()
+    }
+
     /// The physical CPUs vCPU `vcpu` ran on, as a bit set.
     pub fn ran_on(&self, vcpu: usize) -> u64 {
         self.ran_on

@@ -14,7 +14,7 @@ use spin::Once;
 
 use crate::{
     arch::Vm,
-    cpus,
+    cpus, input,
     run::{self, AfterQuantum, Guest, Outcome},
     timer,
 };
@@ -38,6 +38,7 @@ pub fn run_all(guests: Vec<Guest>) -> &'static [Guest] {
     PLAN.call_once(|| place(guests, count));
     run_this_cpu(0);
     while FINISHED.load(Ordering::Acquire) < count.saturating_sub(1) {
+        input::poll(guests);
         core::hint::spin_loop();
     }
     guests
@@ -138,6 +139,10 @@ fn run_this_cpu(cpu: usize) {
         }
         if !live {
             break;
+        }
+        // The boot CPU reads the console input: at least once per time slice.
+        if cpu == 0 {
+            input::poll(guests);
         }
         core::hint::spin_loop();
     }

@@ -1,4 +1,4 @@
-//! The machine's NS16550 UART, as the host console.
+//! The machine's NS16550 UART, as the host console and the guests' input.
 
 /// QEMU virt's NS16550.
 const UART_BASE: usize = 0x1000_0000;
@@ -8,6 +8,10 @@ const THR: usize = 0;
 const LSR: usize = 5;
 /// LSR: the transmit holding register is empty.
 const LSR_THRE: u8 = 1 << 5;
+/// Receive buffer register (the same offset as THR, read).
+const RBR: usize = 0;
+/// LSR: a received byte is ready.
+const LSR_DR: u8 = 1 << 0;
 
 /// Sends one byte.
 pub fn putc(byte: u8) {
@@ -16,5 +20,16 @@ pub fn putc(byte: u8) {
     unsafe {
         while core::ptr::read_volatile((UART_BASE + LSR) as *const u8) & LSR_THRE == 0 {}
         core::ptr::write_volatile((UART_BASE + THR) as *mut u8, byte);
+    }
+}
+
+/// The next received byte, if one is there (never waits).
+pub fn getc() -> Option<u8> {
+    // SAFETY: as in `putc`; reading RBR takes the byte from the receive FIFO.
+    unsafe {
+        if core::ptr::read_volatile((UART_BASE + LSR) as *const u8) & LSR_DR == 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile((UART_BASE + RBR) as *const u8))
     }
 }

@@ -32,11 +32,12 @@ pub fn firmware_call(call: FirmwareCall<'_>, eid: u64, args: [u64; 6]) -> Option
             // The legacy call returns 0 in a0 and nothing else.
             return Some(0);
         }
-        // No input: the legacy call's "nothing pending" is -1.
-        (LEGACY_CONSOLE_GETCHAR, _) => return Some(u64::MAX),
+        // The legacy call's "nothing pending" is -1.
+        (LEGACY_CONSOLE_GETCHAR, _) => {
+            return Some(call.console.receive().map_or(u64::MAX, u64::from));
+        }
         (sbi::DBCN, DBCN_WRITE) => dbcn_write(&call, a0, a1, a2),
-        // No input: zero bytes read.
-        (sbi::DBCN, DBCN_READ) => (sbi::SUCCESS, 0),
+        (sbi::DBCN, DBCN_READ) => dbcn_read(&call, a0, a1, a2),
         (sbi::DBCN, DBCN_WRITE_BYTE) => {
             call.console.transmit(a0 as u8);
             (sbi::SUCCESS, 0)
@@ -56,6 +57,38 @@ pub fn firmware_call(call: FirmwareCall<'_>, eid: u64, args: [u64; 6]) -> Option
     // Only a running vCPU refuses this, and this one is stopped in its exit.
     let _ = call.vcpu.set_gpr(reg::A1, value);
     Some(error)
+}
+
+/// DBCN console_read: up to [`DBCN_CHUNK`] waiting input bytes to guest physical
+/// memory at `base_hi:base_lo`; the number read (0 when none waits) goes back in a1.
+fn dbcn_read(call: &FirmwareCall<'_>, len: u64, base_lo: u64, base_hi: u64) -> (u64, u64) {
+    if base_hi != 0 {
+        return (sbi::ERR_INVALID_PARAM, 0);
+    }
+    let (Ok(base), Ok(len)) = (usize::try_from(base_lo), usize::try_from(len)) else {
+        return (sbi::ERR_INVALID_PARAM, 0);
+    };
+    let mut buf = [0u8; DBCN_CHUNK];
+    let mut count = 0usize;
+    for slot in buf.iter_mut().take(len) {
+        let Some(byte) = call.console.receive() else {
+            break;
+        };
+        *slot = byte;
+        count = count.saturating_add(1);
+    }
+    let Some(bytes) = buf.get(..count) else {
+        return (sbi::ERR_INVALID_PARAM, 0);
+    };
+    // Input taken for a buffer the guest got wrong is lost, as on a real console.
+    if call
+        .vm
+        .write_guest(GuestPhysAddr::from(base), bytes)
+        .is_err()
+    {
+        return (sbi::ERR_INVALID_PARAM, 0);
+    }
+    (sbi::SUCCESS, count as u64)
 }
 
 /// DBCN console_write: up to [`DBCN_CHUNK`] bytes from guest physical memory at

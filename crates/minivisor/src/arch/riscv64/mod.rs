@@ -18,7 +18,7 @@ use axvm::{AxVMConfig, VCpuConfigs};
 use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
-    console::putc,
+    console::{getc, putc},
     firmware::firmware_call,
     irq::{end_of_interrupt, irq_fetch},
     power::{fail_exit, power_off},

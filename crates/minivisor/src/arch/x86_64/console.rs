@@ -10,3 +10,9 @@ const DEBUG_PORT: u16 = 0xe9;
 pub fn putc(byte: u8) {
     outb(DEBUG_PORT, byte);
 }
+
+/// Nothing is ever received: the debug port is output only, and Bochs runs with
+/// its terminal display, which takes no keyboard input for the guest's serial port.
+pub fn getc() -> Option<u8> {
+    None
+}

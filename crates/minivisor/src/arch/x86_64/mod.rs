@@ -24,7 +24,7 @@ use axvm::{AxVMConfig, VCpuConfigs};
 use axvm_types::{Arch, AxVmResult, GuestPhysAddr, VMBootProtocol};
 
 pub use self::{
-    console::putc,
+    console::{getc, putc},
     irq::{end_of_interrupt, irq_fetch},
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
