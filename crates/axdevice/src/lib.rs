@@ -95,6 +95,7 @@ mod devices;
 mod error;
 mod irq;
 mod ivc;
+mod links;
 mod models;
 mod platform;
 mod registry;
@@ -109,7 +110,11 @@ pub use devices::{AxVmDeviceConfig, AxVmDevices};
 pub use error::DeviceError;
 pub use irq::{IrqSink, VcpuNotifier, VirtualInterruptController};
 pub use ivc::{IVC_ALIGN, IvcChannelAllocator};
-pub use models::{DummyDevice, Ns16550, Pl011};
+pub use links::CurrentVcpu;
+pub use models::{
+    DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, Ns16550, Pl011, SgiRegister,
+    SgiTargets, VGic, VGicConfig, aarch64_sysreg_addr, spis_for_lines,
+};
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};
 pub use traits::{BaseDeviceOps, MmioDevice, PortDevice, SharedDevice, SysRegDevice};
