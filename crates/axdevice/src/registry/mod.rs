@@ -150,7 +150,10 @@ impl DeviceRegistry {
         let is_controller =
             |line: &&EmulatedDeviceConfig| line.emu_type == EmulatedDeviceType::InterruptController;
         let controllers = config.emu_configs.iter().filter(is_controller);
-        let others = config.emu_configs.iter().filter(|line| !is_controller(line));
+        let others = config
+            .emu_configs
+            .iter()
+            .filter(|line| !is_controller(line));
         for line in controllers.chain(others) {
             self.create(line, &mut devices)?;
         }

@@ -271,10 +271,18 @@ fn the_interrupt_line_follows_the_output_and_changes_only_when_it_does() {
     assert!(uart.poll(), "no change: not driven again");
     assert_eq!(lines.0.lock().len(), 1);
     assert_eq!(read(&uart, DR), usize::from(b'x'));
-    assert_eq!(*lines.0.lock(), [(33, true), (33, false)], "the read emptied the FIFO");
+    assert_eq!(
+        *lines.0.lock(),
+        [(33, true), (33, false)],
+        "the read emptied the FIFO"
+    );
     write(&uart, IMSC, usize::from(INT_TX));
     write(&uart, DR, usize::from(b'y'));
-    assert_eq!(lines.0.lock().last(), Some(&(33, true)), "TX interrupt unmasked");
+    assert_eq!(
+        lines.0.lock().last(),
+        Some(&(33, true)),
+        "TX interrupt unmasked"
+    );
     write(&uart, ICR, usize::from(INT_TX));
     assert_eq!(lines.0.lock().last(), Some(&(33, false)), "cleared by ICR");
 }

@@ -3,10 +3,7 @@
 use axvm_types::{GuestPhysAddr, MAX_VCPU_NUM};
 
 use super::regs::{GICD_SIZE, GICR_STRIDE, MAX_SPIS};
-use crate::{
-    addr::MmioRange,
-    error::DeviceError,
-};
+use crate::{addr::MmioRange, error::DeviceError};
 
 /// The shape of an emulated GICv3: where its frames are, how many vCPUs and SPIs it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +81,10 @@ impl VGicConfig {
             return Err(invalid(name, "the vCPU count must be 1 to 64"));
         }
         if self.spi_count > MAX_SPIS {
-            return Err(invalid(name, "a GICv3 has at most 988 SPIs (INTIDs 32-1019)"));
+            return Err(invalid(
+                name,
+                "a GICv3 has at most 988 SPIs (INTIDs 32-1019)",
+            ));
         }
         let aligned = |base: GuestPhysAddr| base.as_usize() % GICD_SIZE == 0;
         if !aligned(self.gicd_base) || !aligned(self.gicr_base) {

@@ -33,7 +33,10 @@ enum DistReg {
     Pidr2,
     Irq(IrqReg),
     /// IROUTER of `intid`: the whole register, or its low or high half.
-    Route { intid: u32, half: Half },
+    Route {
+        intid: u32,
+        half: Half,
+    },
     Reserved,
 }
 
@@ -93,7 +96,8 @@ pub(super) fn reserved(offset: usize, width: AccessWidth) -> AxVmResult {
 }
 
 fn decode(offset: usize, width: AccessWidth) -> AxVmResult<DistReg> {
-    let fixed = match offset {
+    // Match the register containing the access, so a narrow access inside one is refused.
+    let fixed = match offset & !3 {
         CTLR => Some(DistReg::Ctlr),
         GICD_TYPER => Some(DistReg::Typer),
         GICD_IIDR => Some(DistReg::Iidr),
@@ -144,7 +148,11 @@ impl GicDistributor {
     fn read(&self, state: &GicState, reg: DistReg, width: AccessWidth) -> u64 {
         let value = match reg {
             DistReg::Ctlr => {
-                let grp1 = if state.grp1_enabled { CTLR_ENABLE_GRP1 } else { 0 };
+                let grp1 = if state.grp1_enabled {
+                    CTLR_ENABLE_GRP1
+                } else {
+                    0
+                };
                 CTLR_ARE | CTLR_DS | grp1
             }
             DistReg::Typer => self.typer(state),
@@ -158,7 +166,14 @@ impl GicDistributor {
         u64::from(value)
     }
 
-    fn write(&self, state: &mut GicState, reg: DistReg, width: AccessWidth, value: u64, notify: &mut Notify) {
+    fn write(
+        &self,
+        state: &mut GicState,
+        reg: DistReg,
+        width: AccessWidth,
+        value: u64,
+        notify: &mut Notify,
+    ) {
         let low = u32::try_from(value & 0xffff_ffff).unwrap_or(0);
         match reg {
             DistReg::Ctlr => state.set_grp1_enabled(low & CTLR_ENABLE_GRP1 != 0, notify),
@@ -167,8 +182,15 @@ impl GicDistributor {
                 let merged = half.merge(state.route(intid), value);
                 state.set_route(intid, merged, notify);
             }
-            DistReg::Typer | DistReg::Iidr | DistReg::Typer2 | DistReg::Pidr2 | DistReg::Reserved => {
-                log::debug!("{}: GICD write {value:#x} to {reg:?} ignored", self.vgic.name());
+            DistReg::Typer
+            | DistReg::Iidr
+            | DistReg::Typer2
+            | DistReg::Pidr2
+            | DistReg::Reserved => {
+                log::debug!(
+                    "{}: GICD write {value:#x} to {reg:?} ignored",
+                    self.vgic.name()
+                );
             }
         }
     }
@@ -198,9 +220,14 @@ impl BaseDeviceOps<GuestPhysAddr> for GicDistributor {
         let offset = self.offset(addr)?;
         let reg = decode(offset, width)?;
         if reg == DistReg::Reserved {
-            log::debug!("{}: GICD read of reserved offset {offset:#x}", self.vgic.name());
+            log::debug!(
+                "{}: GICD read of reserved offset {offset:#x}",
+                self.vgic.name()
+            );
         }
-        let value = self.vgic.with_state(None, |state, _| self.read(state, reg, width));
+        let value = self
+            .vgic
+            .with_state(None, |state, _| self.read(state, reg, width));
         usize::try_from(value).map_err(|_| AxVmErrorKind::InvalidInput.into())
     }
 
@@ -208,8 +235,9 @@ impl BaseDeviceOps<GuestPhysAddr> for GicDistributor {
         let offset = self.offset(addr)?;
         let reg = decode(offset, width)?;
         let value = u64::try_from(val).map_err(|_| AxVmErrorKind::InvalidInput)?;
-        self.vgic
-            .with_state(None, |state, notify| self.write(state, reg, width, value, notify));
+        self.vgic.with_state(None, |state, notify| {
+            self.write(state, reg, width, value, notify)
+        });
         Ok(())
     }
 }
@@ -244,7 +272,11 @@ mod tests {
         assert!(decode(0x6102, AccessWidth::Word).is_err());
         assert_eq!(decode(0x0800, dword), Ok(DistReg::Reserved), "ITARGETSR");
         assert_eq!(decode(0x0f00, dword), Ok(DistReg::Reserved), "SGIR");
-        assert_eq!(decode(0x0f11, AccessWidth::Byte), Ok(DistReg::Reserved), "SPENDSGIR");
+        assert_eq!(
+            decode(0x0f11, AccessWidth::Byte),
+            Ok(DistReg::Reserved),
+            "SPENDSGIR"
+        );
         assert!(decode(0x0f11, AccessWidth::Word).is_err(), "unaligned");
     }
 

@@ -143,7 +143,10 @@ mod tests {
         irq.clear_latch();
         assert!(!irq.pending(), "the line alone does not make it pending");
         irq.set_line(true);
-        assert!(irq.pending(), "asserted again: the physical interrupt fired again");
+        assert!(
+            irq.pending(),
+            "asserted again: the physical interrupt fired again"
+        );
         irq.set_line(false);
         assert!(irq.pending(), "lowering does not take it back");
     }

@@ -28,7 +28,10 @@ impl GicState {
     /// What interrupt `intid` (of bank `vcpu`) should be in `vcpu`'s list, if anything.
     fn entry_for(&self, vcpu: usize, intid: u32) -> Option<VirtualIrq> {
         let irq = self.irq(vcpu, intid)?;
-        if irq.listed_on.is_some_and(|holder| usize::from(holder) != vcpu) {
+        if irq
+            .listed_on
+            .is_some_and(|holder| usize::from(holder) != vcpu)
+        {
             return None;
         }
         let state = if irq.active {
@@ -159,7 +162,10 @@ impl GicState {
         }
         for irq in loaded {
             if !handed.iter().any(|entry| entry.intid == irq.intid) {
-                log::debug!("vgic: vCPU {vcpu} reported INTID {} it was not given", irq.intid);
+                log::debug!(
+                    "vgic: vCPU {vcpu} reported INTID {} it was not given",
+                    irq.intid
+                );
             }
         }
         handed.clear();
@@ -213,13 +219,13 @@ impl GicState {
 
     /// The SPIs whose live bit is set, in INTID order.
     fn live_spis(&self) -> impl Iterator<Item = u32> + '_ {
-        (0u32..).zip(self.live.iter()).flat_map(|(word_index, &word)| {
-            let base = word_index
-                .saturating_mul(32)
-                .saturating_add(PRIVATE_COUNT);
-            (0..32u32)
-                .filter(move |bit| word & (1 << bit) != 0)
-                .map(move |bit| base.saturating_add(bit))
-        })
+        (0u32..)
+            .zip(self.live.iter())
+            .flat_map(|(word_index, &word)| {
+                let base = word_index.saturating_mul(32).saturating_add(PRIVATE_COUNT);
+                (0..32u32)
+                    .filter(move |bit| word & (1 << bit) != 0)
+                    .map(move |bit| base.saturating_add(bit))
+            })
     }
 }

@@ -39,6 +39,8 @@ mod registers;
 mod regs;
 mod sgi;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
 
@@ -183,7 +185,9 @@ impl VGic {
             log::debug!("{}: no PPI {intid} on vCPU {vcpu}", self.name);
             return;
         }
-        self.with_state(None, |state, notify| state.set_line(vcpu, intid, asserted, notify));
+        self.with_state(None, |state, notify| {
+            state.set_line(vcpu, intid, asserted, notify)
+        });
     }
 
     /// Links PPI or SGI `intid` (0-31) of `vcpu` to the physical interrupt of the same
@@ -196,10 +200,15 @@ impl VGic {
     ///
     /// [`DeviceError::InvalidConfig`] if `vcpu` or `intid` names no private interrupt.
     pub fn set_hw_linked(&self, vcpu: usize, intid: u32, linked: bool) -> Result<(), DeviceError> {
-        if self.with_state(None, |state, notify| state.set_hw(vcpu, intid, linked, notify)) {
+        if self.with_state(None, |state, notify| {
+            state.set_hw(vcpu, intid, linked, notify)
+        }) {
             Ok(())
         } else {
-            Err(config::invalid(&self.name, "a hardware link needs a vCPU's PPI or SGI"))
+            Err(config::invalid(
+                &self.name,
+                "a hardware link needs a vCPU's PPI or SGI",
+            ))
         }
     }
 
@@ -226,7 +235,9 @@ impl IrqSink for VGic {
             log::debug!("{}: no SPI {line}", self.name);
             return;
         }
-        self.with_state(None, |state, notify| state.set_line(0, line, asserted, notify));
+        self.with_state(None, |state, notify| {
+            state.set_line(0, line, asserted, notify)
+        });
     }
 }
 
@@ -236,7 +247,9 @@ impl VirtualInterruptController for VGic {
     }
 
     fn irqs_for_vcpu(&self, vcpu: usize, slots: usize, out: &mut Vec<VirtualIrq>) -> bool {
-        self.with_state(Some(vcpu), |state, notify| state.list(vcpu, slots, out, notify))
+        self.with_state(Some(vcpu), |state, notify| {
+            state.list(vcpu, slots, out, notify)
+        })
     }
 
     fn has_deliverable(&self, vcpu: usize) -> bool {
@@ -256,4 +269,3 @@ pub fn spis_for_lines(irq_ids: impl IntoIterator<Item = usize>) -> usize {
         .div_ceil(32)
         .saturating_mul(32)
 }
-

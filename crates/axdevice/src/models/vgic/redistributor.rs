@@ -39,7 +39,8 @@ enum RedistReg {
 }
 
 fn decode_rd(offset: usize, width: AccessWidth) -> AxVmResult<RedistReg> {
-    let reg = match offset {
+    // Match the register containing the access, so a narrow access inside one is refused.
+    let reg = match offset & !3 {
         CTLR => RedistReg::Ctlr,
         GICR_IIDR => RedistReg::Iidr,
         GICR_WAKER => RedistReg::Waker,
@@ -192,12 +193,23 @@ mod tests {
     fn decodes_both_frames() {
         let dword = AccessWidth::Dword;
         assert_eq!(decode_rd(0x14, dword), Ok(RedistReg::Waker));
-        assert_eq!(decode_rd(0x8, AccessWidth::Qword), Ok(RedistReg::Typer(Half::All)));
+        assert_eq!(
+            decode_rd(0x8, AccessWidth::Qword),
+            Ok(RedistReg::Typer(Half::All))
+        );
         assert_eq!(decode_rd(0xc, dword), Ok(RedistReg::Typer(Half::High)));
         assert!(decode_rd(0xc, AccessWidth::Qword).is_err());
         assert!(decode_rd(0x14, AccessWidth::Byte).is_err());
-        assert_eq!(decode_rd(0x70, AccessWidth::Qword), Ok(RedistReg::Reserved), "PROPBASER");
-        assert_eq!(decode_sgi(0xd00, dword), Ok(RedistReg::Reserved), "IGRPMODR0");
+        assert_eq!(
+            decode_rd(0x70, AccessWidth::Qword),
+            Ok(RedistReg::Reserved),
+            "PROPBASER"
+        );
+        assert_eq!(
+            decode_sgi(0xd00, dword),
+            Ok(RedistReg::Reserved),
+            "IGRPMODR0"
+        );
         assert!(matches!(decode_sgi(0x100, dword), Ok(RedistReg::Irq(_))));
         assert!(decode_sgi(0x101, AccessWidth::Byte).is_err());
     }

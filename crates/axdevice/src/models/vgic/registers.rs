@@ -87,13 +87,16 @@ fn intid(index: usize) -> Option<u32> {
 /// # Errors
 ///
 /// `InvalidInput` for a width or alignment the register does not take.
-pub(super) fn decode(frame: Frame, offset: usize, width: AccessWidth) -> AxVmResult<Option<IrqReg>> {
+pub(super) fn decode(
+    frame: Frame,
+    offset: usize,
+    width: AccessWidth,
+) -> AxVmResult<Option<IrqReg>> {
     for (base, reg) in BIT_BANKS {
         if let Some(rel) = offset.checked_sub(base).filter(|&rel| rel < BIT_BANK_LEN) {
             dword_only(width, offset)?;
-            return Ok(Some(bank(frame, rel.saturating_mul(8), |first| IrqReg::Bits {
-                reg,
-                first,
+            return Ok(Some(bank(frame, rel.saturating_mul(8), |first| {
+                IrqReg::Bits { reg, first }
             })));
         }
     }
@@ -102,9 +105,11 @@ pub(super) fn decode(frame: Frame, offset: usize, width: AccessWidth) -> AxVmRes
         if !matches!(width, AccessWidth::Byte | AccessWidth::Dword) || !aligned {
             return Err(AxVmErrorKind::InvalidInput.into());
         }
-        return Ok(Some(bank(frame, offset.saturating_sub(IPRIORITYR), |first| {
-            IrqReg::Priority { first }
-        })));
+        return Ok(Some(bank(
+            frame,
+            offset.saturating_sub(IPRIORITYR),
+            |first| IrqReg::Priority { first },
+        )));
     }
     if (ICFGR..ICFGR_END).contains(&offset) {
         dword_only(width, offset)?;
@@ -177,7 +182,10 @@ impl GicState {
             }
             IrqReg::Priority { first } => {
                 for lane in 0..lanes(width) {
-                    let [priority, ..] = value.checked_shr(lane.saturating_mul(8)).unwrap_or(0).to_le_bytes();
+                    let [priority, ..] = value
+                        .checked_shr(lane.saturating_mul(8))
+                        .unwrap_or(0)
+                        .to_le_bytes();
                     self.update(vcpu, first.saturating_add(lane), notify, |irq| {
                         irq.priority = priority;
                     });
@@ -189,10 +197,14 @@ impl GicState {
             IrqReg::Config { first } => {
                 for field in 0..16u32 {
                     let edge = value & (1 << field.saturating_mul(2).saturating_add(1)) != 0;
-                    self.update(vcpu, first.saturating_add(field), notify, |irq| irq.edge = edge);
+                    self.update(vcpu, first.saturating_add(field), notify, |irq| {
+                        irq.edge = edge
+                    });
                 }
             }
-            IrqReg::Reserved => log::debug!("vgic: write {value:#x} to a reserved register ignored"),
+            IrqReg::Reserved => {
+                log::debug!("vgic: write {value:#x} to a reserved register ignored")
+            }
         }
     }
 
@@ -243,7 +255,11 @@ mod tests {
                 first: 32
             }))
         );
-        assert_eq!(decode(d, 0x100, dword), Ok(Some(IrqReg::Reserved)), "ARE: SGIs/PPIs");
+        assert_eq!(
+            decode(d, 0x100, dword),
+            Ok(Some(IrqReg::Reserved)),
+            "ARE: SGIs/PPIs"
+        );
         assert_eq!(
             decode(r, 0x380, dword),
             Ok(Some(IrqReg::Bits {
@@ -257,9 +273,18 @@ mod tests {
             Ok(Some(IrqReg::Priority { first: 35 }))
         );
         assert_eq!(decode(d, 0x41c, dword), Ok(Some(IrqReg::Reserved)));
-        assert_eq!(decode(r, 0x41c, dword), Ok(Some(IrqReg::Priority { first: 28 })));
-        assert_eq!(decode(d, 0xc08, dword), Ok(Some(IrqReg::Config { first: 32 })));
-        assert_eq!(decode(r, 0xc04, dword), Ok(Some(IrqReg::Config { first: 16 })));
+        assert_eq!(
+            decode(r, 0x41c, dword),
+            Ok(Some(IrqReg::Priority { first: 28 }))
+        );
+        assert_eq!(
+            decode(d, 0xc08, dword),
+            Ok(Some(IrqReg::Config { first: 32 }))
+        );
+        assert_eq!(
+            decode(r, 0xc04, dword),
+            Ok(Some(IrqReg::Config { first: 16 }))
+        );
         assert_eq!(decode(d, 0xc04, dword), Ok(Some(IrqReg::Reserved)));
         assert_eq!(decode(d, 0x7c, dword), Ok(None));
         assert_eq!(decode(d, 0xd00, dword), Ok(None));

@@ -11,8 +11,7 @@
 use alloc::{format, string::String, sync::Arc};
 
 use axvm_types::{
-    AccessWidth, AxVmErrorKind, AxVmResult, EmulatedDeviceType, MAX_VCPU_NUM, SysRegAddr,
-    VCpuSet,
+    AccessWidth, AxVmErrorKind, AxVmResult, EmulatedDeviceType, MAX_VCPU_NUM, SysRegAddr, VCpuSet,
 };
 
 use super::VGic;
@@ -92,7 +91,11 @@ impl SgiTargets {
         Self {
             intid: ((value >> 24) & 0xf) as u32,
             target_list: (value & 0xffff) as u16,
-            aff: [(value >> 16) as u8, (value >> 32) as u8, (value >> 48) as u8],
+            aff: [
+                (value >> 16) as u8,
+                (value >> 32) as u8,
+                (value >> 48) as u8,
+            ],
             range_selector: ((value >> 44) & 0xf) as u8,
             all_but_self: value & (1 << 40) != 0,
         }
@@ -200,8 +203,10 @@ impl BaseDeviceOps<SysRegAddr> for GicSgiRegister {
     }
 
     fn handle_write(&self, _addr: SysRegAddr, _width: AccessWidth, val: usize) -> AxVmResult {
-        self.vgic
-            .send_sgi(self.sender.current_vcpu(), u64::try_from(val).unwrap_or(u64::MAX));
+        self.vgic.send_sgi(
+            self.sender.current_vcpu(),
+            u64::try_from(val).unwrap_or(u64::MAX),
+        );
         Ok(())
     }
 }

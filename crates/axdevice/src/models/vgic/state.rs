@@ -212,7 +212,13 @@ impl GicState {
     }
 
     /// Drives the input line of interrupt `intid` (of bank `vcpu` if private).
-    pub(super) fn set_line(&mut self, vcpu: usize, intid: u32, asserted: bool, notify: &mut Notify) {
+    pub(super) fn set_line(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        asserted: bool,
+        notify: &mut Notify,
+    ) {
         self.update(vcpu, intid, notify, |irq| irq.set_line(asserted));
     }
 
@@ -258,7 +264,13 @@ impl GicState {
 
     /// Marks private interrupt `intid` of `vcpu` as linked to the physical interrupt of
     /// the same INTID. Returns whether `vcpu` and `intid` name a private interrupt.
-    pub(super) fn set_hw(&mut self, vcpu: usize, intid: u32, hw: bool, notify: &mut Notify) -> bool {
+    pub(super) fn set_hw(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        hw: bool,
+        notify: &mut Notify,
+    ) -> bool {
         if intid >= PRIVATE_COUNT || vcpu >= self.vcpu_num {
             return false;
         }
