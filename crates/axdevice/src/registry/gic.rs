@@ -53,6 +53,13 @@ pub(super) fn vgic_config(
         spi_count,
     );
     gic.validate(&config.name)?;
+    if device_lines(devices).any(|line| (1..32).contains(&line)) {
+        // Most likely a device-tree SPI number: SPI n is INTID n + 32.
+        return Err(invalid(
+            config,
+            "a device's irq_id must be an SPI's INTID (32-1019; SPI n is INTID n + 32)",
+        ));
+    }
     let intids = gic.rounded_spis().saturating_add(32).min(1020);
     if device_lines(devices).any(|line| line >= intids) {
         return Err(invalid(
@@ -276,6 +283,7 @@ mod tests {
             refuse(vec![gic_line(vec![GICR])], 65),
             refuse(vec![gic_line(vec![GICR + 0x1000])], 1),
             refuse(vec![gic_line(vec![GICR, 989])], 1),
+            refuse(vec![gic_line(vec![GICR]), uart_line(1)], 1),
             refuse(
                 vec![
                     gic_line(vec![GICR]),

@@ -54,7 +54,7 @@ impl DeviceRegistry {
     ///
     /// | type | model |
     /// | --- | --- |
-    /// | `interrupt-controller` | aarch64: a [`VGic`](crate::VGic) (GICv3): GICD at the window, which must be 64 KiB; `cfg_list[0]` = the GICR base (one 128 KiB redistributor per vCPU of [`AxVmDeviceConfig::vcpu_num`]); optional `cfg_list[1]` = the SPI count (default: enough for the highest `irq_id` of the other devices, at least 32, rounded up to 32) |
+    /// | `interrupt-controller` | aarch64: a [`VGic`](crate::VGic) (GICv3): GICD at the window, which must be 64 KiB; `cfg_list[0]` = the GICR base (one 128 KiB redistributor per vCPU of [`AxVmDeviceConfig::vcpu_num`]); optional `cfg_list[1]` = the SPI count (default: enough for the highest `irq_id` of the other devices, at least 32, rounded up to 32); every other device's `irq_id` must then be 0 (none) or an SPI's INTID the GIC has |
     /// | `console` | aarch64: [`Pl011`](crate::Pl011) (MMIO), its interrupt wired to the controller when the VM has one and `irq_id` is not 0; x86_64 and riscv64: [`Ns16550`](crate::Ns16550), a port device when [`Platform::window`] says the window is a port window, else MMIO |
     /// | `dummy` | [`DummyDevice`](crate::DummyDevice), port or MMIO by the same rule |
     /// | `ivc-channel` | the VM's [`IvcChannelAllocator`](crate::IvcChannelAllocator) pool over the window |

@@ -88,7 +88,7 @@ pub(super) fn dword(offset: usize, width: AccessWidth) -> AxVmResult {
 
 /// Any naturally aligned access to an offset without a register.
 pub(super) fn reserved(offset: usize, width: AccessWidth) -> AxVmResult {
-    if offset % width.size() == 0 {
+    if registers::aligned(offset, width) {
         Ok(())
     } else {
         Err(AxVmErrorKind::InvalidInput.into())

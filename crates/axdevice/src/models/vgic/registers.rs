@@ -70,6 +70,11 @@ impl Frame {
     }
 }
 
+/// Whether an access of `width` at `offset` is naturally aligned.
+pub(super) fn aligned(offset: usize, width: AccessWidth) -> bool {
+    offset.checked_rem(width.size()) == Some(0)
+}
+
 fn dword_only(width: AccessWidth, offset: usize) -> AxVmResult {
     if width == AccessWidth::Dword && offset % 4 == 0 {
         Ok(())
@@ -101,8 +106,7 @@ pub(super) fn decode(
         }
     }
     if (IPRIORITYR..IPRIORITYR_END).contains(&offset) {
-        let aligned = offset % width.size() == 0;
-        if !matches!(width, AccessWidth::Byte | AccessWidth::Dword) || !aligned {
+        if !matches!(width, AccessWidth::Byte | AccessWidth::Dword) || !aligned(offset, width) {
             return Err(AxVmErrorKind::InvalidInput.into());
         }
         return Ok(Some(bank(
