@@ -8,8 +8,16 @@
 //! - [`AxVmDevices`]: a VM's three buses and its IVC channel pool, built from an
 //!   [`AxVmDeviceConfig`] by a [`DeviceRegistry`] of factories keyed by
 //!   [`EmulatedDeviceType`](axvm_types::EmulatedDeviceType).
-//! - Models: [`Pl011`], [`Ns16550`] (port or MMIO), [`DummyDevice`], and the
-//!   [`IvcChannelAllocator`].
+//! - Models: [`Pl011`] (its interrupt output can drive a line), [`Ns16550`] (port or
+//!   MMIO), [`DummyDevice`], the [`IvcChannelAllocator`], and [`VGic`], an emulated GICv3
+//!   (no ITS/LPIs): distributor ([`GicDistributor`]), one redistributor per vCPU
+//!   ([`GicRedistributors`]), the SGI system registers ([`GicSgiRegister`]), and the
+//!   per-vCPU interrupt lists the run loop loads into the list registers
+//!   ([`VirtualInterruptController`]).
+//! - Interrupt plumbing: devices raise lines through an [`IrqSink`]; the VM's controller
+//!   ([`AxVmDevices::interrupt_controller`]) tells the host through a [`VcpuNotifier`]
+//!   which vCPU to kick; [`CurrentVcpu`] says which vCPU made an access. The host sets
+//!   both on [`AxVmDevices`] after building, models get forwarding handles at build time.
 //!
 //! Nothing reachable from a guest access panics: every failure is a [`DeviceError`].
 //!

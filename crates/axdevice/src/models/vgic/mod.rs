@@ -65,6 +65,35 @@ use crate::{
 };
 
 /// An emulated GICv3: the shared state behind its MMIO and system-register devices.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use axdevice::{AxVmDevices, IrqSink, VGic, VGicConfig, VirtualInterruptController};
+/// use axvm_types::{AccessWidth, GuestPhysAddr, VirqState, VirtualIrq};
+///
+/// let config = VGicConfig::new(0x0800_0000.into(), 0x080a_0000.into(), 1, 32);
+/// let gic = Arc::new(VGic::new("gic", config, None)?);
+/// let mut devices = AxVmDevices::empty();
+/// gic.attach(&mut devices)?;
+///
+/// // The guest enables group 1 and SPI 33 (ISENABLER1 bit 1).
+/// let gicd = |offset: usize| GuestPhysAddr::from(0x0800_0000 + offset);
+/// devices.handle_mmio_write(gicd(0x0), AccessWidth::Dword, 0x2)?;
+/// devices.handle_mmio_write(gicd(0x104), AccessWidth::Dword, 0x2)?;
+///
+/// // A UART raises its line; before the next entry the vCPU is given SPI 33.
+/// gic.set_level(33, true);
+/// let mut list = Vec::new();
+/// assert!(!gic.irqs_for_vcpu(0, 4, &mut list));
+/// assert_eq!((list[0].intid, list[0].state), (33, VirqState::Pending));
+///
+/// // The guest took it and, the UART serviced, ended it; the line is low again.
+/// gic.set_level(33, false);
+/// gic.sync_from_vcpu(0, &[VirtualIrq { state: VirqState::Inactive, ..list[0] }]);
+/// assert!(!gic.has_deliverable(0));
+/// # Ok::<(), axdevice::DeviceError>(())
+/// ```
 pub struct VGic {
     name: String,
     config: VGicConfig,
@@ -140,7 +169,7 @@ impl VGic {
 
     /// Registers the GIC's devices in `devices`: the distributor and redistributors on
     /// the MMIO bus, the three SGI registers on the system-register bus (asking
-    /// `devices`' [`CurrentVcpu`] link who writes them), and the GIC as the VM's
+    /// `devices`' [`CurrentVcpu`](crate::CurrentVcpu) link who writes them), and the GIC as the VM's
     /// interrupt controller and line sink.
     ///
     /// # Errors
