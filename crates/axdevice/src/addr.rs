@@ -4,7 +4,7 @@ use core::fmt;
 
 use alloc::string::ToString;
 
-use axvm_types::{EmulatedDeviceConfig, GuestPhysAddr, Port, SysRegAddr};
+use axvm_types::{AccessWidth, EmulatedDeviceConfig, GuestPhysAddr, Port, SysRegAddr};
 
 use crate::error::DeviceError;
 
@@ -24,6 +24,12 @@ pub trait DeviceAddr: Copy + Ord + fmt::Debug + fmt::Display + Send + Sync + 'st
 
     /// The address with raw value `raw`, or `None` if `raw` is outside the space.
     fn from_usize(raw: usize) -> Option<Self>;
+
+    /// How many addresses an access of `width` covers: its size in bytes for memory and
+    /// ports.
+    fn access_len(width: AccessWidth) -> usize {
+        width.size()
+    }
 }
 
 impl DeviceAddr for GuestPhysAddr {
@@ -63,6 +69,13 @@ impl DeviceAddr for SysRegAddr {
 
     fn from_usize(raw: usize) -> Option<Self> {
         Some(Self(raw))
+    }
+
+    /// One: a system-register address names a whole register (the width is the
+    /// register's, not a run of neighbouring encodings), so a one-register window serves
+    /// the 64-bit accesses hypervisors make.
+    fn access_len(_width: AccessWidth) -> usize {
+        1
     }
 }
 

@@ -152,7 +152,7 @@ impl<A: DeviceAddr> DeviceBus<A> {
             addr: addr.to_usize(),
             width,
         })?;
-        if range.contains_access(addr, width.size()) {
+        if range.contains_access(addr, A::access_len(width)) {
             Ok(device)
         } else {
             Err(DeviceError::CrossesWindow {

@@ -1,6 +1,6 @@
 //! `AxVmDevices`: the emulated devices of one VM, one bus per address kind.
 
-use alloc::vec::Vec;
+use alloc::{string::String, sync::Arc, vec::Vec};
 
 use axvm_types::{AccessWidth, EmulatedDeviceConfig, GuestPhysAddr, Port, SysRegAddr};
 
@@ -8,34 +8,78 @@ use crate::{
     addr::DeviceRange,
     bus::DeviceBus,
     error::DeviceError,
+    irq::{IrqSink, VcpuNotifier, VirtualInterruptController},
     ivc::IvcChannelAllocator,
+    links::{CurrentVcpu, HostLinks},
+    models::VGic,
     registry::DeviceRegistry,
     traits::{MmioDevice, PortDevice, SysRegDevice},
 };
 
 /// The emulated-device part of a VM config.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AxVmDeviceConfig {
     /// The emulated devices, in config order.
     pub emu_configs: Vec<EmulatedDeviceConfig>,
+    /// The number of vCPUs the devices serve (an interrupt controller has per-vCPU
+    /// parts); 1 unless set with [`with_vcpus`](Self::with_vcpus).
+    pub vcpu_num: usize,
 }
 
 impl AxVmDeviceConfig {
-    /// A config holding `emu_configs`.
+    /// A config holding `emu_configs`, for one vCPU.
     #[must_use]
     pub const fn new(emu_configs: Vec<EmulatedDeviceConfig>) -> Self {
-        Self { emu_configs }
+        Self {
+            emu_configs,
+            vcpu_num: 1,
+        }
+    }
+
+    /// The same config for `vcpu_num` vCPUs.
+    #[must_use]
+    pub fn with_vcpus(mut self, vcpu_num: usize) -> Self {
+        self.vcpu_num = vcpu_num;
+        self
     }
 }
 
-/// The emulated devices of one VM: MMIO, port and system-register buses, and the pool IVC
-/// channels are allocated from.
+impl Default for AxVmDeviceConfig {
+    /// No devices, one vCPU.
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+/// The VM's interrupt controller as the run loop and the devices see it.
+struct InterruptController {
+    name: String,
+    controller: Arc<dyn VirtualInterruptController>,
+    sink: Arc<dyn IrqSink>,
+    vgic: Option<Arc<VGic>>,
+}
+
+impl core::fmt::Debug for InterruptController {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InterruptController")
+            .field("name", &self.name)
+            .field("vgic", &self.vgic.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The emulated devices of one VM: MMIO, port and system-register buses, the pool IVC
+/// channels are allocated from, the interrupt controller, and the links through which
+/// the models reach the host once it is known.
 #[derive(Debug, Default)]
 pub struct AxVmDevices {
+    config: AxVmDeviceConfig,
     mmio: DeviceBus<GuestPhysAddr>,
     port: DeviceBus<Port>,
     sys_reg: DeviceBus<SysRegAddr>,
     ivc: Option<IvcChannelAllocator>,
+    irq: Option<InterruptController>,
+    links: Arc<HostLinks>,
 }
 
 impl AxVmDevices {
@@ -49,15 +93,26 @@ impl AxVmDevices {
         DeviceRegistry::default().build(&config)
     }
 
-    /// A VM with no devices.
+    /// A VM with no devices, for one vCPU.
     #[must_use]
-    pub const fn empty() -> Self {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// A VM with no devices yet that remembers `config`, which factories consult (the
+    /// vCPU count, the other devices' lines) while [`DeviceRegistry::build`] fills it.
+    #[must_use]
+    pub fn for_config(config: &AxVmDeviceConfig) -> Self {
         Self {
-            mmio: DeviceBus::new(),
-            port: DeviceBus::new(),
-            sys_reg: DeviceBus::new(),
-            ivc: None,
+            config: config.clone(),
+            ..Self::default()
         }
+    }
+
+    /// The config the devices are built from (empty, one vCPU, for [`empty`](Self::empty)).
+    #[must_use]
+    pub const fn config(&self) -> &AxVmDeviceConfig {
+        &self.config
     }
 
     /// Registers an MMIO device.
@@ -266,5 +321,94 @@ impl AxVmDevices {
             .as_ref()
             .ok_or(DeviceError::NoIvcPool)?
             .release(addr, size)
+    }
+
+    /// Makes `controller` the VM's interrupt controller and `sink` where devices built
+    /// after it send their lines.
+    ///
+    /// # Errors
+    ///
+    /// [`DeviceError::DuplicateInterruptController`] if the VM has one already.
+    pub fn set_interrupt_controller(
+        &mut self,
+        name: &str,
+        controller: Arc<dyn VirtualInterruptController>,
+        sink: Arc<dyn IrqSink>,
+    ) -> Result<(), DeviceError> {
+        self.install_controller(InterruptController {
+            name: name.into(),
+            controller,
+            sink,
+            vgic: None,
+        })
+    }
+
+    /// Makes `vgic` the VM's interrupt controller and line sink, keeping the concrete
+    /// type for the aarch64 glue ([`vgic`](Self::vgic)).
+    ///
+    /// # Errors
+    ///
+    /// [`DeviceError::DuplicateInterruptController`] if the VM has one already.
+    pub fn set_vgic(&mut self, vgic: Arc<VGic>) -> Result<(), DeviceError> {
+        self.install_controller(InterruptController {
+            name: vgic.name().into(),
+            controller: vgic.clone(),
+            sink: vgic.clone(),
+            vgic: Some(vgic),
+        })
+    }
+
+    fn install_controller(&mut self, controller: InterruptController) -> Result<(), DeviceError> {
+        if let Some(existing) = &self.irq {
+            return Err(DeviceError::DuplicateInterruptController {
+                name: controller.name,
+                existing: existing.name.clone(),
+            });
+        }
+        self.irq = Some(controller);
+        Ok(())
+    }
+
+    /// The VM's interrupt controller, for the run loop.
+    #[must_use]
+    pub fn interrupt_controller(&self) -> Option<Arc<dyn VirtualInterruptController>> {
+        self.irq.as_ref().map(|irq| irq.controller.clone())
+    }
+
+    /// Where devices send their interrupt lines, if the VM has a controller.
+    #[must_use]
+    pub fn irq_sink(&self) -> Option<Arc<dyn IrqSink>> {
+        self.irq.as_ref().map(|irq| irq.sink.clone())
+    }
+
+    /// The VM's vGICv3, if its controller is one.
+    #[must_use]
+    pub fn vgic(&self) -> Option<&Arc<VGic>> {
+        self.irq.as_ref().and_then(|irq| irq.vgic.as_ref())
+    }
+
+    /// The notifier to give a model at construction: it forwards to what the host sets
+    /// with [`set_vcpu_notifier`](Self::set_vcpu_notifier) and does nothing before.
+    #[must_use]
+    pub fn vcpu_notifier(&self) -> Arc<dyn VcpuNotifier> {
+        self.links.clone()
+    }
+
+    /// Sets (or replaces) where the VM's models report vCPUs with new interrupts: the
+    /// host kicks or wakes them.
+    pub fn set_vcpu_notifier(&self, notifier: Arc<dyn VcpuNotifier>) {
+        self.links.set_notifier(notifier);
+    }
+
+    /// The source to give a model that must know the accessing vCPU: it asks what the
+    /// host sets with [`set_current_vcpu`](Self::set_current_vcpu), `None` before.
+    #[must_use]
+    pub fn current_vcpu(&self) -> Arc<dyn CurrentVcpu> {
+        self.links.clone()
+    }
+
+    /// Sets (or replaces) how models learn which vCPU made the access being emulated.
+    pub fn set_current_vcpu(&self, current: Arc<dyn CurrentVcpu>) {
+        self.links.set_current_vcpu(current);
     }
 }

@@ -108,6 +108,13 @@ pub enum DeviceError {
     },
     /// this VM has no IVC channel pool (no `ivc-channel` device in its config)
     NoIvcPool,
+    /// interrupt controller `{name}` is configured, but the VM has `{existing}` already; a VM has at most one
+    DuplicateInterruptController {
+        /// The name of the second controller's config.
+        name: String,
+        /// The controller the VM has.
+        existing: String,
+    },
     /// IVC channel size {size:#x} is not a non-zero multiple of {align:#x}
     IvcBadSize {
         /// The requested size.
@@ -139,9 +146,9 @@ impl From<DeviceError> for AxVmError {
             DeviceError::Unmapped { .. } | DeviceError::CrossesWindow { .. } => {
                 AxVmErrorKind::BadAddress
             }
-            DeviceError::Overlap { .. } | DeviceError::DuplicateIvcPool { .. } => {
-                AxVmErrorKind::AlreadyExists
-            }
+            DeviceError::Overlap { .. }
+            | DeviceError::DuplicateIvcPool { .. }
+            | DeviceError::DuplicateInterruptController { .. } => AxVmErrorKind::AlreadyExists,
             DeviceError::NoModel { .. } => AxVmErrorKind::Unsupported,
             DeviceError::NoIvcPool => AxVmErrorKind::NotFound,
             DeviceError::IvcExhausted { .. } => AxVmErrorKind::NoMemory,

@@ -8,8 +8,16 @@
 //! - [`AxVmDevices`]: a VM's three buses and its IVC channel pool, built from an
 //!   [`AxVmDeviceConfig`] by a [`DeviceRegistry`] of factories keyed by
 //!   [`EmulatedDeviceType`](axvm_types::EmulatedDeviceType).
-//! - Models: [`Pl011`], [`Ns16550`] (port or MMIO), [`DummyDevice`], and the
-//!   [`IvcChannelAllocator`].
+//! - Models: [`Pl011`] (its interrupt output can drive a line), [`Ns16550`] (port or
+//!   MMIO), [`DummyDevice`], the [`IvcChannelAllocator`], and [`VGic`], an emulated GICv3
+//!   (no ITS/LPIs): distributor ([`GicDistributor`]), one redistributor per vCPU
+//!   ([`GicRedistributors`]), the SGI system registers ([`GicSgiRegister`]), and the
+//!   per-vCPU interrupt lists the run loop loads into the list registers
+//!   ([`VirtualInterruptController`]).
+//! - Interrupt plumbing: devices raise lines through an [`IrqSink`]; the VM's controller
+//!   ([`AxVmDevices::interrupt_controller`]) tells the host through a [`VcpuNotifier`]
+//!   which vCPU to kick; [`CurrentVcpu`] says which vCPU made an access. The host sets
+//!   both on [`AxVmDevices`] after building, models get forwarding handles at build time.
 //!
 //! Nothing reachable from a guest access panics: every failure is a [`DeviceError`].
 //!
@@ -95,6 +103,7 @@ mod devices;
 mod error;
 mod irq;
 mod ivc;
+mod links;
 mod models;
 mod platform;
 mod registry;
@@ -109,7 +118,11 @@ pub use devices::{AxVmDeviceConfig, AxVmDevices};
 pub use error::DeviceError;
 pub use irq::{IrqSink, VcpuNotifier, VirtualInterruptController};
 pub use ivc::{IVC_ALIGN, IvcChannelAllocator};
-pub use models::{DummyDevice, Ns16550, Pl011};
+pub use links::CurrentVcpu;
+pub use models::{
+    DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, Ns16550, Pl011, SgiRegister,
+    SgiTargets, VGic, VGicConfig, aarch64_sysreg_addr, spis_for_lines,
+};
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};
 pub use traits::{BaseDeviceOps, MmioDevice, PortDevice, SharedDevice, SysRegDevice};

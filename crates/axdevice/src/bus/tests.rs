@@ -121,14 +121,21 @@ fn accesses_are_routed_masked_and_bounded() {
             width: AccessWidth::Byte
         })
     );
+    // A system register is one address whatever the width: a 64-bit access to the
+    // window's last-but-one encoding stays inside it.
+    bus.write(SysRegAddr(0x10e), AccessWidth::Qword, 0x5)
+        .unwrap();
+    assert_eq!(*probe.writes.lock(), [(0x104, 0x2345), (0x10e, 0x5)]);
+    let mut ports = DeviceBus::<Port>::new();
+    ports.insert(Probe::new(8, 0x3f8, 8)).unwrap();
     assert_eq!(
-        bus.write(SysRegAddr(0x10c), AccessWidth::Qword, 0),
+        ports.write(Port(0x3fe), AccessWidth::Dword, 0),
         Err(DeviceError::CrossesWindow {
-            kind: "system register",
-            name: "probe7".into(),
-            addr: 0x10c,
-            width: AccessWidth::Qword,
-            end: 0x110,
+            kind: "port",
+            name: "probe8".into(),
+            addr: 0x3fe,
+            width: AccessWidth::Dword,
+            end: 0x400,
         })
     );
     assert_eq!(

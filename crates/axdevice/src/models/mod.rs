@@ -4,7 +4,12 @@ mod dummy;
 mod fifo;
 mod ns16550;
 mod pl011;
+mod vgic;
 
 pub use dummy::DummyDevice;
 pub use ns16550::Ns16550;
 pub use pl011::Pl011;
+pub use vgic::{
+    GicDistributor, GicRedistributors, GicSgiRegister, SgiRegister, SgiTargets, VGic, VGicConfig,
+    aarch64_sysreg_addr, spis_for_lines,
+};

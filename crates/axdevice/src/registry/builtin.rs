@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 
 use axvm_types::{EmulatedDeviceConfig, EmulatedDeviceType};
 
-use super::{ConsoleProvider, DeviceRegistry};
+use super::{ConsoleProvider, DeviceRegistry, gic};
 use crate::{
     addr::{DeviceAddr, DeviceRange, MmioRange},
     devices::AxVmDevices,
@@ -61,6 +61,15 @@ impl GenericBuild for BuildNs16550 {
     }
 }
 
+/// Wires a PL011's interrupt to the VM's controller, if it has one and the config names
+/// a line.
+fn wire_pl011(uart: Pl011, config: &EmulatedDeviceConfig, devices: &AxVmDevices) -> Pl011 {
+    match (devices.irq_sink(), u32::try_from(config.irq_id)) {
+        (Some(sink), Ok(line)) if line != 0 => uart.with_irq(sink, line),
+        _ => uart,
+    }
+}
+
 pub(super) fn register(registry: &mut DeviceRegistry, consoles: Arc<ConsoleProvider>) {
     let platform = registry.platform();
     registry.register(EmulatedDeviceType::Dummy, move |config, devices| {
@@ -72,9 +81,11 @@ pub(super) fn register(registry: &mut DeviceRegistry, consoles: Arc<ConsoleProvi
     });
     match platform {
         Platform::Aarch64 => {
+            registry.register(EmulatedDeviceType::InterruptController, gic::build);
             registry.register(EmulatedDeviceType::Console, move |config, devices| {
                 let range = MmioRange::for_config(config)?;
-                devices.add_mmio_dev(Arc::new(Pl011::new(&config.name, range, consoles(config))))
+                let uart = Pl011::new(&config.name, range, consoles(config));
+                devices.add_mmio_dev(Arc::new(wire_pl011(uart, config, devices)))
             })
         }
         Platform::X86_64 | Platform::Riscv64 => {

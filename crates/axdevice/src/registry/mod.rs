@@ -3,6 +3,7 @@
 //! Adding a model means registering one more factory; no central `match` knows every type.
 
 mod builtin;
+mod gic;
 #[cfg(test)]
 mod tests;
 
@@ -53,7 +54,8 @@ impl DeviceRegistry {
     ///
     /// | type | model |
     /// | --- | --- |
-    /// | `console` | aarch64: [`Pl011`](crate::Pl011) (MMIO); x86_64 and riscv64: [`Ns16550`](crate::Ns16550), a port device when [`Platform::window`] says the window is a port window, else MMIO |
+    /// | `interrupt-controller` | aarch64: a [`VGic`](crate::VGic) (GICv3): GICD at the window, which must be 64 KiB; `cfg_list[0]` = the GICR base (one 128 KiB redistributor per vCPU of [`AxVmDeviceConfig::vcpu_num`]); optional `cfg_list[1]` = the SPI count (default: enough for the highest `irq_id` of the other devices, at least 32, rounded up to 32); every other device's `irq_id` must then be 0 (none) or an SPI's INTID the GIC has |
+    /// | `console` | aarch64: [`Pl011`](crate::Pl011) (MMIO), its interrupt wired to the controller when the VM has one and `irq_id` is not 0; x86_64 and riscv64: [`Ns16550`](crate::Ns16550), a port device when [`Platform::window`] says the window is a port window, else MMIO |
     /// | `dummy` | [`DummyDevice`](crate::DummyDevice), port or MMIO by the same rule |
     /// | `ivc-channel` | the VM's [`IvcChannelAllocator`](crate::IvcChannelAllocator) pool over the window |
     ///
@@ -136,14 +138,23 @@ impl DeviceRegistry {
         }
     }
 
-    /// Builds every device of `config`, in order.
+    /// Builds every device of `config`: the interrupt controllers first, so that every
+    /// device finds the controller it raises its lines at wherever the config lists it,
+    /// then the others, each group in config order.
     ///
     /// # Errors
     ///
     /// The first line that fails, see [`create`](Self::create).
     pub fn build(&self, config: &AxVmDeviceConfig) -> Result<AxVmDevices, DeviceError> {
-        let mut devices = AxVmDevices::empty();
-        for line in &config.emu_configs {
+        let mut devices = AxVmDevices::for_config(config);
+        let is_controller =
+            |line: &&EmulatedDeviceConfig| line.emu_type == EmulatedDeviceType::InterruptController;
+        let controllers = config.emu_configs.iter().filter(is_controller);
+        let others = config
+            .emu_configs
+            .iter()
+            .filter(|line| !is_controller(line));
+        for line in controllers.chain(others) {
             self.create(line, &mut devices)?;
         }
         Ok(devices)

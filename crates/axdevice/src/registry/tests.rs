@@ -101,7 +101,7 @@ fn a_type_without_a_model_lists_the_supported_ones() {
     assert_eq!(
         error.to_string(),
         "no model for emulated device type `x86-pit` (device `pit`) on aarch64; \
-         supported: dummy, console, ivc-channel"
+         supported: dummy, interrupt-controller, console, ivc-channel"
     );
     let empty = DeviceRegistry::new(Platform::X86_64);
     let error = empty

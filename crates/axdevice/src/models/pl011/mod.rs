@@ -3,7 +3,8 @@
 //! Implemented: DR, RSR/ECR, FR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, MIS, ICR and
 //! the PeriphID/PCellID registers; 32-entry receive FIFO with trigger levels; loopback
 //! (CR.LBE) including the modem-status loop; the receive, receive-timeout, transmit,
-//! overrun and modem-status interrupts.
+//! overrun and modem-status interrupts. The combined output UARTINTR (RIS & IMSC) can
+//! drive an interrupt line ([`Pl011::with_irq`]): a level, changed only when it changes.
 //!
 //! Not implemented, reading as their reset value 0 with writes ignored (logged at debug
 //! level): DMACR (no DMA), the test registers at 0x080-0x08c and every reserved offset.
@@ -29,14 +30,28 @@ use axvm_types::{AccessWidth, AxVmErrorKind, AxVmResult, EmulatedDeviceType, Gue
 use spin::Mutex;
 
 use self::state::Pl011State;
-use crate::{addr::MmioRange, backend::SerialBackend, traits::BaseDeviceOps};
+use crate::{addr::MmioRange, backend::SerialBackend, irq::IrqSink, traits::BaseDeviceOps};
 
 /// An emulated PL011 UART.
 pub struct Pl011 {
     name: String,
     range: MmioRange,
     backend: Arc<dyn SerialBackend>,
-    state: Mutex<Pl011State>,
+    irq: Option<IrqLine>,
+    state: Mutex<Locked>,
+}
+
+/// Where UARTINTR goes.
+struct IrqLine {
+    sink: Arc<dyn IrqSink>,
+    line: u32,
+}
+
+/// The register state and the interrupt level last driven onto the line.
+#[derive(Debug)]
+struct Locked {
+    regs: Pl011State,
+    driven: bool,
 }
 
 impl core::fmt::Debug for Pl011 {
@@ -44,7 +59,8 @@ impl core::fmt::Debug for Pl011 {
         f.debug_struct("Pl011")
             .field("name", &self.name)
             .field("range", &self.range)
-            .field("state", &*self.state.lock())
+            .field("irq_line", &self.irq.as_ref().map(|irq| irq.line))
+            .field("state", &self.state.lock().regs)
             .finish_non_exhaustive()
     }
 }
@@ -61,23 +77,57 @@ impl Pl011 {
             name: name.into(),
             range,
             backend,
-            state: Mutex::new(Pl011State::new()),
+            irq: None,
+            state: Mutex::new(Locked {
+                regs: Pl011State::new(),
+                driven: false,
+            }),
         }
     }
 
-    /// Pulls pending host input into the receive FIFO and returns whether the interrupt
-    /// output is asserted. The host calls this when input arrives; the model also polls on
-    /// every guest access.
+    /// The same UART with its interrupt output (UARTINTR) wired to `line` of `sink`
+    /// (for a GIC, the SPI's INTID, e.g. 33). The line follows the output whenever it
+    /// can change: register writes, reads that pop received data, and [`poll`](Self::poll).
+    #[must_use]
+    pub fn with_irq(mut self, sink: Arc<dyn IrqSink>, line: u32) -> Self {
+        self.irq = Some(IrqLine { sink, line });
+        self
+    }
+
+    /// The interrupt line the output is wired to, if any.
+    #[must_use]
+    pub fn irq_line(&self) -> Option<u32> {
+        self.irq.as_ref().map(|irq| irq.line)
+    }
+
+    /// Pulls pending host input into the receive FIFO, drives the interrupt line, and
+    /// returns whether the interrupt output is asserted. The host calls this when input
+    /// arrives; the model also polls on every guest access.
     pub fn poll(&self) -> bool {
         let mut state = self.state.lock();
-        state.poll(self.backend.as_ref());
-        state.irq_asserted()
+        state.regs.poll(self.backend.as_ref());
+        self.drive(&mut state)
     }
 
     /// Whether the interrupt output (UARTINTR: RIS & IMSC non-zero) is asserted.
     #[must_use]
     pub fn irq_asserted(&self) -> bool {
-        self.state.lock().irq_asserted()
+        self.state.lock().regs.irq_asserted()
+    }
+
+    /// Drives the line to the output's level if it changed, and returns the level. The
+    /// sink is called with the UART's lock held, so the levels two vCPUs' accesses
+    /// produce reach it in the order the accesses took effect (lock order: the UART,
+    /// then the sink's).
+    fn drive(&self, state: &mut Locked) -> bool {
+        let level = state.regs.irq_asserted();
+        if let Some(irq) = &self.irq {
+            if level != state.driven {
+                irq.sink.set_level(irq.line, level);
+            }
+            state.driven = level;
+        }
+        level
     }
 
     /// The offset of the 32-bit register an access touches and the access's byte lane in it.
@@ -109,7 +159,12 @@ impl BaseDeviceOps<GuestPhysAddr> for Pl011 {
     /// Any width up to 32 bits; a narrow read returns its byte lane of the register.
     fn handle_read(&self, addr: GuestPhysAddr, width: AccessWidth) -> AxVmResult<usize> {
         let (register, lane) = self.locate(addr, width)?;
-        let value = self.state.lock().read(register, self.backend.as_ref());
+        let value = {
+            let mut state = self.state.lock();
+            let value = state.regs.read(register, self.backend.as_ref());
+            self.drive(&mut state);
+            value
+        };
         let shifted = value
             .checked_shr(lane.saturating_mul(8) as u32)
             .unwrap_or(0);
@@ -128,9 +183,9 @@ impl BaseDeviceOps<GuestPhysAddr> for Pl011 {
             return Ok(());
         }
         let val = u32::try_from(val).map_err(|_| AxVmErrorKind::InvalidInput)?;
-        self.state
-            .lock()
-            .write(register, val, self.backend.as_ref());
+        let mut state = self.state.lock();
+        state.regs.write(register, val, self.backend.as_ref());
+        self.drive(&mut state);
         Ok(())
     }
 }

@@ -245,3 +245,54 @@ fn qword_and_outside_accesses_are_errors() {
         Err(AxVmErrorKind::BadAddress.into())
     );
 }
+
+/// Records every level driven onto each line.
+#[derive(Default)]
+struct Lines(spin::Mutex<alloc::vec::Vec<(u32, bool)>>);
+
+impl crate::irq::IrqSink for Lines {
+    fn set_level(&self, line: u32, asserted: bool) {
+        self.0.lock().push((line, asserted));
+    }
+}
+
+#[test]
+fn the_interrupt_line_follows_the_output_and_changes_only_when_it_does() {
+    let line = Line::new();
+    let lines = Arc::new(Lines::default());
+    let range = MmioRange::from_raw(BASE, Pl011::FRAME_SIZE).unwrap();
+    let uart = Pl011::new("uart0", range, line.clone()).with_irq(lines.clone(), 33);
+    assert_eq!(uart.irq_line(), Some(33));
+    write(&uart, IMSC, usize::from(INT_RX | INT_RT));
+    assert!(lines.0.lock().is_empty(), "still low");
+    line.type_in(b"x");
+    assert!(uart.poll());
+    assert_eq!(*lines.0.lock(), [(33, true)]);
+    assert!(uart.poll(), "no change: not driven again");
+    assert_eq!(lines.0.lock().len(), 1);
+    assert_eq!(read(&uart, DR), usize::from(b'x'));
+    assert_eq!(
+        *lines.0.lock(),
+        [(33, true), (33, false)],
+        "the read emptied the FIFO"
+    );
+    write(&uart, IMSC, usize::from(INT_TX));
+    write(&uart, DR, usize::from(b'y'));
+    assert_eq!(
+        lines.0.lock().last(),
+        Some(&(33, true)),
+        "TX interrupt unmasked"
+    );
+    write(&uart, ICR, usize::from(INT_TX));
+    assert_eq!(lines.0.lock().last(), Some(&(33, false)), "cleared by ICR");
+}
+
+#[test]
+fn without_a_line_the_output_is_only_reported() {
+    let (uart, line) = uart();
+    assert_eq!(uart.irq_line(), None);
+    write(&uart, IMSC, usize::from(INT_RX | INT_RT));
+    line.type_in(b"z");
+    assert!(uart.poll());
+    assert!(uart.irq_asserted());
+}

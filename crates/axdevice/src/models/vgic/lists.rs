@@ -1,0 +1,231 @@
+//! The interrupt lists handed to a vCPU before each entry, and taking back what the
+//! guest did with them.
+//!
+//! The model stays the authority: a listed interrupt keeps its pending state here, and
+//! the list is rebuilt whole before every entry. What the guest did shows in the states
+//! the backend reports ([`GicState::sync`]):
+//!
+//! - a listed pending interrupt reported active or inactive was acknowledged: its pending
+//!   latch is consumed (an edge, or software pending), unless it was set again while
+//!   listed (an edge that may have come after the acknowledge is kept, never lost);
+//! - a reported active state that differs from the given one is the guest's acknowledge
+//!   or deactivation;
+//! - a level-sensitive interrupt whose line is still high is pending again once inactive
+//!   (listed active only, with EOI notification, so the backend exits at the
+//!   deactivation and the next list re-asserts it).
+
+use alloc::vec::Vec;
+
+use axvm_types::{VirqState, VirtualIrq};
+
+use super::{
+    irq_state::IrqState,
+    regs::PRIVATE_COUNT,
+    state::{GicState, Handed, Notify},
+};
+
+impl GicState {
+    /// What interrupt `intid` (of bank `vcpu`) should be in `vcpu`'s list, if anything.
+    fn entry_for(&self, vcpu: usize, intid: u32) -> Option<VirtualIrq> {
+        let irq = self.irq(vcpu, intid)?;
+        if irq
+            .listed_on
+            .is_some_and(|holder| usize::from(holder) != vcpu)
+        {
+            return None;
+        }
+        let state = if irq.active {
+            let owner = if intid < PRIVATE_COUNT {
+                vcpu
+            } else {
+                usize::from(irq.active_on)
+            };
+            if owner != vcpu {
+                return None;
+            }
+            // Only an edge can be pending and active at once in a list register: a level
+            // line is re-sampled at the deactivation instead, and a hardware-linked one
+            // signals again through the physical interrupt.
+            if irq.edge && !irq.hw && irq.pending() && irq.forwarded(self.grp1_enabled) {
+                VirqState::PendingActive
+            } else {
+                VirqState::Active
+            }
+        } else if irq.deliverable(self.grp1_enabled) && self.target(vcpu, intid) == Some(vcpu) {
+            VirqState::Pending
+        } else {
+            return None;
+        };
+        Some(VirtualIrq {
+            intid,
+            priority: irq.priority,
+            state,
+            hw_intid: irq.hw.then_some(intid),
+            notify_eoi: !irq.edge && !irq.hw,
+        })
+    }
+
+    /// Fills `out` with at most `slots` interrupts for `vcpu`: the active ones, then the
+    /// deliverable pending ones, each group by priority then INTID. Returns whether more
+    /// were due than fit. A list that was never synced back is first taken back
+    /// unchanged, as if the vCPU had not run (`notify` learns of other vCPUs that
+    /// should re-evaluate then, see [`sync`](Self::sync)).
+    pub(super) fn list(
+        &mut self,
+        vcpu: usize,
+        slots: usize,
+        out: &mut Vec<VirtualIrq>,
+        notify: &mut Notify,
+    ) -> bool {
+        out.clear();
+        if vcpu >= self.vcpu_num {
+            return false;
+        }
+        self.sync(vcpu, &[], notify);
+        for intid in 0..PRIVATE_COUNT {
+            out.extend(self.entry_for(vcpu, intid));
+        }
+        self.scan_spis(vcpu, out);
+        out.sort_unstable_by_key(|irq| (!irq.state.is_active(), irq.priority, irq.intid));
+        let more = out.len() > slots;
+        out.truncate(slots);
+        let mut handed = self
+            .cpus
+            .get_mut(vcpu)
+            .map(|cpu| core::mem::take(&mut cpu.handed))
+            .unwrap_or_default();
+        for irq in out.iter() {
+            self.update(vcpu, irq.intid, notify, |state| {
+                state.listed_on = u8::try_from(vcpu).ok();
+            });
+            handed.push(Handed {
+                intid: irq.intid,
+                given: irq.state,
+            });
+        }
+        if let Some(cpu) = self.cpus.get_mut(vcpu) {
+            cpu.handed = handed;
+        }
+        more
+    }
+
+    /// Adds the SPIs due on `vcpu` to `out`, visiting only words of the live bitmap
+    /// with a bit set and clearing the bits of SPIs found idle.
+    fn scan_spis(&mut self, vcpu: usize, out: &mut Vec<VirtualIrq>) {
+        for word_index in 0..self.live.len() {
+            let Some(&word) = self.live.get(word_index) else {
+                continue;
+            };
+            let mut bits = word;
+            let mut still_live = word;
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                bits &= bits.wrapping_sub(1);
+                let Some(intid) = u32::try_from(word_index)
+                    .ok()
+                    .and_then(|w| w.checked_mul(32))
+                    .and_then(|base| base.checked_add(bit))
+                    .and_then(|index| index.checked_add(PRIVATE_COUNT))
+                else {
+                    continue;
+                };
+                if !self.irq(vcpu, intid).is_some_and(|irq| irq.live()) {
+                    still_live &= !(1 << bit);
+                    continue;
+                }
+                out.extend(self.entry_for(vcpu, intid));
+            }
+            if let Some(word) = self.live.get_mut(word_index) {
+                *word = still_live;
+            }
+        }
+    }
+
+    /// Takes back the states `loaded` reports for `vcpu`'s last list. An interrupt of
+    /// the list that `loaded` does not mention kept its given state; one that `loaded`
+    /// mentions but the list did not hold is ignored. `notify` learns of the vCPUs that
+    /// should re-evaluate: one whose SPI this vCPU's list held while it was re-routed.
+    pub(super) fn sync(&mut self, vcpu: usize, loaded: &[VirtualIrq], notify: &mut Notify) {
+        let Some(mut handed) = self
+            .cpus
+            .get_mut(vcpu)
+            .map(|cpu| core::mem::take(&mut cpu.handed))
+        else {
+            return;
+        };
+        for entry in &handed {
+            let reported = loaded
+                .iter()
+                .find(|irq| irq.intid == entry.intid)
+                .map_or(entry.given, |irq| irq.state);
+            self.fold(vcpu, entry.intid, entry.given, reported, notify);
+        }
+        for irq in loaded {
+            if !handed.iter().any(|entry| entry.intid == irq.intid) {
+                log::debug!(
+                    "vgic: vCPU {vcpu} reported INTID {} it was not given",
+                    irq.intid
+                );
+            }
+        }
+        handed.clear();
+        if let Some(cpu) = self.cpus.get_mut(vcpu) {
+            cpu.handed = handed;
+        }
+    }
+
+    fn fold(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        given: VirqState,
+        reported: VirqState,
+        notify: &mut Notify,
+    ) {
+        let acknowledged = given.is_pending() && !reported.is_pending();
+        let active_changed = given.is_active() != reported.is_active();
+        let owner = u8::try_from(vcpu).unwrap_or(0);
+        self.update(vcpu, intid, notify, |irq: &mut IrqState| {
+            if acknowledged {
+                irq.latch = irq.latch_again;
+            }
+            if active_changed {
+                irq.active = reported.is_active();
+                if irq.active {
+                    irq.active_on = owner;
+                }
+            }
+            irq.listed_on = None;
+            irq.latch_again = false;
+        });
+    }
+
+    /// Whether `vcpu` has an interrupt it could take now: pending, forwarded, not
+    /// active, delivered to it and not held by another vCPU's list.
+    pub(super) fn has_deliverable(&self, vcpu: usize) -> bool {
+        if vcpu >= self.vcpu_num {
+            return false;
+        }
+        let free = |intid: u32| {
+            self.irq(vcpu, intid).is_some_and(|irq| {
+                irq.deliverable(self.grp1_enabled)
+                    && irq
+                        .listed_on
+                        .is_none_or(|holder| usize::from(holder) == vcpu)
+            }) && self.target(vcpu, intid) == Some(vcpu)
+        };
+        (0..PRIVATE_COUNT).any(free) || self.live_spis().any(free)
+    }
+
+    /// The SPIs whose live bit is set, in INTID order.
+    fn live_spis(&self) -> impl Iterator<Item = u32> + '_ {
+        (0u32..)
+            .zip(self.live.iter())
+            .flat_map(|(word_index, &word)| {
+                let base = word_index.saturating_mul(32).saturating_add(PRIVATE_COUNT);
+                (0..32u32)
+                    .filter(move |bit| word & (1 << bit) != 0)
+                    .map(move |bit| base.saturating_add(bit))
+            })
+    }
+}

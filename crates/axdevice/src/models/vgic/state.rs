@@ -1,0 +1,369 @@
+//! The whole GIC's interrupt state: the shared SPIs, each vCPU's private interrupts and
+//! redistributor, and the one path every change goes through, which decides whom to tell.
+
+use alloc::{vec, vec::Vec};
+
+use axvm_types::VirqState;
+
+use super::{
+    config::VGicConfig,
+    irq_state::IrqState,
+    regs::{IROUTER_IRM, IROUTER_UPPER_AFF, IROUTER_WRITABLE, PRIVATE_COUNT, SGI_COUNT},
+};
+
+/// The vCPUs to notify once the lock is dropped, as a bit set (at most 64 vCPUs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Notify(pub(super) u64);
+
+impl Notify {
+    pub(super) fn add(&mut self, vcpu: usize) {
+        if let Some(bit) = u32::try_from(vcpu)
+            .ok()
+            .and_then(|shift| 1u64.checked_shl(shift))
+        {
+            self.0 |= bit;
+        }
+    }
+
+    pub(super) fn add_all(&mut self, vcpu_num: usize) {
+        for vcpu in 0..vcpu_num {
+            self.add(vcpu);
+        }
+    }
+
+    /// The vCPUs in the set, lowest first.
+    pub(super) fn iter(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        core::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let vcpu = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            usize::try_from(vcpu).ok()
+        })
+    }
+}
+
+/// An interrupt handed to a vCPU by the last list, with the state it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Handed {
+    pub(super) intid: u32,
+    pub(super) given: VirqState,
+}
+
+/// One vCPU's part of the GIC: its SGIs and PPIs, its redistributor's WAKER, and what
+/// its last interrupt list held.
+#[derive(Debug, Clone)]
+pub(super) struct CpuState {
+    pub(super) private: [IrqState; PRIVATE_COUNT as usize],
+    /// GICR_WAKER.ProcessorSleep (set at reset).
+    pub(super) asleep: bool,
+    pub(super) handed: Vec<Handed>,
+}
+
+impl CpuState {
+    fn new() -> Self {
+        let mut private = [IrqState::reset(false); PRIVATE_COUNT as usize];
+        for sgi in private.iter_mut().take(SGI_COUNT as usize) {
+            sgi.edge = true;
+        }
+        Self {
+            private,
+            asleep: true,
+            handed: Vec::new(),
+        }
+    }
+}
+
+/// Every interrupt of the GIC.
+#[derive(Debug, Clone)]
+pub(super) struct GicState {
+    pub(super) vcpu_num: usize,
+    /// Implemented INTIDs: 0 to `intids - 1`.
+    pub(super) intids: u32,
+    /// GICD_CTLR.EnableGrp1.
+    pub(super) grp1_enabled: bool,
+    /// INTID 32 + i.
+    pub(super) spis: Vec<IrqState>,
+    /// GICD_IROUTER of INTID 32 + i.
+    pub(super) routes: Vec<u64>,
+    /// One bit per SPI, set whenever the SPI may be live (see [`IrqState::live`]) and
+    /// cleared lazily by the list scan, so a scan skips idle words.
+    pub(super) live: Vec<u32>,
+    pub(super) cpus: Vec<CpuState>,
+}
+
+impl GicState {
+    /// The reset state of a GIC shaped by `config` (already validated).
+    pub(super) fn new(config: &VGicConfig) -> Self {
+        let intids = config.intid_count();
+        let spis = usize::try_from(intids.saturating_sub(PRIVATE_COUNT)).unwrap_or(0);
+        Self {
+            vcpu_num: config.vcpu_num,
+            intids,
+            grp1_enabled: false,
+            spis: vec![IrqState::reset(false); spis],
+            routes: vec![0; spis],
+            live: vec![0; spis.div_ceil(32)],
+            cpus: (0..config.vcpu_num).map(|_| CpuState::new()).collect(),
+        }
+    }
+
+    fn spi_index(&self, intid: u32) -> Option<usize> {
+        if intid < self.intids {
+            usize::try_from(intid.checked_sub(PRIVATE_COUNT)?).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Interrupt `intid` as vCPU `vcpu` sees it (its own bank for INTIDs below 32).
+    pub(super) fn irq(&self, vcpu: usize, intid: u32) -> Option<&IrqState> {
+        if intid < PRIVATE_COUNT {
+            self.cpus
+                .get(vcpu)?
+                .private
+                .get(usize::try_from(intid).ok()?)
+        } else {
+            self.spis.get(self.spi_index(intid)?)
+        }
+    }
+
+    fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
+        if intid < PRIVATE_COUNT {
+            self.cpus
+                .get_mut(vcpu)?
+                .private
+                .get_mut(usize::try_from(intid).ok()?)
+        } else {
+            let index = self.spi_index(intid)?;
+            // Whatever changes, the scan must look at it again.
+            if let Some(word) = self.live.get_mut(index / 32) {
+                *word |= 1 << (index % 32);
+            }
+            self.spis.get_mut(index)
+        }
+    }
+
+    /// The vCPU an SPI's IROUTER names: IRM = 1 ("any PE") goes to vCPU 0; IRM = 0 to
+    /// the vCPU whose affinity matches (Aff0 = id, Aff1-Aff3 = 0), none if none does.
+    pub(super) fn route_target(&self, route: u64) -> Option<usize> {
+        if route & IROUTER_IRM != 0 {
+            return Some(0);
+        }
+        if route & IROUTER_UPPER_AFF != 0 {
+            return None;
+        }
+        usize::try_from(route & 0xff)
+            .ok()
+            .filter(|&vcpu| vcpu < self.vcpu_num)
+    }
+
+    /// The vCPU interrupt `intid` of bank `vcpu` is delivered to.
+    pub(super) fn target(&self, vcpu: usize, intid: u32) -> Option<usize> {
+        if intid < PRIVATE_COUNT {
+            (vcpu < self.vcpu_num).then_some(vcpu)
+        } else {
+            self.route_target(*self.routes.get(self.spi_index(intid)?)?)
+        }
+    }
+
+    /// The vCPU that holds `irq` (of bank `vcpu`) in its list or has it active.
+    fn holders(&self, vcpu: usize, intid: u32, irq: &IrqState, notify: &mut Notify) {
+        if let Some(holder) = irq.listed_on {
+            notify.add(usize::from(holder));
+        }
+        if irq.active {
+            notify.add(if intid < PRIVATE_COUNT {
+                vcpu
+            } else {
+                usize::from(irq.active_on)
+            });
+        }
+    }
+
+    /// Applies `change` to interrupt `intid` of bank `vcpu`. If that changed anything,
+    /// notes the vCPUs that should re-evaluate their lists: the target if the interrupt
+    /// is now deliverable, and whoever holds it listed or active (their list is stale).
+    pub(super) fn update(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        notify: &mut Notify,
+        change: impl FnOnce(&mut IrqState),
+    ) {
+        let Some(irq) = self.irq_mut(vcpu, intid) else {
+            return;
+        };
+        let before = *irq;
+        change(irq);
+        let after = *irq;
+        if before == after {
+            return;
+        }
+        if after.deliverable(self.grp1_enabled) {
+            if let Some(target) = self.target(vcpu, intid) {
+                notify.add(target);
+            }
+        }
+        self.holders(vcpu, intid, &before, notify);
+        self.holders(vcpu, intid, &after, notify);
+    }
+
+    /// Drives the input line of interrupt `intid` (of bank `vcpu` if private).
+    pub(super) fn set_line(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        asserted: bool,
+        notify: &mut Notify,
+    ) {
+        self.update(vcpu, intid, notify, |irq| irq.set_line(asserted));
+    }
+
+    /// Sets or clears GICD_CTLR.EnableGrp1; every vCPU re-evaluates on a change.
+    pub(super) fn set_grp1_enabled(&mut self, enabled: bool, notify: &mut Notify) {
+        if self.grp1_enabled != enabled {
+            self.grp1_enabled = enabled;
+            notify.add_all(self.vcpu_num);
+        }
+    }
+
+    /// GICD_IROUTER of SPI `intid`; 0 for an INTID without one.
+    pub(super) fn route(&self, intid: u32) -> u64 {
+        self.spi_index(intid)
+            .and_then(|index| self.routes.get(index))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Writes GICD_IROUTER of SPI `intid` (writes to other INTIDs are ignored).
+    pub(super) fn set_route(&mut self, intid: u32, value: u64, notify: &mut Notify) {
+        let Some(index) = self.spi_index(intid) else {
+            return;
+        };
+        let Some(route) = self.routes.get_mut(index) else {
+            return;
+        };
+        let value = value & IROUTER_WRITABLE;
+        if *route == value {
+            return;
+        }
+        *route = value;
+        let Some(irq) = self.spis.get(index).copied() else {
+            return;
+        };
+        if irq.deliverable(self.grp1_enabled) {
+            if let Some(target) = self.route_target(value) {
+                notify.add(target);
+            }
+        }
+        self.holders(0, intid, &irq, notify);
+    }
+
+    /// Marks private interrupt `intid` of `vcpu` as linked to the physical interrupt of
+    /// the same INTID. Returns whether `vcpu` and `intid` name a private interrupt.
+    pub(super) fn set_hw(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        hw: bool,
+        notify: &mut Notify,
+    ) -> bool {
+        if intid >= PRIVATE_COUNT || vcpu >= self.vcpu_num {
+            return false;
+        }
+        self.update(vcpu, intid, notify, |irq| irq.hw = hw);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use axvm_types::GuestPhysAddr;
+
+    use super::*;
+
+    fn state(vcpus: usize) -> GicState {
+        GicState::new(&VGicConfig::new(
+            GuestPhysAddr::from(0x0800_0000),
+            GuestPhysAddr::from(0x080a_0000),
+            vcpus,
+            64,
+        ))
+    }
+
+    #[test]
+    fn notify_sets_iterate_lowest_first_and_ignore_ids_past_63() {
+        let mut notify = Notify::default();
+        notify.add(5);
+        notify.add(0);
+        notify.add(63);
+        notify.add(64);
+        notify.add(usize::MAX);
+        assert_eq!(notify.iter().collect::<Vec<_>>(), [0, 5, 63]);
+        let mut all = Notify::default();
+        all.add_all(3);
+        assert_eq!(all.0, 0b111);
+    }
+
+    #[test]
+    fn banks_and_bounds() {
+        let gic = state(2);
+        assert_eq!(gic.intids, 96);
+        assert!(gic.irq(0, 0).unwrap().edge, "SGIs are edge-triggered");
+        assert!(!gic.irq(1, 27).unwrap().edge, "PPIs reset level-sensitive");
+        assert!(gic.irq(2, 27).is_none(), "no vCPU 2");
+        assert!(gic.irq(7, 95).is_some(), "SPIs do not depend on the bank");
+        assert!(gic.irq(0, 96).is_none());
+        assert!(gic.irq(0, u32::MAX).is_none());
+    }
+
+    #[test]
+    fn routes_name_one_vcpu_or_none() {
+        let gic = state(4);
+        assert_eq!(gic.route_target(3), Some(3));
+        assert_eq!(gic.route_target(4), None, "no such vCPU");
+        assert_eq!(gic.route_target(0x100), None, "Aff1 = 1");
+        assert_eq!(gic.route_target(0x01_0000_0000), None, "Aff3 = 1");
+        assert_eq!(gic.route_target(IROUTER_IRM | 3), Some(0), "1-of-N: vCPU 0");
+    }
+
+    #[test]
+    fn changes_notify_the_target_only_when_deliverable() {
+        let mut gic = state(2);
+        let mut notify = Notify::default();
+        gic.set_route(40, 1, &mut notify);
+        gic.set_line(0, 40, true, &mut notify);
+        assert_eq!(notify, Notify::default(), "disabled: nobody to tell");
+        gic.set_grp1_enabled(true, &mut notify);
+        assert_eq!(notify.0, 0b11);
+        let mut notify = Notify::default();
+        gic.update(0, 40, &mut notify, |irq| irq.enabled = true);
+        assert_eq!(notify.0, 0b10, "SPI 40 is routed to vCPU 1");
+        let mut notify = Notify::default();
+        gic.set_line(0, 40, true, &mut notify);
+        assert_eq!(notify.0, 0, "no change");
+        gic.set_route(40, 0, &mut notify);
+        assert_eq!(notify.0, 0b01, "the new target");
+        let mut notify = Notify::default();
+        gic.update(1, 27, &mut notify, |irq| {
+            irq.enabled = true;
+            irq.latch = true;
+        });
+        assert_eq!(notify.0, 0b10, "a PPI goes to its own vCPU");
+    }
+
+    #[test]
+    fn hardware_links_exist_for_private_interrupts_only() {
+        let mut gic = state(1);
+        let mut notify = Notify::default();
+        assert!(gic.set_hw(0, 27, true, &mut notify));
+        assert!(gic.irq(0, 27).unwrap().hw);
+        assert!(!gic.set_hw(0, 32, true, &mut notify));
+        assert!(!gic.set_hw(1, 27, true, &mut notify));
+    }
+}
