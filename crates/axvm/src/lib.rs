@@ -36,6 +36,7 @@ extern crate alloc;
 mod boot;
 mod config;
 mod fault;
+pub mod fdt;
 mod hal;
 pub mod kernel_image;
 mod memory;
