@@ -41,6 +41,7 @@ mod hal;
 pub mod kernel_image;
 mod memory;
 pub mod multiboot;
+mod placement;
 mod vm;
 
 pub use self::{
