@@ -15,6 +15,20 @@
 //! 32-bit flat protected mode with paging off and the Multiboot hand-off that
 //! [`AxVM::boot`] writes (see [`multiboot`]).
 //!
+//! On aarch64 an unmodified Linux boots as `Documentation/arch/arm64/booting.rst`
+//! asks. [`AxVM::load_kernel_image`] recognises an arm64 `Image` (see
+//! [`kernel_image`]) and places it on a 2 MiB-aligned base plus its `text_offset`,
+//! keeps its `image_size` free of the other images and enters vCPU 0 there; a raw
+//! binary is loaded and entered where the config says. [`AxVM::load_dtb`] puts a
+//! DTB at `dtb_load_addr` or, without one, in the top free 2 MiB block of the first
+//! RAM region, and sets x0 to it (x1-x3 = 0). The device tree itself is the host's
+//! when the config names a `dtb_path`; otherwise, for a VM with an interrupt
+//! controller, [`AxVM::boot`] loads the one [`AxVM::generate_dtb`] builds from the
+//! config (see [`fdt`]: memory, PSCI CPUs, GICv3, timer, PL011 consoles, `/chosen`
+//! with the command line, console and the ramdisk where it was loaded). The host
+//! only loads the kernel and ramdisk and boots; it may also call
+//! [`AxVM::generate_dtb`] itself, e.g. to adjust or keep the tree.
+//!
 //! The hypervisor implements [`AxVMHal`] (host memory) and the vCPU backend's host
 //! interface; see `docs/porting.md` in the repository.
 
@@ -36,10 +50,12 @@ extern crate alloc;
 mod boot;
 mod config;
 mod fault;
+pub mod fdt;
 mod hal;
 pub mod kernel_image;
 mod memory;
 pub mod multiboot;
+mod placement;
 mod vm;
 
 pub use self::{

@@ -7,16 +7,18 @@ use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
 use axdevice::{AxVmDevices, DeviceError};
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
 use axvm_types::{
-    Arch, AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
-    NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId,
+    Arch, AxVmError, AxVmResult, EmulatedDeviceType, GuestPhysAddr, HostPhysAddr, MappingFlags,
+    MemoryAddr, NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId,
 };
 use spin::{Mutex, MutexGuard};
 
 use crate::{
     AxVMConfig, AxVMHal, GuestFault,
     boot::{boot_registers, multiboot_registers},
+    fdt,
     memory::{map_memory, release_identical},
     multiboot,
+    placement::{default_dtb_gpa, place_kernel},
 };
 
 /// The granule of guest memory mappings.
@@ -89,7 +91,8 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     fault: Mutex<Option<GuestFault>>,
     exits: [AtomicU64; ExitKind::ALL.len()],
     identical: Vec<(HostPhysAddr, usize)>,
-    /// Every image loaded so far: what it is and its `(gpa, length)`.
+    /// Every image loaded so far: what it is and the `(gpa, length)` it occupies
+    /// (for a Linux `Image`, its whole reserved size).
     loaded: Mutex<Vec<(Image, usize, usize)>>,
 }
 
@@ -249,19 +252,75 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// From Ready, an x86_64 VM with `boot_protocol = "multiboot"` first gets its
     /// Multiboot hand-off: the information structure (see [`multiboot`]) is
     /// written into a RAM page no loaded image touches, and vCPU 0 gets
-    /// EAX = 0x2BADB002 and EBX = its address. Load the images before booting.
+    /// EAX = 0x2BADB002 and EBX = its address. An aarch64 VM with an interrupt
+    /// controller whose config names no `dtb_path` and that had no DTB loaded
+    /// gets the [generated](Self::generate_dtb) device tree, loaded as by
+    /// [`load_dtb`](Self::load_dtb). Load the images before booting.
     ///
     /// # Errors
     ///
     /// `BadState` from any other state; `NoMemory` (logged) when a Multiboot VM has
-    /// no free RAM page for the information structure.
+    /// no free RAM page for the information structure, or there is no room for the
+    /// generated device tree; otherwise [`generate_dtb`](Self::generate_dtb)'s and
+    /// [`load_dtb`](Self::load_dtb)'s errors. The VM stays Ready on error.
     pub fn boot(&self) -> AxVmResult {
-        let multiboot = self.config.arch() == Arch::X86_64
-            && self.config.boot_protocol() == VMBootProtocol::Multiboot;
-        if multiboot && self.state() == VMState::Ready {
-            self.multiboot_hand_off()?;
+        if self.state() == VMState::Ready {
+            let multiboot = self.config.arch() == Arch::X86_64
+                && self.config.boot_protocol() == VMBootProtocol::Multiboot;
+            if multiboot {
+                self.multiboot_hand_off()?;
+            }
+            if self.needs_generated_dtb() {
+                self.load_dtb(&self.generate_dtb()?)?;
+            }
         }
         self.transition(&[VMState::Ready, VMState::Suspended], VMState::Running)
+    }
+
+    /// Whether [`boot`](Self::boot) generates the device tree: an aarch64 VM with
+    /// an interrupt controller (a VM without one is no Linux guest), no `dtb_path`
+    /// and no DTB loaded.
+    fn needs_generated_dtb(&self) -> bool {
+        self.config.arch() == Arch::Aarch64
+            && self.config.dtb_path().is_none()
+            && self
+                .config
+                .emu_devices()
+                .iter()
+                .any(|device| device.emu_type == EmulatedDeviceType::InterruptController)
+            && self.dtb_address().is_none()
+    }
+
+    /// The device tree of this VM, generated from its config (see [`fdt`]), with
+    /// the loaded ramdisk, where it actually is, as the initrd.
+    ///
+    /// # Errors
+    ///
+    /// As [`fdt::generate`].
+    pub fn generate_dtb(&self) -> AxVmResult<Vec<u8>> {
+        let initrd = self
+            .loaded_range(Image::Ramdisk)
+            .map(|(gpa, size)| fdt::Initrd {
+                start: GuestPhysAddr::from(gpa),
+                size,
+            });
+        fdt::generate(&self.config, initrd)
+    }
+
+    /// Where the device tree was loaded, if it was.
+    #[must_use]
+    pub fn dtb_address(&self) -> Option<GuestPhysAddr> {
+        self.loaded_range(Image::Dtb)
+            .map(|(gpa, _)| GuestPhysAddr::from(gpa))
+    }
+
+    /// The `(gpa, length)` image `image` occupies, if loaded.
+    fn loaded_range(&self, image: Image) -> Option<(usize, usize)> {
+        self.loaded
+            .lock()
+            .iter()
+            .find(|&&(kind, _, _)| kind == image)
+            .map(|&(_, gpa, len)| (gpa, len))
     }
 
     /// Writes the Multiboot information and sets vCPU 0's hand-off registers.
@@ -332,18 +391,34 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
 
     /// Copies the kernel image to its load address. Loading it again replaces it.
     ///
+    /// A raw binary goes to the config's `kernel_load_addr`. An arm64 Linux `Image`
+    /// on an aarch64 VM (see [`kernel_image`](crate::kernel_image)) goes to the
+    /// first 2 MiB-aligned base plus its `text_offset` at or above
+    /// `kernel_load_addr` in the RAM region holding it, keeps its whole
+    /// `image_size` (`.bss` included) free of the other images, and (before the VM
+    /// boots) vCPU 0 is entered at its load address (Linux's `booting.rst`).
+    ///
     /// # Errors
     ///
-    /// `BadAddress` when the image does not fit the VM's RAM at its load address;
-    /// `InvalidInput` (logged) when it would overlap another image already loaded
-    /// (BIOS, DTB, ramdisk): the config's addresses leave it too little room;
-    /// `NoMemory` when the host has no memory for it.
+    /// `BadAddress` when the image (an `Image` with its reserved size) does not fit
+    /// the VM's RAM at its load address; `InvalidInput` (logged) when it would
+    /// overlap another image already loaded (BIOS, DTB, ramdisk): the config's
+    /// addresses leave it too little room; `NoMemory` when the host has no memory
+    /// for it.
     pub fn load_kernel_image(&self, image: &[u8]) -> AxVmResult {
-        self.load(
-            Image::Kernel,
-            self.config.image_config().kernel_load_gpa,
-            image,
-        )
+        let placed = place_kernel(&self.config, image)?;
+        let load = GuestPhysAddr::from(placed.load);
+        self.load_reserving(Image::Kernel, load, image, placed.reserved)?;
+        // vCPU 0 starts there when the VM boots; a running VM's vCPUs are the guest's.
+        if let Some(entry) = placed.entry.filter(|_| self.state() == VMState::Ready) {
+            log::info!(
+                "VM {}: Linux Image at {load:?} ({:#x} bytes reserved), entered there",
+                self.id(),
+                placed.reserved
+            );
+            self.vcpu(0)?.set_entry(GuestPhysAddr::from(entry))?;
+        }
+        Ok(())
     }
 
     /// Copies the BIOS image to its load address.
@@ -360,18 +435,54 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         self.load(Image::Bios, gpa, image)
     }
 
-    /// Copies a device tree blob to its load address.
+    /// Copies a device tree blob to its load address and, before the VM boots,
+    /// hands its address to vCPU 0 (aarch64 x0, x1-x3 = 0; riscv a1).
+    ///
+    /// The load address is the config's `dtb_load_addr`, or else the highest
+    /// 2 MiB-aligned address in the first RAM region (in config order) from which
+    /// the whole blob stays in the region and clear of every image loaded so far
+    /// (the kernel with its reserved size, the ramdisk, the BIOS): load those
+    /// first.
     ///
     /// # Errors
     ///
-    /// `BadState` when the config has no DTB address; otherwise as for the kernel.
+    /// `NoMemory` (logged) when the config has no DTB address and there is no such
+    /// room (or the blob is empty or over [`fdt::DTB_MAX_SIZE`]); otherwise as for
+    /// the kernel.
     pub fn load_dtb(&self, dtb: &[u8]) -> AxVmResult {
-        let gpa = self
-            .config
-            .image_config()
-            .dtb_load_gpa
-            .ok_or(AxVmError::BadState)?;
-        self.load(Image::Dtb, gpa, dtb)
+        let gpa = match self.config.image_config().dtb_load_gpa {
+            Some(gpa) => gpa,
+            None => self.default_dtb_gpa(dtb.len())?,
+        };
+        self.load(Image::Dtb, gpa, dtb)?;
+        if self.state() != VMState::Ready {
+            return Ok(());
+        }
+        let mut bsp = self.vcpu(0)?;
+        for (reg, value) in boot_registers(self.config.arch(), 0, Some(gpa)) {
+            bsp.set_gpr(reg, value)?;
+        }
+        Ok(())
+    }
+
+    /// Where a DTB of `len` bytes goes when the config does not say.
+    fn default_dtb_gpa(&self, len: usize) -> AxVmResult<GuestPhysAddr> {
+        let occupied: Vec<(usize, usize)> = self
+            .loaded
+            .lock()
+            .iter()
+            .filter(|&&(kind, _, _)| kind != Image::Dtb)
+            .map(|&(_, gpa, len)| (gpa, len))
+            .collect();
+        default_dtb_gpa(self.config.memory_regions(), &occupied, len)
+            .map(GuestPhysAddr::from)
+            .ok_or_else(|| {
+                log::error!(
+                    "VM {}: no room for a {len:#x}-byte device tree in the first RAM region",
+                    self.id()
+                );
+                AxVmError::NoMemory
+            })
     }
 
     /// Copies a ramdisk to its load address.
@@ -393,10 +504,28 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// `NoMemory` when the host has no memory for it, `BadAddress` when the range is
     /// not RAM the VM may write, `InvalidInput` when it overlaps another image.
     fn load(&self, image: Image, gpa: GuestPhysAddr, data: &[u8]) -> AxVmResult {
+        self.load_reserving(image, gpa, data, data.len())
+    }
+
+    /// As [`load`](Self::load), keeping `reserved` bytes from `gpa` (at least
+    /// `data`'s length) free of the other images: what a kernel needs beyond its
+    /// file. The part past the file is left as it is (lazy RAM stays unpopulated).
+    fn load_reserving(
+        &self,
+        image: Image,
+        gpa: GuestPhysAddr,
+        data: &[u8],
+        reserved: usize,
+    ) -> AxVmResult {
+        let reserved = reserved.max(data.len());
         let mut space = self.space.lock();
-        let end = gpa
+        let data_end = gpa
             .as_usize()
             .checked_add(data.len())
+            .ok_or(AxVmError::BadAddress)?;
+        let end = gpa
+            .as_usize()
+            .checked_add(reserved)
             .ok_or(AxVmError::BadAddress)?;
         let mut loaded = self.loaded.lock();
         // Loading an image again replaces it; it must not land on another one.
@@ -404,15 +533,14 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             kind != image && gpa.as_usize() < at.saturating_add(len) && at < end
         }) {
             log::error!(
-                "VM {}: the {image:?} image at {gpa:?} (+{:#x}) overlaps the {other:?} image \
-                 at {at:#x} (+{len:#x})",
-                self.id(),
-                data.len()
+                "VM {}: the {image:?} image at {gpa:?} (+{reserved:#x}) overlaps the {other:?} \
+                 image at {at:#x} (+{len:#x})",
+                self.id()
             );
             return Err(AxVmError::InvalidInput);
         }
         let mut page = gpa.align_down_4k().as_usize();
-        while page < end {
+        while page < data_end {
             // A populated page answers true at once; only the first touch of a lazy
             // block allocates. The host running out of memory is its own error.
             let page_gpa = GuestPhysAddr::from(page);
@@ -425,7 +553,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         }
         space.write(gpa, data)?;
         loaded.retain(|&(kind, _, _)| kind != image);
-        loaded.push((image, gpa.as_usize(), data.len()));
+        loaded.push((image, gpa.as_usize(), reserved));
         Ok(())
     }
 

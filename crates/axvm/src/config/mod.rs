@@ -135,6 +135,8 @@ pub struct AxVMConfig {
     pass_through_spis: Vec<u32>,
     excluded_devices: Vec<Vec<String>>,
     interrupt_mode: VMInterruptMode,
+    cmdline: Option<String>,
+    dtb_path: Option<String>,
 }
 
 impl AxVMConfig {
@@ -208,6 +210,8 @@ impl AxVMConfig {
             pass_through_spis: Vec::new(),
             excluded_devices: devices.excluded_devices,
             interrupt_mode: devices.interrupt_mode,
+            cmdline: kernel.cmdline,
+            dtb_path: kernel.dtb_path,
         })
     }
 
@@ -250,6 +254,21 @@ impl AxVMConfig {
     #[must_use]
     pub const fn boot_protocol(&self) -> VMBootProtocol {
         self.boot_protocol
+    }
+
+    /// The kernel command line (`[kernel] cmdline`): the generated device tree's
+    /// `/chosen/bootargs`.
+    #[must_use]
+    pub fn cmdline(&self) -> Option<&str> {
+        self.cmdline.as_deref()
+    }
+
+    /// The device tree blob the config names (`[kernel] dtb_path`); without one, an
+    /// aarch64 VM with an interrupt controller gets a generated device tree at
+    /// [`AxVM::boot`](crate::AxVM::boot).
+    #[must_use]
+    pub fn dtb_path(&self) -> Option<&str> {
+        self.dtb_path.as_deref()
     }
 
     /// Where the images go.

@@ -20,8 +20,8 @@ use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBa
 use axvcpu::scripted::{ScriptStep, ScriptedVCpu};
 use axvm::{AxVM, AxVMConfig, AxVMHal, VCpuConfigs};
 use axvm_types::{
-    Arch, AxVmResult, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr,
-    NestedPagingConfig,
+    Arch, AxVmResult, EmulatedDeviceType, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr,
+    HostVirtAddr, NestedPagingConfig,
 };
 use axvmconfig::AxVMCrateConfig;
 
@@ -115,11 +115,16 @@ pub fn try_vm_for(
     let registry = DeviceRegistry::with_builtin_models(Platform::Aarch64, move |_| {
         Arc::clone(&console) as Arc<dyn SerialBackend>
     });
-    let devices: AxVmDevices = registry
-        .build(&AxVmDeviceConfig::new(
-            crate_config.devices.emu_devices.clone(),
-        ))
-        .unwrap();
+    // axdevice has no interrupt-controller model yet; such a line only describes
+    // the GIC to the generated device tree.
+    let models = crate_config
+        .devices
+        .emu_devices
+        .iter()
+        .filter(|device| device.emu_type != EmulatedDeviceType::InterruptController)
+        .cloned()
+        .collect();
+    let devices: AxVmDevices = registry.build(&AxVmDeviceConfig::new(models)).unwrap();
     let config = AxVMConfig::new(crate_config, arch).unwrap();
     // Each live space needs its own VMID.
     let vmid = ArenaHal::vmids().first_free(1).unwrap();
