@@ -2,6 +2,7 @@
 
 use axvm_types::{
     AccessWidth, AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VCpuSet, VMId,
+    VirtualIrq,
 };
 
 use crate::{AxArchVCpu, AxVCpuExitReason};
@@ -223,6 +224,30 @@ impl<A: AxArchVCpu> AxVCpu<A> {
     /// The backend's error.
     pub fn inject_interrupt(&mut self, vector: usize) -> AxVmResult {
         self.arch.inject_interrupt(vector)
+    }
+
+    /// How many interrupts the backend holds for the guest at once (0: it injects only
+    /// through [`inject_interrupt`](Self::inject_interrupt)).
+    #[must_use]
+    pub fn irq_slots(&self) -> usize {
+        self.arch.irq_slots()
+    }
+
+    /// Replaces the interrupts loaded for the guest (see [`AxArchVCpu::set_irq_list`]).
+    ///
+    /// # Errors
+    ///
+    /// `BadState` while Running or bound to another CPU; otherwise the backend's
+    /// error.
+    pub fn set_irq_list(&mut self, irqs: &[VirtualIrq], more_pending: bool) -> AxVmResult {
+        self.writable()?;
+        self.arch.set_irq_list(irqs, more_pending)
+    }
+
+    /// The interrupts loaded for the guest, with their states after the last exit.
+    #[must_use]
+    pub fn irq_list(&self) -> &[VirtualIrq] {
+        self.arch.irq_list()
     }
 
     /// Sets the result of the guest's last hypercall.

@@ -1,7 +1,7 @@
 //! What a hypervisor implements to host `axvm` VMs.
 
 use axaddrspace::AxMmHal;
-use axvm_types::{GuestPhysAddr, HostPhysAddr};
+use axvm_types::{GuestPhysAddr, HostPhysAddr, VCpuId, VMId};
 
 /// Host services a VM needs beyond frames: reserving the host memory behind
 /// identity-mapped regions. Pass-through ranges are vouched for (or refused) by
@@ -25,4 +25,16 @@ pub unsafe trait AxVMHal: AxMmHal {
     /// Releases a range returned by
     /// [`alloc_identical_region`](Self::alloc_identical_region).
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize);
+
+    /// The interrupt state of vCPU `vcpu` of VM `vm` changed (a device raised a line
+    /// routed to it, another vCPU sent it an SGI/IPI): if it runs on another physical
+    /// CPU, make it exit soon (an IPI), so the run loop loads the new interrupt; if it
+    /// waits for interrupts, wake it. Called from any CPU, with no VM lock held.
+    ///
+    /// The default does nothing: the interrupt then reaches the vCPU at its next exit,
+    /// which is late but correct for a host that runs each VM on one CPU with a
+    /// periodic tick.
+    fn notify_vcpu(vm: VMId, vcpu: VCpuId) {
+        let _ = (vm, vcpu);
+    }
 }

@@ -4,7 +4,7 @@ use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
-use axdevice::{AxVmDevices, DeviceError};
+use axdevice::{AxVmDevices, DeviceError, VirtualInterruptController};
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
 use axvm_types::{
     Arch, AxVmError, AxVmResult, EmulatedDeviceType, GuestPhysAddr, HostPhysAddr, MappingFlags,
@@ -16,6 +16,7 @@ use crate::{
     AxVMConfig, AxVMHal, GuestFault,
     boot::{boot_registers, multiboot_registers},
     fdt,
+    irq::{self, HostNotifier},
     memory::{map_memory, release_identical},
     multiboot,
     placement::{default_dtb_gpa, place_kernel},
@@ -86,6 +87,8 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     space: Mutex<AddrSpace<H, F, T>>,
     paging: NestedPagingConfig,
     devices: AxVmDevices,
+    /// The devices' interrupt controller, if the VM has one.
+    irq: Option<Arc<dyn VirtualInterruptController>>,
     vcpus: Vec<Mutex<AxVCpu<A>>>,
     state: AtomicU8,
     fault: Mutex<Option<GuestFault>>,
@@ -120,7 +123,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     pub fn new(
         mut config: AxVMConfig,
         mut space: AddrSpace<H, F, T>,
-        devices: AxVmDevices,
+        mut devices: AxVmDevices,
         vcpus: VCpuConfigs<A>,
     ) -> AxVmResult<Arc<Self>> {
         if vcpus.per_vcpu.len() != config.cpu_num() {
@@ -133,11 +136,16 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             return Err(error);
         }
         let paging = space.paging_config();
+        let irq = devices.interrupt_controller();
+        if irq.is_some() {
+            devices.set_vcpu_notifier(HostNotifier::<H>::new(config.id()));
+        }
         let mut vm = Self {
             config,
             space: Mutex::new(space),
             paging,
             devices,
+            irq,
             vcpus: Vec::new(),
             state: AtomicU8::new(VMState::Loading as u8),
             fault: Mutex::new(None),
@@ -209,6 +217,23 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     #[must_use]
     pub const fn devices(&self) -> &AxVmDevices {
         &self.devices
+    }
+
+    /// The VM's interrupt controller model, if its devices have one: hosts feed it
+    /// interrupts that arrive outside device emulation (the aarch64 virtual timer).
+    #[must_use]
+    pub fn interrupt_controller(&self) -> Option<&Arc<dyn VirtualInterruptController>> {
+        self.irq.as_ref()
+    }
+
+    /// Whether vCPU `id` has an interrupt it could take now: a host keeps a vCPU that
+    /// waits for interrupts (a `Halt` exit) asleep until this holds. Always `false`
+    /// for a VM without an interrupt controller.
+    #[must_use]
+    pub fn has_deliverable_irq(&self, id: VCpuId) -> bool {
+        self.irq
+            .as_ref()
+            .is_some_and(|controller| controller.has_deliverable(id))
     }
 
     /// The number of vCPUs.
@@ -624,13 +649,21 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         if !vcpu.is_loaded_here() {
             return Err(AxVmError::BadState);
         }
+        let mut irqs = Vec::new();
         loop {
             if self.state() != VMState::Running {
                 return Err(AxVmError::BadState);
             }
+            if let Some(controller) = &self.irq {
+                irq::load(controller.as_ref(), &mut vcpu, id, &mut irqs)
+                    .map_err(|error| self.stop_on(GuestFault::Undecodable(error)))?;
+            }
             // Work on the exit where the backend wrote it: moving it out costs a
             // copy on every exit.
             let result = vcpu.run();
+            if let Some(controller) = &self.irq {
+                irq::sync(controller.as_ref(), &vcpu, id);
+            }
             let exit = match &result {
                 Ok(exit) => exit,
                 Err(error) => return Err(self.stop_on(GuestFault::Undecodable(*error))),
