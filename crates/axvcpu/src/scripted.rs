@@ -3,7 +3,10 @@
 
 use alloc::{collections::VecDeque, vec::Vec};
 
-use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+use axvm_types::{
+    AxVmError, AxVmErrorKind, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId,
+    VirtualIrq,
+};
 
 use crate::{AxArchVCpu, AxVCpuExitReason};
 
@@ -26,6 +29,8 @@ pub enum ScriptedEvent {
     ReturnValue(u64),
     /// `skip_instruction`.
     Skip,
+    /// `set_irq_list` with this many interrupts and this `more_pending`.
+    IrqList(usize, bool),
 }
 
 /// One step of a script: the result `run` returns.
@@ -50,6 +55,12 @@ pub struct ScriptedVCpu {
     pub current_cpu: usize,
     /// The CPU `bind` tied the vCPU to.
     pub bound_cpu: Option<usize>,
+    /// How many interrupt slots it offers (0 at first: set it to test interrupt
+    /// delivery).
+    pub irq_slot_count: usize,
+    /// The interrupts last loaded by `set_irq_list`; a test edits their states to
+    /// play the guest.
+    pub irqs: Vec<VirtualIrq>,
 }
 
 impl AxArchVCpu for ScriptedVCpu {
@@ -65,6 +76,8 @@ impl AxArchVCpu for ScriptedVCpu {
             runs: 0,
             current_cpu: 0,
             bound_cpu: None,
+            irq_slot_count: 0,
+            irqs: Vec::new(),
         })
     }
 
@@ -124,6 +137,24 @@ impl AxArchVCpu for ScriptedVCpu {
         }
         self.events.push(ScriptedEvent::Interrupt(vector));
         Ok(())
+    }
+
+    fn irq_slots(&self) -> usize {
+        self.irq_slot_count
+    }
+
+    fn set_irq_list(&mut self, irqs: &[VirtualIrq], more_pending: bool) -> AxVmResult {
+        if irqs.len() > self.irq_slot_count {
+            return Err(AxVmErrorKind::InvalidInput.into());
+        }
+        self.irqs = irqs.to_vec();
+        self.events
+            .push(ScriptedEvent::IrqList(irqs.len(), more_pending));
+        Ok(())
+    }
+
+    fn irq_list(&self) -> &[VirtualIrq] {
+        &self.irqs
     }
 
     fn set_return_value(&mut self, value: u64) {

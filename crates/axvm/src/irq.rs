@@ -9,9 +9,9 @@
 use alloc::{sync::Arc, vec::Vec};
 use core::marker::PhantomData;
 
-use axdevice::{VcpuNotifier, VirtualInterruptController};
+use axdevice::{AxVmDevices, SgiRegister, VcpuNotifier, VirtualInterruptController};
 use axvcpu::{AxArchVCpu, AxVCpu};
-use axvm_types::{AxVmResult, VCpuId, VMId, VirtualIrq};
+use axvm_types::{AxVmResult, SysRegAddr, VCpuId, VMId, VirtualIrq};
 
 use crate::AxVMHal;
 
@@ -65,5 +65,19 @@ pub(crate) fn sync<A: AxArchVCpu>(
     let loaded = vcpu.irq_list();
     if !loaded.is_empty() {
         controller.sync_from_vcpu(id, loaded);
+    }
+}
+
+/// Whether a guest write to system register `addr` sends SGIs through the VM's vGIC
+/// (ICC_SGI1R_EL1 and its siblings): the run loop handles those itself, because the
+/// model must know which vCPU sent them.
+pub(crate) fn is_sgi_write(devices: &AxVmDevices, addr: SysRegAddr) -> bool {
+    devices.vgic().is_some() && SgiRegister::ALL.iter().any(|reg| reg.addr() == addr)
+}
+
+/// Sends the SGIs of an ICC_SGI1R_EL1-style write `value` made by vCPU `sender`.
+pub(crate) fn send_sgi(devices: &AxVmDevices, sender: VCpuId, value: u64) {
+    if let Some(vgic) = devices.vgic() {
+        vgic.send_sgi(Some(sender), value);
     }
 }

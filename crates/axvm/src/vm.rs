@@ -123,9 +123,13 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     pub fn new(
         mut config: AxVMConfig,
         mut space: AddrSpace<H, F, T>,
-        mut devices: AxVmDevices,
+        devices: AxVmDevices,
         vcpus: VCpuConfigs<A>,
-    ) -> AxVmResult<Arc<Self>> {
+    ) -> AxVmResult<Arc<Self>>
+    where
+        // The controller keeps a notifier that calls the host: a type, never a borrow.
+        H: 'static,
+    {
         if vcpus.per_vcpu.len() != config.cpu_num() {
             return Err(AxVmError::InvalidInput);
         }
@@ -723,6 +727,12 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
                     Ok(value) => vcpu.complete_read(exit, value as u64),
                     Err(_) => return Handled::Fault(GuestFault::SysReg { addr, write: false }),
                 }
+            }
+            AxVCpuExitReason::SysRegWrite { addr, value }
+                if irq::is_sgi_write(&self.devices, addr) =>
+            {
+                irq::send_sgi(&self.devices, vcpu.id(), value);
+                vcpu.complete_write(exit)
             }
             AxVCpuExitReason::SysRegWrite { addr, value } => {
                 let width = axvm_types::AccessWidth::Qword;

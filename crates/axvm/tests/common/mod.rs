@@ -20,8 +20,8 @@ use axdevice::{AxVmDeviceConfig, AxVmDevices, DeviceRegistry, Platform, SerialBa
 use axvcpu::scripted::{ScriptStep, ScriptedVCpu};
 use axvm::{AxVM, AxVMConfig, AxVMHal, VCpuConfigs};
 use axvm_types::{
-    Arch, AxVmResult, EmulatedDeviceType, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr,
-    HostVirtAddr, NestedPagingConfig,
+    Arch, AxVmResult, GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr,
+    NestedPagingConfig, VCpuId, VMId,
 };
 use axvmconfig::AxVMCrateConfig;
 
@@ -72,7 +72,14 @@ unsafe impl AxVMHal for TestHal {
     fn dealloc_identical_region(hpa: HostPhysAddr, size: usize) {
         ArenaHal::dealloc_contiguous_frames(hpa, size / 0x1000);
     }
+    fn notify_vcpu(vm: VMId, vcpu: VCpuId) {
+        NOTIFIED.lock().unwrap().push((vm, vcpu));
+    }
 }
+
+/// Every `(VM, vCPU)` the VMs asked [`TestHal`] to kick, in order (tests share it:
+/// filter by VM id).
+pub static NOTIFIED: Mutex<Vec<(VMId, VCpuId)>> = Mutex::new(Vec::new());
 
 /// The host range [`TestHal`] refuses to pass through.
 pub const REFUSED_HPA: usize = 0xdead_0000;
@@ -115,16 +122,12 @@ pub fn try_vm_for(
     let registry = DeviceRegistry::with_builtin_models(Platform::Aarch64, move |_| {
         Arc::clone(&console) as Arc<dyn SerialBackend>
     });
-    // axdevice has no interrupt-controller model yet; such a line only describes
-    // the GIC to the generated device tree.
-    let models = crate_config
-        .devices
-        .emu_devices
-        .iter()
-        .filter(|device| device.emu_type != EmulatedDeviceType::InterruptController)
-        .cloned()
-        .collect();
-    let devices: AxVmDevices = registry.build(&AxVmDeviceConfig::new(models)).unwrap();
+    let devices: AxVmDevices = registry
+        .build(
+            &AxVmDeviceConfig::new(crate_config.devices.emu_devices.clone())
+                .with_vcpus(crate_config.base.cpu_num),
+        )
+        .unwrap();
     let config = AxVMConfig::new(crate_config, arch).unwrap();
     // Each live space needs its own VMID.
     let vmid = ArenaHal::vmids().first_free(1).unwrap();
