@@ -169,6 +169,20 @@ impl AxVmDevices {
         self.sys_reg.find(addr)
     }
 
+    /// Lets every device take the input its host side holds now (see
+    /// [`BaseDeviceOps::poll_input`]): a host calls it when input for the VM arrives, so
+    /// a UART raises its receive interrupt without waiting for the guest to look.
+    ///
+    /// [`BaseDeviceOps::poll_input`]: crate::BaseDeviceOps::poll_input
+    pub fn poll_input(&self) {
+        for device in self.mmio.iter() {
+            device.poll_input();
+        }
+        for device in self.port.iter() {
+            device.poll_input();
+        }
+    }
+
     /// The MMIO devices in address order.
     pub fn iter_mmio_dev(&self) -> impl ExactSizeIterator<Item = &MmioDevice> + '_ {
         self.mmio.iter()

@@ -37,6 +37,12 @@ pub trait BaseDeviceOps<A: DeviceAddr>: Send + Sync {
     ///
     /// Whatever the model cannot serve.
     fn handle_write(&self, addr: A, width: AccessWidth, val: usize) -> AxVmResult;
+
+    /// Takes what the host side has for the device now (a UART's received bytes) and
+    /// updates its interrupt output, without a guest access. The host calls it when
+    /// input arrives, through [`AxVmDevices::poll_input`](crate::AxVmDevices::poll_input).
+    /// The default does nothing: most devices have no host input.
+    fn poll_input(&self) {}
 }
 
 /// A shared device of address kind `A`.

@@ -188,4 +188,9 @@ impl BaseDeviceOps<GuestPhysAddr> for Pl011 {
         self.drive(&mut state);
         Ok(())
     }
+
+    /// Pulls host input into the receive FIFO and raises the interrupt it enables.
+    fn poll_input(&self) {
+        self.poll();
+    }
 }

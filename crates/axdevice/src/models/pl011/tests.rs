@@ -296,3 +296,18 @@ fn without_a_line_the_output_is_only_reported() {
     assert!(uart.poll());
     assert!(uart.irq_asserted());
 }
+
+#[test]
+fn the_bus_polls_host_input_into_the_uart_and_raises_its_line() {
+    let line = Line::new();
+    let lines = Arc::new(Lines::default());
+    let range = MmioRange::from_raw(BASE, Pl011::FRAME_SIZE).unwrap();
+    let uart = Arc::new(Pl011::new("uart0", range, line.clone()).with_irq(lines.clone(), 33));
+    let mut devices = crate::AxVmDevices::empty();
+    devices.add_mmio_dev(uart.clone()).unwrap();
+    write(&uart, IMSC, usize::from(INT_RX | INT_RT));
+    line.type_in(b"k");
+    devices.poll_input();
+    assert_eq!(*lines.0.lock(), [(33, true)], "raised with no guest access");
+    assert_eq!(read(&uart, DR), usize::from(b'k'));
+}
