@@ -122,25 +122,31 @@ impl CpuInterfaceState {
         if irqs.len() > vtr.list_regs() {
             return Err(AxVmError::InvalidInput);
         }
-        let mut lrs = [0; MAX_LIST_REGS];
-        for (index, (irq, slot)) in irqs.iter().zip(lrs.iter_mut()).enumerate() {
+        // Everything is checked before anything changes (and without a copy of the
+        // list registers: this runs before most entries that inject).
+        for (index, irq) in irqs.iter().enumerate() {
             let earlier = irqs.get(..index).unwrap_or(&[]);
             if earlier.iter().any(|other| other.intid == irq.intid) {
                 return Err(AxVmError::InvalidInput);
             }
-            let value = encode_lr(irq, vtr)?;
-            // An inactive one occupies an empty list register: an EOI request in it
-            // would raise a maintenance interrupt at once.
-            *slot = if irq.state == VirqState::Inactive {
-                0
-            } else {
-                value
-            };
+            encode_lr(irq, vtr)?;
         }
-        for (saved, irq) in self.irqs.iter_mut().zip(irqs) {
-            *saved = *irq;
+        for (index, (saved, value)) in self.irqs.iter_mut().zip(self.lrs.iter_mut()).enumerate() {
+            match irqs.get(index) {
+                Some(irq) => {
+                    // An inactive one occupies an empty list register: an EOI
+                    // request in it would raise a maintenance interrupt at once.
+                    *value = match irq.state {
+                        VirqState::Inactive => 0,
+                        _ => encode_lr(irq, vtr).unwrap_or(0),
+                    };
+                    *saved = *irq;
+                }
+                // The rest of the previous list; beyond it they are zero already.
+                None if index < self.len => *value = 0,
+                None => break,
+            }
         }
-        self.lrs = lrs;
         self.len = irqs.len();
         self.lrs_dirty = true;
         let hcr = if more_pending {
