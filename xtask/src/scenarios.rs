@@ -138,6 +138,15 @@ const AARCH64: &[Scenario] = &[
         ],
         icount: false,
     },
+    Scenario {
+        name: "vtimer",
+        vms: &[("off", "aarch64-vtimer.toml")],
+        output: &[
+            "[vtimer-aarch64] vtimer: 10 interrupts while waiting (WFI)",
+            "[vtimer-aarch64] vtimer: 10 interrupts while running",
+        ],
+        icount: true,
+    },
 ];
 
 const RISCV64: &[Scenario] = &[

@@ -234,12 +234,17 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
         } else {
             false
         };
-        let handled = matches!(
-            exit,
-            AxVCpuExitReason::Hypercall { .. }
-                | AxVCpuExitReason::ExternalInterrupt { .. }
-                | AxVCpuExitReason::Nothing
-        );
+        // Hypercalls are the hot path and need nothing more; the rest may (aarch64:
+        // the virtual timer's interrupt, a halt until the guest's timer is due).
+        let by_arch =
+            !matches!(exit, AxVCpuExitReason::Hypercall { .. }) && arch::after_exit(vcpu, exit);
+        let handled = by_arch
+            || matches!(
+                exit,
+                AxVCpuExitReason::Hypercall { .. }
+                    | AxVCpuExitReason::ExternalInterrupt { .. }
+                    | AxVCpuExitReason::Nothing
+            );
         // The host timer ends the slice: another vCPU of this CPU gets its turn.
         if handled && budget > 0 && !timer {
             ExitAction::Resume
