@@ -228,22 +228,23 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
                 });
             // Only a running vCPU refuses this, and this one is stopped in its exit.
             let _ = vcpu.set_return_value(value);
+            return if budget > 0 {
+                ExitAction::Resume
+            } else {
+                ExitAction::Return
+            };
         }
         let timer = if let AxVCpuExitReason::ExternalInterrupt { vector } = *exit {
             crate::irq::handle(vector)
         } else {
             false
         };
-        // Hypercalls are the hot path and need nothing more; the rest may (aarch64:
-        // the virtual timer's interrupt, a halt until the guest's timer is due).
-        let by_arch =
-            !matches!(exit, AxVCpuExitReason::Hypercall { .. }) && arch::after_exit(vcpu, exit);
-        let handled = by_arch
+        // What the architecture adds (aarch64: the virtual timer's interrupt, a halt
+        // until the guest's timer is due).
+        let handled = arch::after_exit(vcpu, exit)
             || matches!(
                 exit,
-                AxVCpuExitReason::Hypercall { .. }
-                    | AxVCpuExitReason::ExternalInterrupt { .. }
-                    | AxVCpuExitReason::Nothing
+                AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Nothing
             );
         // The host timer ends the slice: another vCPU of this CPU gets its turn.
         if handled && budget > 0 && !timer {

@@ -54,6 +54,11 @@ pub(crate) struct CpuInterfaceState {
     lrs_dirty: bool,
     /// `ICH_HCR_EL2` on the CPU holds `hcr`.
     hcr_loaded: bool,
+    /// `before_entry` has something to write: `lrs_dirty` or not `hcr_loaded`.
+    entry_work: bool,
+    /// `after_exit` has something to read: a loaded interrupt is live, or `hcr`
+    /// asks for maintenance interrupts.
+    exit_work: bool,
 }
 
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // `load`/`save` by `hw`.
@@ -73,6 +78,8 @@ impl CpuInterfaceState {
             hw_len: 0,
             lrs_dirty: false,
             hcr_loaded: false,
+            entry_work: true,
+            exit_work: false,
         }
     }
 
@@ -131,9 +138,11 @@ impl CpuInterfaceState {
             }
             encode_lr(irq, vtr)?;
         }
+        let mut live = false;
         for (index, (saved, value)) in self.irqs.iter_mut().zip(self.lrs.iter_mut()).enumerate() {
             match irqs.get(index) {
                 Some(irq) => {
+                    live |= irq.state != VirqState::Inactive;
                     // An inactive one occupies an empty list register: an EOI
                     // request in it would raise a maintenance interrupt at once.
                     *value = match irq.state {
@@ -149,6 +158,7 @@ impl CpuInterfaceState {
         }
         self.len = irqs.len();
         self.lrs_dirty = true;
+        self.entry_work = true;
         let hcr = if more_pending {
             ich_hcr::EN | ich_hcr::NPIE | ich_hcr::UIE
         } else {
@@ -158,7 +168,15 @@ impl CpuInterfaceState {
             self.hcr = hcr;
             self.hcr_loaded = false;
         }
+        self.exit_work = live || more_pending;
         Ok(())
+    }
+
+    /// Whether a loaded interrupt is not yet inactive (the guest may change it).
+    fn live(&self) -> bool {
+        self.list()
+            .iter()
+            .any(|irq| irq.state != VirqState::Inactive)
     }
 
     /// Loads the interface into the CPU (bind).
@@ -180,11 +198,21 @@ impl CpuInterfaceState {
         self.hw_len = self.len;
         self.lrs_dirty = false;
         self.hcr_loaded = true;
+        self.entry_work = false;
+        self.exit_work = self.live() || self.hcr & ich_hcr::MAINTENANCE != 0;
     }
 
-    /// Writes what changed since the last exit (before each entry).
-    #[inline]
+    /// Writes what changed since the last exit (before each entry): usually nothing,
+    /// which costs one test on the hot path.
+    #[inline(always)]
     pub(crate) fn before_entry(&mut self, hw: &mut impl CpuInterfaceHw) {
+        if self.entry_work {
+            self.write_changes(hw);
+        }
+    }
+
+    #[inline(never)]
+    fn write_changes(&mut self, hw: &mut impl CpuInterfaceHw) {
         if self.lrs_dirty {
             let count = self.len.max(self.hw_len);
             for (index, value) in self.lrs.iter().enumerate().take(count) {
@@ -197,15 +225,26 @@ impl CpuInterfaceState {
             hw.write_hcr(self.hcr);
             self.hcr_loaded = true;
         }
+        self.entry_work = false;
     }
 
-    /// Reads back what the guest changed (after each exit).
-    #[inline]
+    /// Reads back what the guest changed (after each exit): nothing while no loaded
+    /// interrupt is live, which costs one test on the hot path.
+    #[inline(always)]
     pub(crate) fn after_exit(&mut self, hw: &mut impl CpuInterfaceHw) {
-        for (index, (irq, value)) in self.irqs.iter_mut().zip(self.lrs.iter_mut()).enumerate() {
-            if index >= self.len {
+        if self.exit_work {
+            self.read_changes(hw);
+        }
+    }
+
+    #[inline(never)]
+    fn read_changes(&mut self, hw: &mut impl CpuInterfaceHw) {
+        let mut live = false;
+        for index in 0..self.len {
+            let (Some(irq), Some(value)) = (self.irqs.get_mut(index), self.lrs.get_mut(index))
+            else {
                 break;
-            }
+            };
             if irq.state == VirqState::Inactive {
                 continue;
             }
@@ -218,12 +257,16 @@ impl CpuInterfaceState {
                 *value = 0;
             } else {
                 *value = current;
+                live = true;
             }
         }
-        if self.hcr & ich_hcr::MAINTENANCE != 0 {
+        let maintenance = self.hcr & ich_hcr::MAINTENANCE != 0;
+        if maintenance {
             hw.write_hcr(0);
             self.hcr_loaded = false;
+            self.entry_work = true;
         }
+        self.exit_work = maintenance || live;
     }
 
     /// Saves the interface from the CPU and leaves the CPU's clean (unbind). The
@@ -260,6 +303,8 @@ impl CpuInterfaceState {
         self.hw_len = 0;
         self.lrs_dirty = false;
         self.hcr_loaded = false;
+        self.entry_work = true;
+        self.exit_work = false;
     }
 }
 
