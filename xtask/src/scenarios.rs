@@ -18,9 +18,9 @@ pub struct Scenario {
     pub vms: &'static [(&'static str, &'static str)],
     /// Lines (or parts of lines) the console must show.
     pub output: &'static [&'static str],
-    /// Run with one instruction per nanosecond of virtual time (`-icount shift=0`),
-    /// so that guests can count instructions with the timer (QEMU; under Bochs the
-    /// TSC counts instructions always).
+    /// Run with one instruction per nanosecond of virtual time (`-icount
+    /// shift=0,sleep=off`), so that guests can count instructions with the timer
+    /// (QEMU; under Bochs the TSC counts instructions always).
     pub icount: bool,
     /// The conversation with the console, for a guest that waits for input (a
     /// shell); `None`: the console gets no input.
@@ -216,6 +216,27 @@ const AARCH64: &[Scenario] = &[
         ],
         icount: false,
         script: None,
+    },
+    Scenario {
+        name: "vtimer",
+        vms: &[("off", "aarch64-vtimer.toml")],
+        output: &[
+            "[vtimer-aarch64] vtimer: 10 interrupts while waiting (WFI)",
+            "[vtimer-aarch64] vtimer: 10 interrupts while running",
+        ],
+        icount: true,
+    },
+    Scenario {
+        name: "vtimer shared",
+        vms: &[("off", "aarch64-vtimer-shared.toml")],
+        output: &[
+            "[vtimer-shared-aarch64] vtimer: vCPU 0: 10 interrupts while waiting (WFI)",
+            "[vtimer-shared-aarch64] vtimer: vCPU 0: 10 interrupts while running",
+            "[vtimer-shared-aarch64] vtimer: vCPU 1: 10 interrupts while waiting (WFI)",
+            "[vtimer-shared-aarch64] vtimer: vCPU 1: 10 interrupts while running",
+            "timer interrupts while vCPU 0 was in its timer handler",
+        ],
+        icount: false,
     },
 ];
 

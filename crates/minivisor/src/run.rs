@@ -233,18 +233,24 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
                 });
             // Only a running vCPU refuses this, and this one is stopped in its exit.
             let _ = vcpu.set_return_value(value);
+            return if budget > 0 {
+                ExitAction::Resume
+            } else {
+                ExitAction::Return
+            };
         }
         let timer = if let AxVCpuExitReason::ExternalInterrupt { vector } = *exit {
             crate::irq::handle(vector)
         } else {
             false
         };
-        let handled = matches!(
-            exit,
-            AxVCpuExitReason::Hypercall { .. }
-                | AxVCpuExitReason::ExternalInterrupt { .. }
-                | AxVCpuExitReason::Nothing
-        );
+        // What the architecture adds (aarch64: the virtual timer's interrupt, a halt
+        // until the guest's timer is due).
+        let handled = arch::after_exit(vcpu, exit)
+            || matches!(
+                exit,
+                AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Nothing
+            );
         // The host timer ends the slice: another vCPU of this CPU gets its turn.
         if handled && budget > 0 && !timer {
             ExitAction::Resume

@@ -856,6 +856,19 @@ mod tests {
             exit(&mut f),
             AxVCpuExitReason::SysRegWrite { value: 0, .. }
         ));
+        // The addresses a virtual GIC registers its SGI registers under.
+        use crate::arch::aarch64::gic::{ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1};
+        for (op2, addr) in [(5, ICC_SGI1R_EL1), (6, ICC_ASGI1R_EL1), (7, ICC_SGI0R_EL1)] {
+            let mut f = frame(sysreg_esr([3, 0, 12, 11, op2], 2, false), 0, 0);
+            f.x[2] = 0x1_0000_0003;
+            assert_eq!(
+                exit(&mut f),
+                AxVCpuExitReason::SysRegWrite {
+                    addr,
+                    value: 0x1_0000_0003,
+                }
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axvm_types::AxVmResult;
 
 use super::{
     context::{El1State, FpState},
+    gic::CpuInterfaceState,
     paging::{Stage2Caps, Stage2Regs},
 };
 
@@ -85,6 +86,7 @@ pub(crate) const fn guest_cptr(host: u64, amu: bool) -> u64 {
 pub(crate) struct GuestHwState<'a> {
     pub el1: &'a mut El1State,
     pub fp: &'a mut FpState,
+    pub gic: &'a mut CpuInterfaceState,
     pub hcr: u64,
     pub stage2: Stage2Regs,
     pub vmpidr: u64,
@@ -108,6 +110,7 @@ mod imp {
     use crate::arch::aarch64::{
         context::El1State,
         entry::{__axvcpu_aarch64_fp_restore, __axvcpu_aarch64_fp_save},
+        gic::SysRegs,
         paging::{Stage2Caps, Stage2Regs},
     };
 
@@ -280,9 +283,17 @@ mod imp {
         s.cntkctl_el1 = read_sysreg!("cntkctl_el1");
         s.cntv_ctl_el0 = read_sysreg!("cntv_ctl_el0");
         s.cntv_cval_el0 = read_sysreg!("cntv_cval_el0");
-        s.cntvoff_el2 = read_sysreg!("cntvoff_el2");
         // Stop this guest's timer from firing while another guest runs here.
         write_sysreg!("cntv_ctl_el0", 0);
+    }
+
+    pub(crate) fn read_vtimer() -> (u64, u64) {
+        (read_sysreg!("cntv_ctl_el0"), read_sysreg!("cntv_cval_el0"))
+    }
+
+    pub(crate) fn write_cntvoff(offset: u64) {
+        write_sysreg!("cntvoff_el2", offset);
+        isb();
     }
 
     pub(crate) fn load(guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
@@ -312,6 +323,7 @@ mod imp {
         // SAFETY: `guest.fp` is a valid `FpState`; FP/SIMD no longer traps at EL2.
         unsafe { __axvcpu_aarch64_fp_restore(guest.fp) };
         load_el1(guest.el1);
+        guest.gic.load(&mut SysRegs);
         write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
         write_sysreg!("vmpidr_el2", guest.vmpidr);
         write_sysreg!("hcr_el2", guest.hcr);
@@ -323,6 +335,7 @@ mod imp {
         // SAFETY: `guest.fp` is a valid `FpState`; `load` cleared CPTR_EL2.TFP.
         unsafe { __axvcpu_aarch64_fp_save(guest.fp) };
         save_el1(guest.el1);
+        guest.gic.save(&mut SysRegs);
         write_sysreg!("hcr_el2", host.hcr);
         write_sysreg!("cnthctl_el2", host.cnthctl);
         write_sysreg!("cptr_el2", host.cptr);
@@ -357,6 +370,13 @@ mod imp {
 
     pub(crate) fn write_stage2(_stage2: Stage2Regs) {}
 
+    /// No timer to read: disabled.
+    pub(crate) const fn read_vtimer() -> (u64, u64) {
+        (0, 0)
+    }
+
+    pub(crate) fn write_cntvoff(_offset: u64) {}
+
     pub(crate) fn load(_guest: GuestHwState<'_>) -> AxVmResult<HostHwState> {
         Err(AxVmError::Unsupported)
     }
@@ -384,6 +404,16 @@ pub(crate) fn write_hcr(hcr: u64) {
 /// translations on this CPU.
 pub(crate) fn write_stage2(stage2: Stage2Regs) {
     imp::write_stage2(stage2);
+}
+
+/// The bound vCPU's virtual timer: `CNTV_CTL_EL0` and `CNTV_CVAL_EL0`.
+pub(crate) fn read_vtimer() -> (u64, u64) {
+    imp::read_vtimer()
+}
+
+/// Writes `CNTVOFF_EL2` of the bound vCPU.
+pub(crate) fn write_cntvoff(offset: u64) {
+    imp::write_cntvoff(offset);
 }
 
 /// Loads a vCPU onto this CPU; returns the hypervisor's registers to restore later.

@@ -2,20 +2,24 @@
 //!
 //! - [`context`]: the guest state ([`TrapFrame`], [`El1State`], [`FpState`]).
 //! - [`exit`]: `ESR_EL2` decoding into exits, PSCI ([`decode_sync`]).
+//! - [`gic`]: the GICv3 virtual CPU interface (list registers) of each vCPU.
+//! - [`vtimer`]: the guest's virtual timer deadline.
 //! - [`paging`]: `VTCR_EL2` / `VTTBR_EL2` from a nested paging configuration.
 //! - `entry`: the EL2 vector table ([`exception_vector_base`]) and the world switch.
 //! - `hw`: the system-register accesses of `bind` / `unbind`.
 //! - `vcpu`: [`Aarch64VCpu`].
 //!
-//! Only `entry` and `hw` contain assembly, built for aarch64 alone; the rest is
+//! Only `entry`, `hw` and `gic`'s `cpuif` contain assembly, built for aarch64 alone; the rest is
 //! tested on any host.
 
 pub mod context;
 mod entry;
 pub mod exit;
+pub mod gic;
 mod hw;
 pub mod paging;
 mod vcpu;
+pub mod vtimer;
 
 pub use self::{
     context::{El1State, FpState, TrapFrame},

@@ -2,14 +2,18 @@
 
 use core::marker::PhantomData;
 
-use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+use axvm_types::{
+    AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId, VirtualIrq,
+};
 
 use super::{
     context::{El1State, FpState, SPSR_EL1H_DAIF_MASKED, TrapFrame},
     entry::{EXIT_AARCH32, EXIT_FIQ, EXIT_IRQ, EXIT_SERROR, EXIT_SYNC},
     exit::{self, Esr},
+    gic::{self, CpuInterfaceState, IchVtr, SysRegs},
     hw::{self, GuestHwState, HostHwState},
     paging::{self, Stage2Regs},
+    vtimer,
 };
 use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
 
@@ -67,6 +71,10 @@ pub struct Aarch64SetupConfig {
     /// Trap WFE: it becomes a [`Halt`](AxVCpuExitReason::Halt) exit. Default `true`.
     /// Turn it off for SMP guests that spin on WFE in their locks.
     pub trap_wfe: bool,
+    /// `CNTVOFF_EL2`: what the guest's virtual counter lags the physical one by.
+    /// Give every vCPU of a VM the same value. Default 0: the guest counts as the
+    /// physical counter does.
+    pub cntvoff: u64,
 }
 
 impl Default for Aarch64SetupConfig {
@@ -74,6 +82,7 @@ impl Default for Aarch64SetupConfig {
         Self {
             trap_wfi: true,
             trap_wfe: true,
+            cntvoff: 0,
         }
     }
 }
@@ -135,6 +144,7 @@ pub struct Aarch64VCpu<H: AxVCpuHal> {
     host: Option<HostHwState>,
     binding: PhysCpuBinding,
     pending_virq: Option<usize>,
+    gic: CpuInterfaceState,
     vm_id: VMId,
     vcpu_id: VCpuId,
     _hal: PhantomData<fn() -> H>,
@@ -149,6 +159,7 @@ impl<H: AxVCpuHal> core::fmt::Debug for Aarch64VCpu<H> {
             .field("hcr", &format_args!("{:#x}", self.hcr))
             .field("stage2", &self.stage2)
             .field("bound_cpu", &self.binding.cpu())
+            .field("irqs", &self.gic.list())
             .finish_non_exhaustive()
     }
 }
@@ -223,6 +234,32 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
         self.pending_virq
     }
 
+    /// The GICv3 virtual CPU interface (`ICH_VTR_EL2`) of the CPU the vCPU was
+    /// created on; `None` when it has none usable (no GIC system registers, or
+    /// `ICC_SRE_EL2.SRE` = 0), and then [`irq_slots`] is 0.
+    ///
+    /// [`irq_slots`]: AxArchVCpu::irq_slots
+    #[must_use]
+    pub const fn ich_vtr(&self) -> Option<IchVtr> {
+        self.gic.vtr()
+    }
+
+    /// When the guest's virtual timer raises its interrupt, in physical counter
+    /// ticks (`CNTPCT_EL0`, i.e. `CNTV_CVAL_EL0` + `CNTVOFF_EL2`), while it is enabled
+    /// with its interrupt unmasked; `None` otherwise. A host that finds a halted
+    /// vCPU with a deadline can sleep until then (the vCPU's timer stays loaded
+    /// while it is bound, so its interrupt wakes the CPU). Read from the CPU when
+    /// the vCPU is loaded here, else from its saved state.
+    #[must_use]
+    pub fn timer_deadline(&self) -> Option<u64> {
+        let (ctl, cval) = if self.binding.is_loaded_here::<H>() {
+            hw::read_vtimer()
+        } else {
+            (self.el1.cntv_ctl_el0, self.el1.cntv_cval_el0)
+        };
+        vtimer::timer_deadline(ctl, cval, self.el1.cntvoff_el2)
+    }
+
     /// Withdraws the injected virtual IRQ (clears `HCR_EL2.VI` from the next entry
     /// on) and returns its number. Without a virtual GIC the guest cannot acknowledge
     /// the interrupt itself: the hypervisor calls this once the guest has handled it
@@ -236,9 +273,10 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
     }
 
     /// Puts the vCPU back in its reset state (general, EL1 and FP/SIMD registers;
-    /// EL1h with interrupts masked, MMU off), keeping its entry point, nested paging,
-    /// traps and affinity: what PSCI CPU_ON promises a CPU that was turned off. Set
-    /// the new entry and `x0` afterwards.
+    /// EL1h with interrupts masked, MMU off; its virtual CPU interface with no
+    /// interrupt loaded, priority mask and group enables zero), keeping its entry
+    /// point, nested paging, traps, counter offset and affinity: what PSCI CPU_ON
+    /// promises a CPU that was turned off. Set the new entry and `x0` afterwards.
     ///
     /// # Errors
     ///
@@ -252,8 +290,12 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
             spsr: SPSR_EL1H_DAIF_MASKED,
             ..TrapFrame::default()
         };
-        self.el1 = El1State::reset();
+        self.el1 = El1State {
+            cntvoff_el2: self.el1.cntvoff_el2,
+            ..El1State::reset()
+        };
         self.fp = FpState::default();
+        self.gic.reset();
         Ok(())
     }
 
@@ -269,6 +311,7 @@ impl<H: AxVCpuHal> Aarch64VCpu<H> {
         Ok(GuestHwState {
             el1: &mut self.el1,
             fp: &mut self.fp,
+            gic: &mut self.gic,
             hcr: self.hcr,
             stage2,
             vmpidr: self.vmpidr,
@@ -346,6 +389,7 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
             host: None,
             binding: PhysCpuBinding::new(),
             pending_virq: None,
+            gic: CpuInterfaceState::new(gic::probe()),
             vm_id,
             vcpu_id,
             _hal: PhantomData,
@@ -379,6 +423,10 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         self.set_hcr(config.hcr() | (self.hcr & hcr::VI));
+        self.el1.cntvoff_el2 = config.cntvoff;
+        if self.binding.is_loaded_here::<H>() {
+            hw::write_cntvoff(config.cntvoff);
+        }
         Ok(())
     }
 
@@ -395,8 +443,12 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
                 hw::write_hcr(self.hcr);
                 self.hcr_dirty = false;
             }
+            self.gic.before_entry(&mut SysRegs);
             let code = self.enter()?;
+            // The exit first: an IRQ is acknowledged before `after_exit` withdraws a
+            // maintenance interrupt that may have caused it.
             let exit = self.handle_exit(code);
+            self.gic.after_exit(&mut SysRegs);
             if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
                 return exit;
             }
@@ -409,6 +461,16 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
         }
         let binding = PhysCpuBinding::claim_here::<H>()?;
         // On an error the binding is dropped, which gives the CPU back.
+        if let Some(vtr) = self.gic.vtr() {
+            let here = gic::probe().map_or(0, IchVtr::list_regs);
+            if here < vtr.list_regs() {
+                log::error!(
+                    "aarch64 vCPU: this CPU has {here} GIC list registers, the vCPU's {}",
+                    vtr.list_regs()
+                );
+                return Err(AxVmError::Unsupported);
+            }
+        }
         self.host = Some(hw::load(self.hw_state()?)?);
         self.binding = binding;
         self.hcr_dirty = false;
@@ -446,6 +508,37 @@ impl<H: AxVCpuHal> AxArchVCpu for Aarch64VCpu<H> {
                 Ok(())
             }
         }
+    }
+
+    /// The list registers of the CPU the vCPU was created on (`ICH_VTR_EL2.ListRegs`
+    /// + 1); 0 without a usable GICv3 virtual CPU interface.
+    fn irq_slots(&self) -> usize {
+        self.gic.slots()
+    }
+
+    /// Encodes each interrupt into a list register (Group 1, the priority cut to the
+    /// implemented bits, its state, HW + pINTID when `hw_intid` is set, the EOI
+    /// maintenance request when `notify_eoi` is), clears the rest; they reach the
+    /// CPU at the next entry. With `more_pending`, `ICH_HCR_EL2.NPIE` and `UIE`: the
+    /// guest exits with the maintenance interrupt once none of them is pending or
+    /// at most one list register stays valid.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` without a GICv3 interface; `InvalidInput` (nothing changes) for
+    /// more than `irq_slots` interrupts, an INTID given twice, a special or
+    /// out-of-range vINTID, a link to anything but a PPI or SPI, or a linked
+    /// interrupt that is `PendingActive` or asks for EOI notification.
+    fn set_irq_list(&mut self, irqs: &[VirtualIrq], more_pending: bool) -> AxVmResult {
+        self.gic.set_list(irqs, more_pending)
+    }
+
+    /// The loaded interrupts, their states read back from the list registers at the
+    /// last exit. A linked interrupt still in flight when the vCPU was unbound comes
+    /// back unlinked (`hw_intid: None`, `notify_eoi: true`): `unbind` deactivated
+    /// its physical interrupt so that the next vCPU on that CPU can take it.
+    fn irq_list(&self) -> &[VirtualIrq] {
+        self.gic.list()
     }
 
     fn set_return_value(&mut self, value: u64) {
@@ -525,6 +618,7 @@ mod tests {
         vcpu.setup(Aarch64SetupConfig {
             trap_wfi: true,
             trap_wfe: false,
+            cntvoff: 0,
         })
         .unwrap();
         assert_eq!(vcpu.hcr(), 0x8_803c_263b);
@@ -641,6 +735,52 @@ mod tests {
         assert_eq!(vcpu.clear_virtual_irq(), Some(27));
         assert_eq!(vcpu.hcr() & hcr::VI, 0);
         assert_eq!(vcpu.clear_virtual_irq(), None);
+    }
+
+    #[test]
+    fn interrupts_go_to_list_registers_and_come_back_with_their_states() {
+        use axvm_types::VirqState;
+        let mut vcpu = vcpu();
+        // Off aarch64 the backend models QEMU's cortex-a72: 4 list registers.
+        assert_eq!(vcpu.ich_vtr().map(IchVtr::list_regs), Some(4));
+        assert_eq!(vcpu.irq_slots(), 4);
+        let timer = VirtualIrq {
+            intid: 27,
+            priority: 0xa0,
+            state: VirqState::Pending,
+            hw_intid: Some(27),
+            notify_eoi: false,
+        };
+        vcpu.set_irq_list(&[timer], false).unwrap();
+        assert_eq!(vcpu.irq_list(), &[timer]);
+        assert_eq!(
+            vcpu.set_irq_list(&[timer; 5], true),
+            Err(AxVmError::InvalidInput)
+        );
+        assert_eq!(vcpu.irq_list(), &[timer], "a refused list changes nothing");
+        vcpu.reset().unwrap();
+        assert!(vcpu.irq_list().is_empty());
+    }
+
+    #[test]
+    fn the_timer_deadline_counts_in_physical_ticks() {
+        let mut vcpu = vcpu();
+        assert_eq!(vcpu.timer_deadline(), None);
+        vcpu.setup(Aarch64SetupConfig {
+            cntvoff: 1_000,
+            ..Aarch64SetupConfig::default()
+        })
+        .unwrap();
+        let el1 = vcpu.el1_state_mut();
+        el1.cntv_cval_el0 = 62_500;
+        el1.cntv_ctl_el0 = vtimer::CNTV_CTL_ENABLE;
+        assert_eq!(vcpu.timer_deadline(), Some(63_500));
+        vcpu.el1_state_mut().cntv_ctl_el0 |= vtimer::CNTV_CTL_IMASK;
+        assert_eq!(vcpu.timer_deadline(), None);
+        // A reset CPU keeps its VM's counter offset.
+        vcpu.reset().unwrap();
+        assert_eq!(vcpu.el1_state().cntvoff_el2, 1_000);
+        assert_eq!(vcpu.timer_deadline(), None);
     }
 
     #[test]

@@ -49,8 +49,8 @@ fn current_el() -> u64 {
 /// The per-CPU EL2 state every CPU sets before it runs guests: the host's
 /// `HCR_EL2`, no trapping of FP at EL2 and counter access for EL1, then the
 /// backend's vectors for every later exception, this CPU's index in `TPIDR_EL2`
-/// (see `this_cpu`), and the GIC's CPU interface with the host timer's interrupt
-/// enabled.
+/// (see `this_cpu`), and the GIC's CPU interface with the interrupts of the host
+/// timer, of the guests' virtual timer and of the GIC's maintenance enabled.
 pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
     if current_el() != 2 {
         return Err("not at EL2 (the CPU was started at another exception level)");
@@ -77,7 +77,12 @@ pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
     // The timer's control register resets to an unknown value: disarmed before its
     // interrupt is enabled.
     timer::disarm_timer();
-    if gic::init_cpu(super::smp::mpidr(), timer::TIMER_INTID) {
+    let ppis = [
+        timer::TIMER_INTID,
+        timer::VIRTUAL_TIMER_INTID,
+        gic::MAINTENANCE_INTID,
+    ];
+    if gic::init_cpu(super::smp::mpidr(), &ppis) {
         Ok(())
     } else {
         Err("no GICv3 redistributor for this CPU (QEMU -M virt,gic-version=3)")
@@ -98,6 +103,11 @@ extern "C" fn boot_main() -> ! {
         super::fail_exit();
     }
     crate::cpus::boot_cpu(super::smp::mpidr() & super::smp::AFFINITY);
+    let vtr = gic::ich_vtr();
+    crate::println!(
+        "minivisor: GICv3 virtual CPU interface: ICH_VTR_EL2 {vtr:#x}, {} list registers",
+        axvcpu::arch::aarch64::gic::IchVtr(vtr).list_regs()
+    );
     unsafe extern "C" {
         static __image_end: u8;
     }

@@ -3,6 +3,12 @@
 //! CPU's redistributor awake, and the CPU interface driven through the ICC system
 //! registers from EL2. Guests get no physical interrupt; while one runs,
 //! `HCR_EL2.IMO` (set by the vCPU backend) routes every physical IRQ to EL2.
+//!
+//! The CPU interface splits priority drop and deactivation (`ICC_CTLR_EL1.EOImode`
+//! = 1): [`end`] does both for the host's own interrupts, while a physical interrupt
+//! handed to a guest through a hardware-linked list register (the virtual timer's)
+//! only gets its priority dropped ([`priority_drop`]) and stays active until the
+//! guest deactivates the virtual one, which deactivates it in hardware.
 
 use core::arch::asm;
 
@@ -30,8 +36,17 @@ const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
 const GICR_IGROUPR0: usize = 0x80;
 const GICR_ISENABLER0: usize = 0x100;
 const GICR_IPRIORITYR: usize = 0x400;
-/// The priority the host's interrupts get (any value below the mask admits them).
+/// The priority every PPI minivisor enables gets. One value for all: EL2 runs with
+/// interrupts masked and takes them only between guest entries, so priorities
+/// would only order interrupts pending at once, which minivisor handles one per
+/// exit anyway.
 const PRIORITY: u8 = 0x80;
+/// The PPI of the GIC's maintenance interrupt on QEMU virt (PPI 9): the virtual CPU
+/// interface asks the hypervisor to look at the list registers again.
+pub const MAINTENANCE_INTID: u32 = 25;
+/// ICC_CTLR_EL1.EOImode: ICC_EOIR1_EL1 only drops the priority; ICC_DIR_EL1
+/// deactivates.
+const ICC_CTLR_EOIMODE: u64 = 1 << 1;
 /// ICC_SRE_EL2: system-register interface (SRE) for EL2, and Enable (EL1 may use
 /// its own ICC_SRE_EL1).
 const ICC_SRE_EL2_SRE_ENABLE: u64 = 0b1 | 1 << 3;
@@ -80,10 +95,11 @@ fn redistributor(affinity: u32) -> Option<usize> {
         .find_map(|(base, found)| (found == affinity).then_some(base))
 }
 
-/// Wakes this CPU's redistributor, makes `ppi` (an INTID below 32) a group 1
-/// interrupt and enables it, and turns this CPU's interface on at EL2. Every CPU,
-/// once; whether this CPU's redistributor was found.
-pub fn init_cpu(mpidr: u64, ppi: u32) -> bool {
+/// Wakes this CPU's redistributor, makes each of `ppis` (INTIDs below 32) a group 1
+/// interrupt and enables it, and turns this CPU's interface on at EL2 with split
+/// priority drop and deactivation. Every CPU, once; whether this CPU's
+/// redistributor was found.
+pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> bool {
     let affinity = ((mpidr >> 8) & 0xff00_0000) as u32 | (mpidr & 0xff_ffff) as u32;
     let Some(rd) = redistributor(affinity) else {
         return false;
@@ -96,30 +112,43 @@ pub fn init_cpu(mpidr: u64, ppi: u32) -> bool {
         core::hint::spin_loop();
     }
     let sgi = rd + SGI_FRAME;
-    let bit = 1u32 << (ppi % 32);
-    write32(sgi + GICR_IGROUPR0, read32(sgi + GICR_IGROUPR0) | bit);
-    let priority = sgi + GICR_IPRIORITYR + (ppi as usize % 32);
-    // SAFETY: the priority registers are byte-accessible; this is the byte of `ppi`.
-    unsafe { core::ptr::write_volatile(priority as *mut u8, PRIORITY) };
-    write32(sgi + GICR_ISENABLER0, bit);
+    for &ppi in ppis {
+        let bit = 1u32 << (ppi % 32);
+        write32(sgi + GICR_IGROUPR0, read32(sgi + GICR_IGROUPR0) | bit);
+        let priority = sgi + GICR_IPRIORITYR + (ppi as usize % 32);
+        // SAFETY: the priority registers are byte-accessible; this is the byte of `ppi`.
+        unsafe { core::ptr::write_volatile(priority as *mut u8, PRIORITY) };
+        write32(sgi + GICR_ISENABLER0, bit);
+    }
     // SAFETY: at EL2, the GIC's CPU interface of this CPU, which only the
-    // hypervisor uses: system-register access, every priority admitted, one
-    // priority-drop-and-deactivate EOI (EOImode 0), group 1 on.
+    // hypervisor uses: system-register access (and EL1's, which the vCPU backend
+    // needs for the virtual interface), every priority admitted, split priority
+    // drop and deactivation (EOImode 1), group 1 on.
     unsafe {
         asm!(
             "msr S3_4_C12_C9_5, {sre}", // ICC_SRE_EL2
             "isb",
             "msr S3_0_C4_C6_0, {pmr}", // ICC_PMR_EL1
-            "msr S3_0_C12_C12_4, xzr", // ICC_CTLR_EL1
+            "msr S3_0_C12_C12_4, {ctlr}", // ICC_CTLR_EL1
             "msr S3_0_C12_C12_7, {one}", // ICC_IGRPEN1_EL1
             "isb",
             sre = in(reg) ICC_SRE_EL2_SRE_ENABLE,
             pmr = in(reg) 0xffu64,
+            ctlr = in(reg) ICC_CTLR_EOIMODE,
             one = in(reg) 1u64,
             options(nostack),
         );
     }
     true
+}
+
+/// This CPU's `ICH_VTR_EL2`: what its GICv3 virtual CPU interface implements
+/// (valid once [`init_cpu`] turned the system-register interface on).
+pub fn ich_vtr() -> u64 {
+    let vtr: u64;
+    // SAFETY: reading ICH_VTR_EL2 at EL2 with ICC_SRE_EL2.SRE = 1 has no side effect.
+    unsafe { asm!("mrs {}, S3_4_C12_C11_1", out(reg) vtr, options(nomem, nostack)) };
+    vtr
 }
 
 /// Acknowledges the highest-priority pending group 1 interrupt; its INTID
@@ -132,12 +161,28 @@ pub fn acknowledge() -> u64 {
     intid & 0xff_ffff
 }
 
-/// Ends interrupt `intid` (priority drop and deactivation).
+/// Ends interrupt `intid`: priority drop, then deactivation.
 pub fn end(intid: u64) {
     if intid == SPURIOUS {
         return;
     }
-    // SAFETY: writing ICC_EOIR1_EL1 at EL2 ends an interrupt this CPU acknowledged;
-    // it touches no memory.
+    priority_drop(intid);
+    deactivate(intid);
+}
+
+/// Drops the running priority of interrupt `intid`, which stays active (EOImode 1).
+pub fn priority_drop(intid: u64) {
+    if intid == SPURIOUS {
+        return;
+    }
+    // SAFETY: writing ICC_EOIR1_EL1 at EL2 drops the priority of an interrupt this
+    // CPU acknowledged; it touches no memory.
     unsafe { asm!("msr S3_0_C12_C12_1, {}", "isb", in(reg) intid, options(nomem, nostack)) };
+}
+
+/// Deactivates interrupt `intid` (after its priority drop).
+pub fn deactivate(intid: u64) {
+    // SAFETY: writing ICC_DIR_EL1 at EL2 deactivates an interrupt of this CPU's
+    // interface; it touches no memory.
+    unsafe { asm!("msr S3_0_C12_C11_1, {}", "isb", in(reg) intid, options(nomem, nostack)) };
 }

@@ -9,6 +9,7 @@ mod power;
 mod smp;
 mod timer;
 mod tlb;
+mod vtimer;
 
 use axaddrspace::{AddrSpace, ArchTlb, Stage2};
 use axdevice::Platform;
@@ -23,6 +24,7 @@ pub use self::{
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
     tlb::invalidate_remote,
+    vtimer::after_exit,
 };
 use crate::hal::Hal;
 

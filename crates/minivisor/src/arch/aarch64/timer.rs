@@ -5,6 +5,9 @@ use core::arch::asm;
 
 /// The INTID of the EL2 physical timer's PPI on QEMU virt.
 pub const TIMER_INTID: u32 = 26;
+/// The INTID of the EL1 virtual timer's PPI on QEMU virt: the guests' timer, whose
+/// interrupt reaches EL2 while a guest runs and is handed to it (`vtimer`).
+pub const VIRTUAL_TIMER_INTID: u32 = 27;
 /// CNTHP_CTL_EL2: ENABLE, interrupt not masked.
 const CTL_ENABLE: u64 = 1;
 
@@ -31,6 +34,14 @@ pub fn arm_timeslice(ticks: u64) {
             options(nomem, nostack),
         );
     }
+}
+
+/// The physical counter (`CNTPCT_EL0`), in [`timer_hz`] ticks.
+pub fn counter() -> u64 {
+    let count: u64;
+    // SAFETY: reading the physical counter at EL2 has no side effect.
+    unsafe { asm!("isb", "mrs {}, cntpct_el0", out(reg) count, options(nomem, nostack)) };
+    count
 }
 
 /// Disarms this CPU's host timer; its interrupt (level-triggered) goes away.

@@ -90,3 +90,9 @@ pub fn vcpu_of_affinity(hart_id: u64) -> Option<usize> {
 pub fn start_registers(vcpu: usize, arg: u64) -> [(usize, u64); 2] {
     [(10, vcpu as u64), (11, arg)]
 }
+
+/// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
+/// needs glue of its own): never handles one.
+pub fn after_exit(_vcpu: &mut axvcpu::AxVCpu<VCpu>, _exit: &axvcpu::AxVCpuExitReason) -> bool {
+    false
+}

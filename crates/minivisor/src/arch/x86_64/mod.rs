@@ -141,3 +141,9 @@ pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
 pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
     []
 }
+
+/// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
+/// needs glue of its own): never handles one.
+pub fn after_exit(_vcpu: &mut axvcpu::AxVCpu<VCpu>, _exit: &axvcpu::AxVCpuExitReason) -> bool {
+    false
+}

@@ -172,6 +172,15 @@ mod tests {
     }
 
     #[test]
+    fn the_gic_system_register_interface_stays_advertised() {
+        // ID_AA64PFR0_EL1.GIC (bits 27:24): 1 = GICv3 system registers, 3 = v4.1.
+        for gic in [1, 3] {
+            let pfr0 = sanitise_id(4, 0, (PFR0 & !(0xf << 24)) | gic << 24);
+            assert_eq!(field(pfr0, 6), gic);
+        }
+    }
+
+    #[test]
     fn the_pmu_and_trace_are_hidden_but_the_debug_architecture_stays() {
         let dfr0 = sanitise_id(5, 0, DFR0);
         assert_eq!(field(dfr0, 2), 0, "PMUVer");
