@@ -6,7 +6,7 @@ use axaddrspace::{AxMmHal, LinearMemory, VmidRegistry};
 use axvcpu::AxVCpuHal;
 use axvm::AxVMHal;
 use axvm_types::{
-    GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr, NestedPagingConfig,
+    GuestPhysAddr, GuestPhysAddrRange, HostPhysAddr, HostVirtAddr, NestedPagingConfig, VCpuId, VMId,
 };
 use spin::Mutex;
 
@@ -115,6 +115,16 @@ unsafe impl AxVMHal for Hal {
         let start = hpa.as_usize();
         GUEST_RAM.lock().retain(|&(low, _)| low != start);
         frames::free(hpa, size.div_ceil(frames::FRAME));
+    }
+
+    /// A vCPU got an interrupt: the CPU it runs on is kicked unless that is this one
+    /// (whose run loop loads the interrupt before its next entry anyway).
+    fn notify_vcpu(vm: VMId, vcpu: VCpuId) {
+        if let Some(cpu) = crate::sched::cpu_of(vm, vcpu)
+            && cpu != crate::arch::this_cpu()
+        {
+            crate::arch::kick_cpu(cpu);
+        }
     }
 }
 

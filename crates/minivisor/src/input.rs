@@ -67,6 +67,7 @@ pub fn poll(guests: &[Guest]) {
     let Some(mut input) = INPUT.try_lock() else {
         return;
     };
+    let mut delivered = false;
     for _ in 0..BYTES_PER_POLL {
         let Some(byte) = arch::getc() else {
             break;
@@ -75,6 +76,7 @@ pub fn poll(guests: &[Guest]) {
             Key::Byte(byte) => {
                 if let Some(console) = guests.get(input.focus).and_then(Guest::console) {
                     console.push_input(byte);
+                    delivered = true;
                 }
                 continue;
             }
@@ -101,5 +103,12 @@ pub fn poll(guests: &[Guest]) {
             "minivisor: console input goes to VM {target} `{}`",
             guest.name
         );
+    }
+    // The UART takes the bytes now and raises its receive interrupt, rather than when
+    // the guest next looks at it.
+    if delivered {
+        for vm in guests.iter().filter_map(|guest| guest.vm.as_ref()) {
+            vm.devices().poll_input();
+        }
     }
 }

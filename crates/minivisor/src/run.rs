@@ -151,9 +151,10 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
         Arc::clone(&device_console) as Arc<dyn SerialBackend>
     });
     let devices = registry
-        .build(&AxVmDeviceConfig::new(
-            crate_config.devices.emu_devices.clone(),
-        ))
+        .build(
+            &AxVmDeviceConfig::new(crate_config.devices.emu_devices.clone())
+                .with_vcpus(crate_config.base.cpu_num),
+        )
         .map_err(|e| format!("devices: {e}"))?;
     let config = AxVMConfig::new(crate_config, arch::ARCH).map_err(|e| format!("config: {e:?}"))?;
     // VMID 0 stays the hypervisor's; each VM gets its own tag for its TLB entries.
@@ -162,6 +163,7 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
     let cpu_num = config.cpu_num();
     let vcpus = arch::vcpu_configs(&config);
     let vm = Vm::new(config, space, devices, vcpus).map_err(|e| format!("VM: {e:?}"))?;
+    arch::attach_interrupts(&vm);
     vm.load_kernel_image(embedded.kernel)
         .map_err(|e| format!("kernel image: {e:?}"))?;
     if let Some(dtb) = embedded.dtb {
@@ -246,7 +248,7 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
         };
         // What the architecture adds (aarch64: the virtual timer's interrupt, a halt
         // until the guest's timer is due).
-        let handled = arch::after_exit(vcpu, exit)
+        let handled = arch::after_exit(vm, vcpu, exit)
             || matches!(
                 exit,
                 AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Nothing

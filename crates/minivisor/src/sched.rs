@@ -51,6 +51,17 @@ pub fn run_secondary(cpu: usize) {
     FINISHED.fetch_add(1, Ordering::AcqRel);
 }
 
+/// The CPU that runs vCPU `vcpu` of the VM whose id is `vm`, once the plan exists.
+pub fn cpu_of(vm: usize, vcpu: usize) -> Option<usize> {
+    let index = GUESTS
+        .get()?
+        .iter()
+        .position(|guest| guest.vm.as_ref().is_some_and(|built| built.id() == vm))?;
+    PLAN.get()?
+        .iter()
+        .position(|queue| queue.contains(&(index, vcpu)))
+}
+
 /// Places every vCPU of every running VM on one of `cpus` CPUs. A VM pinned to a
 /// CPU that is not up fails (with the reason), before any of its vCPUs runs.
 fn place(guests: &[Guest], cpus: usize) -> Vec<Vec<(usize, usize)>> {

@@ -78,6 +78,7 @@ pub(super) fn init_this_cpu(index: usize) -> Result<(), &'static str> {
     // interrupt is enabled.
     timer::disarm_timer();
     let ppis = [
+        super::kick::KICK_SGI,
         timer::TIMER_INTID,
         timer::VIRTUAL_TIMER_INTID,
         gic::MAINTENANCE_INTID,

@@ -4,6 +4,7 @@ mod boot;
 mod console;
 mod gic;
 mod irq;
+mod kick;
 mod mmu;
 mod power;
 mod smp;
@@ -20,11 +21,12 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 pub use self::{
     console::{getc, putc},
     irq::{end_of_interrupt, irq_fetch},
+    kick::kick_cpu,
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
     tlb::invalidate_remote,
-    vtimer::after_exit,
+    vtimer::{after_exit, attach_interrupts},
 };
 use crate::hal::Hal;
 

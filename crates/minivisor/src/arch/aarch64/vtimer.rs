@@ -1,39 +1,69 @@
-//! Temporary glue, until axvm's virtual GIC path replaces it: the guest's virtual
-//! timer interrupt delivered through the vCPU's list registers, with no virtual
-//! GIC model (the guest programs its CPU interface, `ICC_*` → `ICV_*`, but no
-//! distributor or redistributor).
+//! The guest's virtual timer interrupt, PPI 27. When the guest's timer fires while
+//! it runs, PPI 27 reaches EL2 and the run returns `ExternalInterrupt { vector: 27 }`;
+//! `irq::end_of_interrupt` has only dropped its priority, so it stays active until
+//! the guest deactivates it through a **hardware-linked** list register (HW = 1,
+//! pINTID 27), after which a timer still expired fires again.
 //!
-//! - When the guest's timer fires while it runs, PPI 27 reaches EL2 and the run
-//!   returns `ExternalInterrupt { vector: 27 }`; `irq::end_of_interrupt` has only
-//!   dropped its priority, so it stays active. [`after_exit`] loads vINTID 27 into
-//!   a list register **linked** to it (HW = 1, pINTID 27): the guest's EOI
-//!   deactivates the physical interrupt, and a timer still expired then fires
-//!   again. A copy of 27 already loaded (the backend unlinks one that is still in
-//!   flight when its vCPU is unbound, after deactivating the physical one) is
-//!   linked again in the state it is in, so the guest sees one interrupt.
-//! - Once the guest has finished it (the list reports it `Inactive`) the list is
-//!   emptied.
-//! - A vCPU that halts (WFI) with its timer armed in the future sleeps on `wfi` at
-//!   EL2 with its timer still loaded: the timer's interrupt (or the host's 5 ms
-//!   tick) wakes the CPU, and the guest is entered again at once.
+//! - In a VM with a vGICv3, the timer's PPI is linked in the model
+//!   ([`attach_interrupts`]) and each firing asserts it there: the VM's run loop hands
+//!   it to the backend with the guest's own enable, priority and group, like every
+//!   other interrupt.
+//! - In a VM without one (a guest that only programs its CPU interface, `ICC_*` →
+//!   `ICV_*`), the interrupt is loaded here directly, at a fixed priority, and the
+//!   list is emptied once the guest has finished it. A copy of 27 already loaded (the
+//!   backend unlinks one still in flight when its vCPU is unbound, after deactivating
+//!   the physical one) is linked again in the state it is in.
+//! - A vCPU that halts (WFI) with nothing to take sleeps on `wfi` at EL2 with its
+//!   timer still loaded: its timer, the host's 5 ms tick or a kick from another CPU
+//!   wakes the CPU, and the guest is entered again at once.
 
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason};
 use axvm_types::{VirqState, VirtualIrq};
 
-use super::{VCpu, gic, timer};
+use super::{VCpu, Vm, gic, timer};
 
 /// The virtual timer's priority in the guest (a mid-range value; with no virtual
 /// GIC there is nothing else to order it against).
 const PRIORITY: u8 = 0xa0;
 
-/// After an exit of `vcpu`, once `irq::handle` ended any physical interrupt;
-/// whether this handled the exit so the guest can run on (a halt slept through).
-pub fn after_exit(vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> bool {
+/// Links every vCPU's virtual timer PPI to the physical one in the VM's vGIC, if
+/// it has one.
+pub fn attach_interrupts(vm: &Vm) {
+    let Some(vgic) = vm.devices().vgic() else {
+        return;
+    };
+    for vcpu in 0..vm.vcpu_num() {
+        if let Err(error) = vgic.set_hw_linked(vcpu, timer::VIRTUAL_TIMER_INTID, true) {
+            crate::println!("minivisor: virtual timer of vCPU {vcpu} not linked: {error}");
+        }
+    }
+}
+
+/// After an exit of `vcpu` of `vm`, once `irq::handle` ended any physical
+/// interrupt; whether this handled the exit so the guest can run on (a halt slept
+/// through).
+pub fn after_exit(vm: &Vm, vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> bool {
+    let id = vcpu.id();
+    let timer_fired = matches!(*exit, AxVCpuExitReason::ExternalInterrupt { vector }
+        if vector == u64::from(timer::VIRTUAL_TIMER_INTID));
+    if let Some(vgic) = vm.devices().vgic() {
+        return match *exit {
+            _ if timer_fired => {
+                vgic.set_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
+                false
+            }
+            AxVCpuExitReason::Halt => {
+                if !vm.has_deliverable_irq(id) {
+                    wait_for_interrupt();
+                }
+                true
+            }
+            _ => false,
+        };
+    }
     let vcpu = vcpu.arch_mut();
     match *exit {
-        AxVCpuExitReason::ExternalInterrupt { vector }
-            if vector == u64::from(timer::VIRTUAL_TIMER_INTID) =>
-        {
+        _ if timer_fired => {
             inject(vcpu);
             false
         }
@@ -46,6 +76,14 @@ pub fn after_exit(vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> bool {
             false
         }
     }
+}
+
+/// Waits at EL2 for any interrupt (the host runs with them masked: a pending one
+/// ends the wait without being taken; the next guest entry takes it).
+fn wait_for_interrupt() {
+    // SAFETY: waiting for an interrupt at EL2 has no effect on memory; the host's
+    // periodic tick bounds the wait.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
 }
 
 /// Hands the active physical timer interrupt to the guest, linked.
@@ -92,9 +130,7 @@ fn sleep_until_deadline(vcpu: &VCpu) -> bool {
     };
     // Modulo 2^64, as the timer compares.
     if deadline.wrapping_sub(timer::counter()) as i64 > 0 {
-        // SAFETY: waiting for an interrupt at EL2 has no effect on memory; the
-        // vCPU's timer (or the host's) is armed, so a pending interrupt ends it.
-        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+        wait_for_interrupt();
     }
     true
 }

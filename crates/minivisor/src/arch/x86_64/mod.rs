@@ -144,6 +144,19 @@ pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
 
 /// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
 /// needs glue of its own): never handles one.
-pub fn after_exit(_vcpu: &mut axvcpu::AxVCpu<VCpu>, _exit: &axvcpu::AxVCpuExitReason) -> bool {
+pub fn after_exit(
+    _vm: &Vm,
+    _vcpu: &mut axvcpu::AxVCpu<VCpu>,
+    _exit: &axvcpu::AxVCpuExitReason,
+) -> bool {
     false
 }
+
+/// Links the VM's physical interrupts to its interrupt controller: nothing here,
+/// where VMs have no interrupt-controller model yet (the device registry builds the
+/// vGICv3 for aarch64 only).
+pub fn attach_interrupts(_vm: &Vm) {}
+
+/// Kicks CPU `cpu` out of its guest so it loads a new interrupt: never needed here,
+/// for the same reason (only an interrupt-controller model asks for kicks).
+pub fn kick_cpu(_cpu: usize) {}
