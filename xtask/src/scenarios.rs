@@ -225,6 +225,7 @@ const AARCH64: &[Scenario] = &[
             "[vtimer-aarch64] vtimer: 10 interrupts while running",
         ],
         icount: true,
+        script: None,
     },
     Scenario {
         name: "vtimer shared",
@@ -237,6 +238,7 @@ const AARCH64: &[Scenario] = &[
             "timer interrupts while vCPU 0 was in its timer handler",
         ],
         icount: false,
+        script: None,
     },
 ];
 
