@@ -27,17 +27,14 @@ pub struct Scenario {
     pub script: Option<&'static Script>,
 }
 
-/// Whether the scenarios that boot Linux run by default. They need minivisor's
-/// vGICv3, guest virtual timer and generated device tree (issue 12); until then
-/// they run only when the environment variable [`LINUX_SCENARIOS_ENV`] is `1`.
-const LINUX_BY_DEFAULT: bool = false;
-
-/// Set to `1` to add the scenarios that boot Linux (see [`LINUX_BY_DEFAULT`]).
+/// Set to `0` to leave out the scenarios that boot Linux (they fetch Debian's
+/// packages on first use and take the longest).
 pub const LINUX_SCENARIOS_ENV: &str = "AXVM_LINUX_SCENARIOS";
 
-/// Whether the scenarios that boot Linux run.
+/// Whether the scenarios that boot Linux run: always, unless
+/// [`LINUX_SCENARIOS_ENV`] is `0`.
 fn linux_enabled() -> bool {
-    LINUX_BY_DEFAULT || std::env::var(LINUX_SCENARIOS_ENV).is_ok_and(|value| value == "1")
+    std::env::var(LINUX_SCENARIOS_ENV).map_or(true, |value| value != "0")
 }
 
 /// The scenarios of `arch`, the Linux ones included when enabled.
