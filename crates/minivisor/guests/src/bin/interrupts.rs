@@ -240,16 +240,24 @@ irqs_irq_entry:
             VTIMER if me == 0 => {
                 // Disabled, so its line is low before the end of the interrupt.
                 msr!("cntv_ctl_el0", 0);
-                TIMER.store(TIMER.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+                TIMER.store(
+                    TIMER.load(Ordering::Relaxed).wrapping_add(1),
+                    Ordering::Release,
+                );
             }
             SGI => {
                 if let Some(taken) = SGIS.get(me) {
-                    taken.store(taken.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+                    taken.store(
+                        taken.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Release,
+                    );
                 }
             }
             UART_SPI if me == 0 => uart_rx(),
             SPURIOUS => return,
-            _ => fail(format_args!("vCPU {me} acknowledged unexpected INTID {intid}")),
+            _ => fail(format_args!(
+                "vCPU {me} acknowledged unexpected INTID {intid}"
+            )),
         }
         msr!("S3_0_C12_C12_1", intid); // ICC_EOIR1_EL1
     }
@@ -267,7 +275,10 @@ irqs_irq_entry:
             count = count.wrapping_add(1);
         }
         RX_BYTES.store(count, Ordering::Release);
-        RX_IRQS.store(RX_IRQS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+        RX_IRQS.store(
+            RX_IRQS.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
     }
 
     #[unsafe(no_mangle)]
@@ -299,14 +310,20 @@ irqs_irq_entry:
     fn enable_cpu(vcpu: usize, ppis: &[u64]) {
         msr!("vbar_el1", core::ptr::addr_of!(irqs_vectors) as u64);
         let rd = GICR.wrapping_add(vcpu.wrapping_mul(GICR_STRIDE));
-        write32(rd + GICR_WAKER, read32(rd + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP);
+        write32(
+            rd + GICR_WAKER,
+            read32(rd + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP,
+        );
         while read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
             core::hint::spin_loop();
         }
         let sgi_frame = rd + SGI_FRAME;
         for &intid in ppis.iter().chain(&[SGI]) {
             let (word, mask) = bit(intid);
-            write32(sgi_frame + IGROUPR + word, read32(sgi_frame + IGROUPR + word) | mask);
+            write32(
+                sgi_frame + IGROUPR + word,
+                read32(sgi_frame + IGROUPR + word) | mask,
+            );
             write8(sgi_frame + IPRIORITYR + intid as usize, PRIORITY);
             write32(sgi_frame + ISENABLER + word, mask);
         }
@@ -341,7 +358,11 @@ irqs_irq_entry:
 
     /// The instructions (under icount) of one GICD write, and the loop's own, per write.
     fn gicd_write_cost() -> (u64, u64) {
-        let baseline = nanos(GICD_WRITES, |round| BASELINE.store(round, Ordering::Relaxed));
+        // A volatile RAM write: the compiler may not fold the loop away.
+        let baseline = nanos(GICD_WRITES, |round| {
+            // SAFETY: a store to this program's own static.
+            unsafe { core::ptr::write_volatile(BASELINE.as_ptr(), round) }
+        });
         let writes = nanos(GICD_WRITES, |round| {
             write32(GICD + TIMED_REG, (round as u32) & 0xf0f0_f0f0);
         });
@@ -395,7 +416,9 @@ irqs_irq_entry:
     pub fn main() -> ! {
         let sre = mrs!("S3_0_C12_C12_5"); // ICC_SRE_EL1
         if sre & 1 == 0 {
-            fail(format_args!("no GIC system registers (ICC_SRE_EL1 {sre:#x})"));
+            fail(format_args!(
+                "no GIC system registers (ICC_SRE_EL1 {sre:#x})"
+            ));
         }
         enable_distributor_and_uart();
         enable_cpu(0, &[VTIMER]);
@@ -414,7 +437,11 @@ irqs_irq_entry:
         }
         let (timer, sgi) = (TIMER.load(Ordering::Acquire), sgis(0).wrapping_add(sgis(1)));
         if timer != TIMER_ROUNDS || sgis(0) != 1 || sgis(1) != 1 {
-            fail(format_args!("took {timer} timer interrupts and SGIs {}/{}", sgis(0), sgis(1)));
+            fail(format_args!(
+                "took {timer} timer interrupts and SGIs {}/{}",
+                sgis(0),
+                sgis(1)
+            ));
         }
         say(format_args!(
             "interrupts: vtimer {timer}, sgi {sgi}, uart-rx {bytes} bytes in {} interrupts",
