@@ -45,4 +45,13 @@ pub trait VirtualInterruptController: Send + Sync {
 
     /// Whether `vcpu` has an interrupt it could take now (a waiting vCPU wakes for it).
     fn has_deliverable(&self, vcpu: usize) -> bool;
+
+    /// Whether anything changed since `vcpu`'s last [`irqs_for_vcpu`](Self::irqs_for_vcpu)
+    /// that could change its list. `false` lets the run loop keep the loaded list, and
+    /// skip the model, when the guest did nothing with it either. The default, `true`,
+    /// always recomputes.
+    fn needs_relist(&self, vcpu: usize) -> bool {
+        let _ = vcpu;
+        true
+    }
 }

@@ -61,6 +61,9 @@ pub struct ScriptedVCpu {
     /// The interrupts last loaded by `set_irq_list`; a test edits their states to
     /// play the guest.
     pub irqs: Vec<VirtualIrq>,
+    /// Plays the guest inside `run`: called with the loaded interrupts and the run's
+    /// number (1 for the first), before the step is returned.
+    pub guest: Option<fn(&mut [VirtualIrq], usize)>,
 }
 
 impl AxArchVCpu for ScriptedVCpu {
@@ -78,6 +81,7 @@ impl AxArchVCpu for ScriptedVCpu {
             bound_cpu: None,
             irq_slot_count: 0,
             irqs: Vec::new(),
+            guest: None,
         })
     }
 
@@ -100,6 +104,9 @@ impl AxArchVCpu for ScriptedVCpu {
             return Err(AxVmError::BadState);
         }
         self.runs = self.runs.saturating_add(1);
+        if let Some(guest) = self.guest {
+            guest(&mut self.irqs, self.runs);
+        }
         self.script
             .pop_front()
             .unwrap_or(Ok(AxVCpuExitReason::SystemDown))

@@ -48,6 +48,11 @@ pub(crate) fn load<A: AxArchVCpu>(
     if slots == 0 {
         return Ok(());
     }
+    // Nothing changed in the model, and the guest did nothing with what it holds (the
+    // backend still reports what was loaded): the loaded list is still right.
+    if !controller.needs_relist(id) && vcpu.irq_list() == scratch.as_slice() {
+        return Ok(());
+    }
     let more = controller.irqs_for_vcpu(id, slots, scratch);
     // Nothing loaded and nothing to load: the common exit costs no backend call.
     if scratch.is_empty() && vcpu.irq_list().is_empty() {
@@ -56,14 +61,17 @@ pub(crate) fn load<A: AxArchVCpu>(
     vcpu.set_irq_list(scratch, more)
 }
 
-/// Gives the backend's view of vCPU `id`'s loaded interrupts back to the model.
+/// Gives the backend's view of vCPU `id`'s loaded interrupts back to the model, unless
+/// it is still `handed` (what [`load`] gave it): then the guest acknowledged and ended
+/// nothing, and the model already knows every state.
 pub(crate) fn sync<A: AxArchVCpu>(
     controller: &dyn VirtualInterruptController,
     vcpu: &AxVCpu<A>,
     id: VCpuId,
+    handed: &[VirtualIrq],
 ) {
     let loaded = vcpu.irq_list();
-    if !loaded.is_empty() {
+    if !loaded.is_empty() && loaded != handed {
         controller.sync_from_vcpu(id, loaded);
     }
 }

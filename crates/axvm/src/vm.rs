@@ -666,7 +666,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             // copy on every exit.
             let result = vcpu.run();
             if let Some(controller) = &self.irq {
-                irq::sync(controller.as_ref(), &vcpu, id);
+                irq::sync(controller.as_ref(), &vcpu, id, &irqs);
             }
             let exit = match &result {
                 Ok(exit) => exit,

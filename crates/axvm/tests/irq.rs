@@ -12,6 +12,7 @@ mod common;
 
 use axdevice::SgiRegister;
 use axvcpu::{AxVCpuExitReason, scripted::ScriptedEvent};
+use axvm::ExitAction;
 use axvm_types::{AccessWidth, GuestPhysAddr, VirqState};
 use common::{NOTIFIED, vm_with};
 
@@ -125,4 +126,40 @@ fn an_sgi_write_reaches_its_target_and_kicks_it() {
             .events
             .contains(&ScriptedEvent::Skip)
     );
+}
+
+#[test]
+fn an_exit_that_changed_nothing_keeps_the_loaded_list() {
+    let halt = || Ok(AxVCpuExitReason::Halt);
+    let (vm, _) = vm_with(CONFIG, vec![vec![halt(), halt(), halt()], vec![]]);
+    mmio_write(&vm, GICD, 0x2);
+    mmio_write(&vm, GICD + 0x104, 1 << 1);
+    vm.vcpu(0).unwrap().arch_mut().irq_slot_count = 4;
+    vm.boot().unwrap();
+    vm.devices().irq_sink().unwrap().set_level(33, true);
+    // Run 1 is entered with the interrupt loaded; in run 2 the guest takes it.
+    vm.vcpu(0).unwrap().arch_mut().guest = Some(|irqs, run| {
+        if run == 2 {
+            irqs[0].state = VirqState::Active;
+        }
+    });
+    let mut exits = 0;
+    let result = vm.run_vcpu_with(0, |_, _| {
+        exits += 1;
+        if exits < 3 {
+            ExitAction::Resume
+        } else {
+            ExitAction::Return
+        }
+    });
+    assert_eq!(result, Ok(AxVCpuExitReason::Halt));
+    let vcpu = vm.vcpu(0).unwrap();
+    let lists = vcpu
+        .arch()
+        .events
+        .iter()
+        .filter(|event| matches!(event, ScriptedEvent::IrqList(..)))
+        .count();
+    assert_eq!((vcpu.arch().runs, lists), (3, 2));
+    assert_eq!(vcpu.arch().irqs[0].state, VirqState::Active);
 }

@@ -225,9 +225,7 @@ impl BaseDeviceOps<GuestPhysAddr> for GicDistributor {
                 self.vgic.name()
             );
         }
-        let value = self
-            .vgic
-            .with_state(None, |state, _| self.read(state, reg, width));
+        let value = self.vgic.read_state(|state| self.read(state, reg, width));
         usize::try_from(value).map_err(|_| AxVmErrorKind::InvalidInput.into())
     }
 

@@ -43,6 +43,7 @@ mod state;
 mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use axvm_types::VirtualIrq;
 use spin::Mutex;
@@ -101,6 +102,11 @@ pub struct VGic {
     gicr: MmioRange,
     notifier: Option<Arc<dyn VcpuNotifier>>,
     state: Mutex<GicState>,
+    /// Bumped, under the state lock, by every change of the state: a vCPU whose list
+    /// was computed at the current generation need not be given a new one.
+    generation: AtomicU64,
+    /// Per vCPU, the generation its last list was computed at.
+    listed_at: Vec<AtomicU64>,
 }
 
 impl core::fmt::Debug for VGic {
@@ -132,6 +138,11 @@ impl VGic {
             gicd: config.gicd_range(name)?,
             gicr: config.gicr_range(name)?,
             state: Mutex::new(GicState::new(&config)),
+            generation: AtomicU64::new(0),
+            // Never equal to a generation: the first list is always computed.
+            listed_at: (0..config.vcpu_num)
+                .map(|_| AtomicU64::new(u64::MAX))
+                .collect(),
             config,
             notifier,
         })
@@ -199,13 +210,28 @@ impl VGic {
         op: impl FnOnce(&mut GicState, &mut Notify) -> R,
     ) -> R {
         let mut notify = Notify::default();
-        let result = op(&mut self.state.lock(), &mut notify);
+        let result = {
+            let mut state = self.state.lock();
+            let result = op(&mut state, &mut notify);
+            self.generation.fetch_add(1, Ordering::Release);
+            result
+        };
+        self.tell(notify, skip);
+        result
+    }
+
+    /// Runs `op`, which only reads the state (a register read).
+    fn read_state<R>(&self, op: impl FnOnce(&GicState) -> R) -> R {
+        op(&self.state.lock())
+    }
+
+    /// Notifies every vCPU of `notify` except `skip`.
+    fn tell(&self, notify: Notify, skip: Option<usize>) {
         if let Some(notifier) = &self.notifier {
             for vcpu in notify.iter().filter(|&vcpu| Some(vcpu) != skip) {
                 notifier.notify(vcpu);
             }
         }
-        result
     }
 
     /// Drives PPI `intid` (16-31) of `vcpu`. Other INTIDs and vCPUs are ignored (logged).
@@ -275,9 +301,25 @@ impl VirtualInterruptController for VGic {
         self.with_state(Some(vcpu), |state, notify| state.sync(vcpu, loaded, notify));
     }
 
+    /// Computing a list records who holds what but changes no interrupt's state, so it
+    /// does not move the generation: the list stays current until something else does.
     fn irqs_for_vcpu(&self, vcpu: usize, slots: usize, out: &mut Vec<VirtualIrq>) -> bool {
-        self.with_state(Some(vcpu), |state, notify| {
-            state.list(vcpu, slots, out, notify)
+        let mut notify = Notify::default();
+        let more = {
+            let mut state = self.state.lock();
+            let more = state.list(vcpu, slots, out, &mut notify);
+            if let Some(listed) = self.listed_at.get(vcpu) {
+                listed.store(self.generation.load(Ordering::Acquire), Ordering::Release);
+            }
+            more
+        };
+        self.tell(notify, Some(vcpu));
+        more
+    }
+
+    fn needs_relist(&self, vcpu: usize) -> bool {
+        self.listed_at.get(vcpu).is_none_or(|listed| {
+            listed.load(Ordering::Acquire) != self.generation.load(Ordering::Acquire)
         })
     }
 

@@ -422,3 +422,30 @@ fn a_notifier_may_call_back_into_the_gic() {
     // Break the cycle notifier -> GIC -> notifier.
     *notifier.0.lock() = None;
 }
+
+#[test]
+fn a_list_stays_current_until_the_state_changes() {
+    let gic = gic(2, 32);
+    assert!(gic.vgic.needs_relist(0), "never listed");
+    gic.enable_grp1();
+    gic.spi(33, 0, false, 0xa0);
+    let _ = gic.list(0, 4);
+    assert!(!gic.vgic.needs_relist(0));
+    assert!(gic.vgic.needs_relist(1), "vCPU 1 has no list yet");
+    // Reading registers changes nothing.
+    let _ = gic.d32(0);
+    assert!(!gic.vgic.needs_relist(0));
+    gic.vgic.set_level(33, true);
+    assert!(gic.vgic.needs_relist(0), "a line moved");
+    let (list, _) = gic.list(0, 4);
+    assert_eq!(list.len(), 1);
+    assert!(!gic.vgic.needs_relist(0));
+    gic.vgic.sync_from_vcpu(
+        0,
+        &[VirtualIrq {
+            state: Active,
+            ..list[0]
+        }],
+    );
+    assert!(gic.vgic.needs_relist(0), "the guest took it");
+}
