@@ -43,7 +43,7 @@ mod state;
 mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use axvm_types::VirtualIrq;
 use spin::Mutex;
@@ -102,11 +102,11 @@ pub struct VGic {
     gicr: MmioRange,
     notifier: Option<Arc<dyn VcpuNotifier>>,
     state: Mutex<GicState>,
-    /// Bumped, under the state lock, by every change of the state: a vCPU whose list
-    /// was computed at the current generation need not be given a new one.
-    generation: AtomicU64,
-    /// Per vCPU, the generation its last list was computed at.
-    listed_at: Vec<AtomicU64>,
+    /// Per vCPU, whether a change since its last list may have changed what the list
+    /// should hold: set, under the state lock, for every vCPU a change notes (the
+    /// target of an interrupt it made deliverable, whoever held the interrupt), cleared
+    /// when the vCPU's list is computed.
+    stale: Vec<AtomicBool>,
 }
 
 impl core::fmt::Debug for VGic {
@@ -138,10 +138,8 @@ impl VGic {
             gicd: config.gicd_range(name)?,
             gicr: config.gicr_range(name)?,
             state: Mutex::new(GicState::new(&config)),
-            generation: AtomicU64::new(0),
-            // Never equal to a generation: the first list is always computed.
-            listed_at: (0..config.vcpu_num)
-                .map(|_| AtomicU64::new(u64::MAX))
+            stale: (0..config.vcpu_num)
+                .map(|_| AtomicBool::new(true))
                 .collect(),
             config,
             notifier,
@@ -213,7 +211,7 @@ impl VGic {
         let result = {
             let mut state = self.state.lock();
             let result = op(&mut state, &mut notify);
-            self.generation.fetch_add(1, Ordering::Release);
+            self.mark_stale(notify, None);
             result
         };
         self.tell(notify, skip);
@@ -223,6 +221,16 @@ impl VGic {
     /// Runs `op`, which only reads the state (a register read).
     fn read_state<R>(&self, op: impl FnOnce(&GicState) -> R) -> R {
         op(&self.state.lock())
+    }
+
+    /// Marks every vCPU of `notify` but `except` as needing a new list; called with the
+    /// state locked, so a list computed later sees the change.
+    fn mark_stale(&self, notify: Notify, except: Option<usize>) {
+        for vcpu in notify.iter().filter(|&vcpu| Some(vcpu) != except) {
+            if let Some(stale) = self.stale.get(vcpu) {
+                stale.store(true, Ordering::Release);
+            }
+        }
     }
 
     /// Notifies every vCPU of `notify` except `skip`.
@@ -301,15 +309,18 @@ impl VirtualInterruptController for VGic {
         self.with_state(Some(vcpu), |state, notify| state.sync(vcpu, loaded, notify));
     }
 
-    /// Computing a list records who holds what but changes no interrupt's state, so it
-    /// does not move the generation: the list stays current until something else does.
+    /// Computing a list records who holds what but changes no interrupt's state: the
+    /// list stays current until a change notes this vCPU.
     fn irqs_for_vcpu(&self, vcpu: usize, slots: usize, out: &mut Vec<VirtualIrq>) -> bool {
         let mut notify = Notify::default();
         let more = {
             let mut state = self.state.lock();
             let more = state.list(vcpu, slots, out, &mut notify);
-            if let Some(listed) = self.listed_at.get(vcpu) {
-                listed.store(self.generation.load(Ordering::Acquire), Ordering::Release);
+            // Listing notes this vCPU as the holder of what it lists: that is the list
+            // just made, not a change.
+            self.mark_stale(notify, Some(vcpu));
+            if let Some(stale) = self.stale.get(vcpu) {
+                stale.store(false, Ordering::Release);
             }
             more
         };
@@ -318,9 +329,9 @@ impl VirtualInterruptController for VGic {
     }
 
     fn needs_relist(&self, vcpu: usize) -> bool {
-        self.listed_at.get(vcpu).is_none_or(|listed| {
-            listed.load(Ordering::Acquire) != self.generation.load(Ordering::Acquire)
-        })
+        self.stale
+            .get(vcpu)
+            .is_none_or(|stale| stale.load(Ordering::Acquire))
     }
 
     fn has_deliverable(&self, vcpu: usize) -> bool {
