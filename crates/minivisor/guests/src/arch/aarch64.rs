@@ -3,6 +3,9 @@
 
 use core::arch::{asm, global_asm};
 
+#[path = "aarch64/el1.rs"]
+mod el1;
+
 /// How the hello program names this guest.
 pub const GUEST: &str = "an aarch64 guest at EL1";
 /// RAM the hostile configs map read-only.

@@ -29,11 +29,11 @@
 #[cfg(target_arch = "aarch64")]
 mod gicv3 {
     use core::{
-        arch::{asm, global_asm},
+        arch::asm,
         sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
     };
 
-    use minivisor_guests::{counter, counter_hz, cpu_id, power, println, wfi};
+    use minivisor_guests::{counter, counter_hz, cpu_id, mrs, msr, power, println, wfi};
 
     /// The timer interrupts vCPU 0 waits for.
     pub const TIMER_ROUNDS: usize = 10;
@@ -103,87 +103,8 @@ mod gicv3 {
     /// The RAM word the timing's baseline loop writes.
     static BASELINE: AtomicU64 = AtomicU64::new(0);
 
-    // The vector table: an IRQ from EL1 on SP_EL1 (offset 0x280) calls `irq()` with the
-    // caller-saved registers saved; every other vector is unexpected.
-    global_asm!(
-        r#"
-.macro IRQS_UNEXPECTED
-    .balign 0x80
-    mrs x0, esr_el1
-    b irqs_unexpected
-.endm
-
-.section .text.irqs_vectors, "ax"
-.balign 2048
-.global irqs_vectors
-irqs_vectors:
-    .rept 5
-    IRQS_UNEXPECTED
-    .endr
-    .balign 0x80
-    sub sp, sp, #176
-    stp x0, x1, [sp]
-    b irqs_irq_entry
-    .rept 10
-    IRQS_UNEXPECTED
-    .endr
-
-irqs_irq_entry:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x29, [sp, #144]
-    str x30, [sp, #160]
-    bl {handler}
-    ldp x2, x3, [sp, #16]
-    ldp x4, x5, [sp, #32]
-    ldp x6, x7, [sp, #48]
-    ldp x8, x9, [sp, #64]
-    ldp x10, x11, [sp, #80]
-    ldp x12, x13, [sp, #96]
-    ldp x14, x15, [sp, #112]
-    ldp x16, x17, [sp, #128]
-    ldp x18, x29, [sp, #144]
-    ldr x30, [sp, #160]
-    ldp x0, x1, [sp]
-    add sp, sp, #176
-    eret
-.purgem IRQS_UNEXPECTED
-.text
-"#,
-        handler = sym irq,
-    );
-
-    unsafe extern "C" {
-        static irqs_vectors: u8;
-    }
-
-    /// Reads a system register by name.
-    macro_rules! mrs {
-        ($reg:literal) => {{
-            let value: u64;
-            // SAFETY: reading these registers at EL1 has no effect on memory.
-            unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) value, options(nomem, nostack)) };
-            value
-        }};
-    }
-
-    /// Writes a system register by name.
-    macro_rules! msr {
-        ($reg:literal, $value:expr) => {{
-            let value: u64 = $value;
-            // SAFETY: the guest's own CPU interface, timer and vector base; no memory
-            // is touched.
-            unsafe {
-                asm!(concat!("msr ", $reg, ", {}"), "isb", in(reg) value, options(nomem, nostack))
-            };
-        }};
-    }
+    // The vector table: an IRQ calls `irq` with the counter it read first.
+    minivisor_guests::irq_vector_table!(irq, irqs_unexpected);
 
     fn read32(addr: usize) -> u32 {
         // SAFETY: `addr` is a register of the VM's emulated GIC or PL011 (constants
@@ -233,7 +154,7 @@ irqs_irq_entry:
     }
 
     /// The IRQ handler: acknowledge, service, end.
-    extern "C" fn irq() {
+    extern "C" fn irq(_now: u64) {
         let me = me();
         let intid = mrs!("S3_0_C12_C12_0") & 0xff_ffff; // ICC_IAR1_EL1
         match intid {
@@ -308,7 +229,7 @@ irqs_irq_entry:
     /// grouped, prioritised and enabled, its CPU interface and vectors on, IRQs
     /// unmasked.
     fn enable_cpu(vcpu: usize, ppis: &[u64]) {
-        msr!("vbar_el1", core::ptr::addr_of!(irqs_vectors) as u64);
+        msr!("vbar_el1", irq_vector_base());
         let rd = GICR.wrapping_add(vcpu.wrapping_mul(GICR_STRIDE));
         write32(
             rd + GICR_WAKER,

@@ -30,11 +30,11 @@ const ROUNDS: usize = 10;
 #[cfg(target_arch = "aarch64")]
 mod gicv3 {
     use core::{
-        arch::{asm, global_asm},
+        arch::asm,
         sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     };
 
-    use minivisor_guests::{counter, counter_hz, cpu_id, power, println, wfi};
+    use minivisor_guests::{counter, counter_hz, cpu_id, mrs, msr, power, println, wfi};
 
     use super::ROUNDS;
 
@@ -69,94 +69,8 @@ mod gicv3 {
     /// Timer interrupts vCPU 1 took while vCPU 0 was in its slow handler.
     static WHILE_SLOW: AtomicUsize = AtomicUsize::new(0);
 
-    // The vector table: an IRQ from EL1 on SP_EL1 (offset 0x280) reads the counter
-    // first, then calls `vtimer_irq(counter)` with the caller-saved registers saved;
-    // every other vector is unexpected.
-    global_asm!(
-        r#"
-.macro VTIMER_UNEXPECTED
-    .balign 0x80
-    mrs x0, esr_el1
-    b vtimer_unexpected
-.endm
-
-.section .text.vtimer_vectors, "ax"
-.balign 2048
-.global vtimer_vectors
-vtimer_vectors:
-    VTIMER_UNEXPECTED
-    VTIMER_UNEXPECTED
-    VTIMER_UNEXPECTED
-    VTIMER_UNEXPECTED
-    VTIMER_UNEXPECTED
-    .balign 0x80
-    sub sp, sp, #176
-    stp x0, x1, [sp]
-    mrs x0, cntvct_el0
-    b vtimer_irq_entry
-    VTIMER_UNEXPECTED
-    VTIMER_UNEXPECTED
-    .rept 8
-    VTIMER_UNEXPECTED
-    .endr
-
-vtimer_irq_entry:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x29, [sp, #144]
-    str x30, [sp, #160]
-    bl {handler}
-    ldp x2, x3, [sp, #16]
-    ldp x4, x5, [sp, #32]
-    ldp x6, x7, [sp, #48]
-    ldp x8, x9, [sp, #64]
-    ldp x10, x11, [sp, #80]
-    ldp x12, x13, [sp, #96]
-    ldp x14, x15, [sp, #112]
-    ldp x16, x17, [sp, #128]
-    ldp x18, x29, [sp, #144]
-    ldr x30, [sp, #160]
-    ldp x0, x1, [sp]
-    add sp, sp, #176
-    eret
-.purgem VTIMER_UNEXPECTED
-.text
-"#,
-        handler = sym vtimer_irq,
-    );
-
-    unsafe extern "C" {
-        static vtimer_vectors: u8;
-    }
-
-    /// Reads a system register by name.
-    macro_rules! mrs {
-        ($reg:literal) => {{
-            let value: u64;
-            // SAFETY: reading these registers at EL1 has no effect on memory;
-            // none of them traps to the hypervisor.
-            unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) value, options(nomem, nostack)) };
-            value
-        }};
-    }
-
-    /// Writes a system register by name.
-    macro_rules! msr {
-        ($reg:literal, $value:expr) => {{
-            let value: u64 = $value;
-            // SAFETY: the guest's own CPU interface, timer and vector base; no memory
-            // is touched.
-            unsafe {
-                asm!(concat!("msr ", $reg, ", {}"), "isb", in(reg) value, options(nomem, nostack))
-            };
-        }};
-    }
+    // The vector table: an IRQ calls `vtimer_irq` with the counter it read first.
+    minivisor_guests::irq_vector_table!(vtimer_irq, vtimer_unexpected);
 
     /// This vCPU's index into the per-vCPU statics.
     fn me() -> usize {
@@ -239,7 +153,7 @@ vtimer_irq_entry:
         let Some(taken) = TAKEN.get(me()) else {
             return;
         };
-        msr!("vbar_el1", core::ptr::addr_of!(vtimer_vectors) as u64);
+        msr!("vbar_el1", irq_vector_base());
         msr!("S3_0_C4_C6_0", 0xff); // ICC_PMR_EL1: admit every priority
         msr!("S3_0_C12_C12_7", 1); // ICC_IGRPEN1_EL1: Group 1 on
         // SAFETY: unmasks IRQs at EL1; the vector table above handles them.
