@@ -2,8 +2,10 @@
 
 mod dummy;
 mod fifo;
+mod irq_output;
 mod ns16550;
 mod pl011;
+mod vcpu_set;
 mod vgic;
 
 pub use dummy::DummyDevice;

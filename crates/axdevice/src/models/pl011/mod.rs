@@ -30,28 +30,24 @@ use axvm_types::{AccessWidth, AxVmErrorKind, AxVmResult, EmulatedDeviceType, Gue
 use spin::Mutex;
 
 use self::state::Pl011State;
-use crate::{addr::MmioRange, backend::SerialBackend, irq::IrqSink, traits::BaseDeviceOps};
+use crate::{
+    addr::MmioRange, backend::SerialBackend, irq::IrqSink, models::irq_output::IrqOutput,
+    traits::BaseDeviceOps,
+};
 
 /// An emulated PL011 UART.
 pub struct Pl011 {
     name: String,
     range: MmioRange,
     backend: Arc<dyn SerialBackend>,
-    irq: Option<IrqLine>,
     state: Mutex<Locked>,
 }
 
-/// Where UARTINTR goes.
-struct IrqLine {
-    sink: Arc<dyn IrqSink>,
-    line: u32,
-}
-
-/// The register state and the interrupt level last driven onto the line.
+/// The register state and where UARTINTR goes.
 #[derive(Debug)]
 struct Locked {
     regs: Pl011State,
-    driven: bool,
+    irq: IrqOutput,
 }
 
 impl core::fmt::Debug for Pl011 {
@@ -59,8 +55,7 @@ impl core::fmt::Debug for Pl011 {
         f.debug_struct("Pl011")
             .field("name", &self.name)
             .field("range", &self.range)
-            .field("irq_line", &self.irq.as_ref().map(|irq| irq.line))
-            .field("state", &self.state.lock().regs)
+            .field("state", &*self.state.lock())
             .finish_non_exhaustive()
     }
 }
@@ -77,10 +72,9 @@ impl Pl011 {
             name: name.into(),
             range,
             backend,
-            irq: None,
             state: Mutex::new(Locked {
                 regs: Pl011State::new(),
-                driven: false,
+                irq: IrqOutput::unwired(),
             }),
         }
     }
@@ -90,14 +84,14 @@ impl Pl011 {
     /// can change: register writes, reads that pop received data, and [`poll`](Self::poll).
     #[must_use]
     pub fn with_irq(mut self, sink: Arc<dyn IrqSink>, line: u32) -> Self {
-        self.irq = Some(IrqLine { sink, line });
+        self.state.get_mut().irq.wire(sink, line);
         self
     }
 
     /// The interrupt line the output is wired to, if any.
     #[must_use]
     pub fn irq_line(&self) -> Option<u32> {
-        self.irq.as_ref().map(|irq| irq.line)
+        self.state.lock().irq.line()
     }
 
     /// Pulls pending host input into the receive FIFO, drives the interrupt line, and
@@ -106,7 +100,7 @@ impl Pl011 {
     pub fn poll(&self) -> bool {
         let mut state = self.state.lock();
         state.regs.poll(self.backend.as_ref());
-        self.drive(&mut state)
+        Self::drive(&mut state)
     }
 
     /// Whether the interrupt output (UARTINTR: RIS & IMSC non-zero) is asserted.
@@ -115,18 +109,10 @@ impl Pl011 {
         self.state.lock().regs.irq_asserted()
     }
 
-    /// Drives the line to the output's level if it changed, and returns the level. The
-    /// sink is called with the UART's lock held, so the levels two vCPUs' accesses
-    /// produce reach it in the order the accesses took effect (lock order: the UART,
-    /// then the sink's).
-    fn drive(&self, state: &mut Locked) -> bool {
+    /// Drives the line to the output's level (see [`IrqOutput`]) and returns the level.
+    fn drive(state: &mut Locked) -> bool {
         let level = state.regs.irq_asserted();
-        if let Some(irq) = &self.irq {
-            if level != state.driven {
-                irq.sink.set_level(irq.line, level);
-            }
-            state.driven = level;
-        }
+        state.irq.drive(level);
         level
     }
 
@@ -162,7 +148,7 @@ impl BaseDeviceOps<GuestPhysAddr> for Pl011 {
         let value = {
             let mut state = self.state.lock();
             let value = state.regs.read(register, self.backend.as_ref());
-            self.drive(&mut state);
+            Self::drive(&mut state);
             value
         };
         let shifted = value
@@ -185,7 +171,7 @@ impl BaseDeviceOps<GuestPhysAddr> for Pl011 {
         let val = u32::try_from(val).map_err(|_| AxVmErrorKind::InvalidInput)?;
         let mut state = self.state.lock();
         state.regs.write(register, val, self.backend.as_ref());
-        self.drive(&mut state);
+        Self::drive(&mut state);
         Ok(())
     }
 

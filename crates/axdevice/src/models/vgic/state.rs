@@ -11,39 +11,8 @@ use super::{
     regs::{IROUTER_IRM, IROUTER_UPPER_AFF, IROUTER_WRITABLE, PRIVATE_COUNT, SGI_COUNT},
 };
 
-/// The vCPUs to notify once the lock is dropped, as a bit set (at most 64 vCPUs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Notify(pub(super) u64);
-
-impl Notify {
-    pub(super) fn add(&mut self, vcpu: usize) {
-        if let Some(bit) = u32::try_from(vcpu)
-            .ok()
-            .and_then(|shift| 1u64.checked_shl(shift))
-        {
-            self.0 |= bit;
-        }
-    }
-
-    pub(super) fn add_all(&mut self, vcpu_num: usize) {
-        for vcpu in 0..vcpu_num {
-            self.add(vcpu);
-        }
-    }
-
-    /// The vCPUs in the set, lowest first.
-    pub(super) fn iter(self) -> impl Iterator<Item = usize> {
-        let mut bits = self.0;
-        core::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let vcpu = bits.trailing_zeros();
-            bits &= bits.wrapping_sub(1);
-            usize::try_from(vcpu).ok()
-        })
-    }
-}
+/// The vCPUs to notify once the lock is dropped.
+pub(super) use crate::models::vcpu_set::VcpuSet as Notify;
 
 /// An interrupt handed to a vCPU by the last list, with the state it was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,8 +250,6 @@ impl GicState {
 
 #[cfg(test)]
 mod tests {
-    use alloc::vec::Vec;
-
     use axvm_types::GuestPhysAddr;
 
     use super::*;
@@ -294,20 +261,6 @@ mod tests {
             vcpus,
             64,
         ))
-    }
-
-    #[test]
-    fn notify_sets_iterate_lowest_first_and_ignore_ids_past_63() {
-        let mut notify = Notify::default();
-        notify.add(5);
-        notify.add(0);
-        notify.add(63);
-        notify.add(64);
-        notify.add(usize::MAX);
-        assert_eq!(notify.iter().collect::<Vec<_>>(), [0, 5, 63]);
-        let mut all = Notify::default();
-        all.add_all(3);
-        assert_eq!(all.0, 0b111);
     }
 
     #[test]
