@@ -4,7 +4,16 @@
 //! Implemented: RBR/THR, IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR and DLL/DLM behind
 //! LCR.DLAB; the 16-byte receive FIFO with its four trigger levels; loopback (MCR.LOOP)
 //! including the modem-status loop; the line-status, received-data, character-timeout,
-//! THR-empty and modem-status interrupts with the IIR priorities.
+//! THR-empty and modem-status interrupts with the IIR priorities. The interrupt output
+//! (INTR: IIR has a cause) can drive a line ([`Ns16550::with_irq`]), as a level.
+//!
+//! The THR-empty interrupt behaves as Linux's 8250 driver expects: it is raised by each
+//! character written to THR and by IER.ETBEI going from 0 to 1 (THR is always empty),
+//! and cleared by a THR write or by a read of IIR that reports it.
+//!
+//! INTR is not gated by MCR.OUT2, as in QEMU's `serial` (PC boards route INTR through
+//! OUT2; Linux's 8250 sets OUT2 whenever the port has an interrupt, so it works either
+//! way).
 //!
 //! Not implemented: writes to the read-only LSR and MSR (factory test) are ignored; offsets
 //! past 7 in a larger window are reserved and read 0; all logged at debug level.
@@ -36,6 +45,8 @@ use self::state::Ns16550State;
 use crate::{
     addr::{DeviceAddr, DeviceRange},
     backend::SerialBackend,
+    irq::IrqSink,
+    models::irq_output::IrqOutput,
     traits::BaseDeviceOps,
 };
 
@@ -45,7 +56,23 @@ pub struct Ns16550<A> {
     name: String,
     range: DeviceRange<A>,
     backend: Arc<dyn SerialBackend>,
-    state: Mutex<Ns16550State>,
+    state: Mutex<Locked>,
+}
+
+/// The register state and where INTR goes.
+#[derive(Debug)]
+struct Locked {
+    regs: Ns16550State,
+    irq: IrqOutput,
+}
+
+impl Locked {
+    /// Drives the line to the output's level (see [`IrqOutput`]) and returns the level.
+    fn drive(&mut self) -> bool {
+        let level = self.regs.irq_asserted();
+        self.irq.drive(level);
+        level
+    }
 }
 
 impl<A: DeviceAddr> core::fmt::Debug for Ns16550<A> {
@@ -69,23 +96,42 @@ impl<A: DeviceAddr> Ns16550<A> {
             name: name.into(),
             range,
             backend,
-            state: Mutex::new(Ns16550State::new()),
+            state: Mutex::new(Locked {
+                regs: Ns16550State::new(),
+                irq: IrqOutput::unwired(),
+            }),
         }
     }
 
-    /// Pulls pending host input into the receive FIFO and returns whether the interrupt
-    /// output is asserted. The host calls this when input arrives; the model also polls on
-    /// every guest access.
+    /// The same UART with its interrupt output (INTR) wired to `line` of `sink` (for a
+    /// PLIC, the source number, e.g. 10 on riscv `virt`). The line follows the output
+    /// whenever it can change: register writes, register reads (popping received data,
+    /// reading IIR), and [`poll`](Self::poll).
+    #[must_use]
+    pub fn with_irq(mut self, sink: Arc<dyn IrqSink>, line: u32) -> Self {
+        self.state.get_mut().irq.wire(sink, line);
+        self
+    }
+
+    /// The interrupt line the output is wired to, if any.
+    #[must_use]
+    pub fn irq_line(&self) -> Option<u32> {
+        self.state.lock().irq.line()
+    }
+
+    /// Pulls pending host input into the receive FIFO, drives the interrupt line, and
+    /// returns whether the interrupt output is asserted. The host calls this when input
+    /// arrives; the model also polls on every guest access.
     pub fn poll(&self) -> bool {
         let mut state = self.state.lock();
-        state.poll(self.backend.as_ref());
-        state.irq_asserted()
+        state.regs.poll(self.backend.as_ref());
+        state.drive()
     }
 
     /// Whether the interrupt output is asserted (IIR has a pending source).
     #[must_use]
     pub fn irq_asserted(&self) -> bool {
-        self.state.lock().irq_asserted()
+        self.state.lock().regs.irq_asserted()
     }
 
     /// The register offsets of the bytes an access touches, low byte first.
@@ -123,8 +169,9 @@ impl<A: DeviceAddr> BaseDeviceOps<A> for Ns16550<A> {
         let mut state = self.state.lock();
         let mut bytes = [0u8; 8];
         for (byte, offset) in bytes.iter_mut().zip(offsets) {
-            *byte = state.read(offset, self.backend.as_ref());
+            *byte = state.regs.read(offset, self.backend.as_ref());
         }
+        state.drive();
         Ok(usize::try_from(u64::from_le_bytes(bytes)).unwrap_or(0))
     }
 
@@ -133,8 +180,14 @@ impl<A: DeviceAddr> BaseDeviceOps<A> for Ns16550<A> {
         let mut state = self.state.lock();
         let bytes = u64::try_from(val).unwrap_or(u64::MAX).to_le_bytes();
         for (&byte, offset) in bytes.iter().zip(offsets) {
-            state.write(offset, byte, self.backend.as_ref());
+            state.regs.write(offset, byte, self.backend.as_ref());
         }
+        state.drive();
         Ok(())
+    }
+
+    /// Pulls host input into the receive FIFO and raises the interrupt it enables.
+    fn poll_input(&self) {
+        self.poll();
     }
 }

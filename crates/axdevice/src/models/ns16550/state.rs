@@ -76,8 +76,8 @@ impl Ns16550State {
         }
     }
 
-    /// Whether the INTR output is asserted. (PC boards also gate it with MCR.OUT2; that
-    /// wiring belongs to whoever routes the interrupt.)
+    /// Whether the INTR output is asserted: some enabled cause is pending. MCR.OUT2 does
+    /// not gate it (as in QEMU; see the module documentation).
     pub(super) fn irq_asserted(&self) -> bool {
         self.pending() != IIR_NONE
     }
@@ -120,9 +120,16 @@ impl Ns16550State {
         self.thre_pending = true;
     }
 
-    /// Reads the byte register at `offset`.
+    /// Reads the byte register at `offset`. Host input is taken before and after, so a
+    /// character waiting behind the one read is in the FIFO at once.
     pub(super) fn read(&mut self, offset: usize, backend: &dyn SerialBackend) -> u8 {
         self.poll(backend);
+        let value = self.read_register(offset);
+        self.poll(backend);
+        value
+    }
+
+    fn read_register(&mut self, offset: usize) -> u8 {
         match offset {
             RBR_THR if self.dlab() => self.dll,
             RBR_THR => self.rx.pop().map_or(0, |entry| (entry & 0xff) as u8),

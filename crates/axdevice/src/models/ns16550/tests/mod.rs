@@ -1,5 +1,7 @@
 //! Per-register tests of the NS16550A model, as a port device and as an MMIO device.
 
+mod interrupts;
+
 use alloc::sync::Arc;
 
 use axvm_types::{AccessWidth, AxVmErrorKind, GuestPhysAddr, Port};
