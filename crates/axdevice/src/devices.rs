@@ -11,7 +11,7 @@ use crate::{
     irq::{IrqSink, VcpuNotifier, VirtualInterruptController},
     ivc::IvcChannelAllocator,
     links::{CurrentVcpu, HostLinks},
-    models::VGic,
+    models::{VGic, VPlic},
     registry::DeviceRegistry,
     traits::{MmioDevice, PortDevice, SysRegDevice},
 };
@@ -56,14 +56,23 @@ struct InterruptController {
     name: String,
     controller: Arc<dyn VirtualInterruptController>,
     sink: Arc<dyn IrqSink>,
-    vgic: Option<Arc<VGic>>,
+    model: ControllerModel,
+}
+
+/// The concrete controller, kept for the architecture glue that needs more than the
+/// traits (the aarch64 SGI registers and virtual timer).
+#[derive(Debug)]
+enum ControllerModel {
+    VGic(Arc<VGic>),
+    VPlic(Arc<VPlic>),
+    Other,
 }
 
 impl core::fmt::Debug for InterruptController {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("InterruptController")
             .field("name", &self.name)
-            .field("vgic", &self.vgic.is_some())
+            .field("model", &self.model)
             .finish_non_exhaustive()
     }
 }
@@ -353,7 +362,7 @@ impl AxVmDevices {
             name: name.into(),
             controller,
             sink,
-            vgic: None,
+            model: ControllerModel::Other,
         })
     }
 
@@ -368,7 +377,22 @@ impl AxVmDevices {
             name: vgic.name().into(),
             controller: vgic.clone(),
             sink: vgic.clone(),
-            vgic: Some(vgic),
+            model: ControllerModel::VGic(vgic),
+        })
+    }
+
+    /// Makes `vplic` the VM's interrupt controller and line sink, keeping the concrete
+    /// type for the riscv glue ([`vplic`](Self::vplic)).
+    ///
+    /// # Errors
+    ///
+    /// [`DeviceError::DuplicateInterruptController`] if the VM has one already.
+    pub fn set_vplic(&mut self, vplic: Arc<VPlic>) -> Result<(), DeviceError> {
+        self.install_controller(InterruptController {
+            name: vplic.name().into(),
+            controller: vplic.clone(),
+            sink: vplic.clone(),
+            model: ControllerModel::VPlic(vplic),
         })
     }
 
@@ -398,7 +422,20 @@ impl AxVmDevices {
     /// The VM's vGICv3, if its controller is one.
     #[must_use]
     pub fn vgic(&self) -> Option<&Arc<VGic>> {
-        self.irq.as_ref().and_then(|irq| irq.vgic.as_ref())
+        match &self.irq.as_ref()?.model {
+            ControllerModel::VGic(vgic) => Some(vgic),
+            _ => None,
+        }
+    }
+
+    /// The VM's vPLIC, if its controller is one (its shape gives the guest device
+    /// tree's PLIC node).
+    #[must_use]
+    pub fn vplic(&self) -> Option<&Arc<VPlic>> {
+        match &self.irq.as_ref()?.model {
+            ControllerModel::VPlic(vplic) => Some(vplic),
+            _ => None,
+        }
     }
 
     /// The notifier to give a model at construction: it forwards to what the host sets

@@ -8,12 +8,13 @@
 //! - [`AxVmDevices`]: a VM's three buses and its IVC channel pool, built from an
 //!   [`AxVmDeviceConfig`] by a [`DeviceRegistry`] of factories keyed by
 //!   [`EmulatedDeviceType`](axvm_types::EmulatedDeviceType).
-//! - Models: [`Pl011`] (its interrupt output can drive a line), [`Ns16550`] (port or
-//!   MMIO), [`DummyDevice`], the [`IvcChannelAllocator`], and [`VGic`], an emulated GICv3
+//! - Models: [`Pl011`] and [`Ns16550`] (port or MMIO), whose interrupt outputs can drive
+//!   a line, [`DummyDevice`], the [`IvcChannelAllocator`], [`VGic`], an emulated GICv3
 //!   (no ITS/LPIs): distributor ([`GicDistributor`]), one redistributor per vCPU
 //!   ([`GicRedistributors`]), the SGI system registers ([`GicSgiRegister`]), and the
 //!   per-vCPU interrupt lists the run loop loads into the list registers
-//!   ([`VirtualInterruptController`]).
+//!   ([`VirtualInterruptController`]), and [`VPlic`], an emulated RISC-V PLIC with one
+//!   S-mode context per vCPU, whose best deliverable source becomes `hvip.VSEIP`.
 //! - Interrupt plumbing: devices raise lines through an [`IrqSink`]; the VM's controller
 //!   ([`AxVmDevices::interrupt_controller`]) tells the host through a [`VcpuNotifier`]
 //!   which vCPU to kick; [`CurrentVcpu`] says which vCPU made an access. The host sets
@@ -120,8 +121,9 @@ pub use irq::{IrqSink, VcpuNotifier, VirtualInterruptController};
 pub use ivc::{IVC_ALIGN, IvcChannelAllocator};
 pub use links::CurrentVcpu;
 pub use models::{
-    DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, Ns16550, Pl011, SgiRegister,
-    SgiTargets, VGic, VGicConfig, aarch64_sysreg_addr, spis_for_lines,
+    DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, Ns16550, Pl011, PlicContexts,
+    SgiRegister, SgiTargets, VGic, VGicConfig, VPlic, VPlicConfig, aarch64_sysreg_addr,
+    spis_for_lines,
 };
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};

@@ -7,6 +7,7 @@ mod ns16550;
 mod pl011;
 mod vcpu_set;
 mod vgic;
+mod vplic;
 
 pub use dummy::DummyDevice;
 pub use ns16550::Ns16550;
@@ -15,3 +16,4 @@ pub use vgic::{
     GicDistributor, GicRedistributors, GicSgiRegister, SgiRegister, SgiTargets, VGic, VGicConfig,
     aarch64_sysreg_addr, spis_for_lines,
 };
+pub use vplic::{PlicContexts, VPlic, VPlicConfig};
