@@ -4,11 +4,12 @@ use alloc::sync::Arc;
 
 use axvm_types::{EmulatedDeviceConfig, EmulatedDeviceType};
 
-use super::{ConsoleProvider, DeviceRegistry, gic};
+use super::{ConsoleProvider, DeviceRegistry, gic, plic};
 use crate::{
     addr::{DeviceAddr, DeviceRange, MmioRange},
     devices::AxVmDevices,
     error::DeviceError,
+    irq::IrqSink,
     ivc::IvcChannelAllocator,
     models::{DummyDevice, Ns16550, Pl011},
     platform::{Platform, Window},
@@ -49,24 +50,35 @@ impl GenericBuild for BuildDummy {
     }
 }
 
-struct BuildNs16550(Arc<ConsoleProvider>);
+/// An NS16550 with its host end and, if wired, its interrupt line.
+struct BuildNs16550<'a> {
+    consoles: &'a ConsoleProvider,
+    irq: Option<(Arc<dyn IrqSink>, u32)>,
+}
 
-impl GenericBuild for BuildNs16550 {
+impl GenericBuild for BuildNs16550<'_> {
     fn build<A: DeviceAddr>(
         &self,
         config: &EmulatedDeviceConfig,
         range: DeviceRange<A>,
     ) -> Arc<dyn BaseDeviceOps<A>> {
-        Arc::new(Ns16550::new(&config.name, range, (self.0)(config)))
+        let uart = Ns16550::new(&config.name, range, (self.consoles)(config));
+        Arc::new(match &self.irq {
+            Some((sink, line)) => uart.with_irq(sink.clone(), *line),
+            None => uart,
+        })
     }
 }
 
-/// Wires a PL011's interrupt to the VM's controller, if it has one and the config names
-/// a line.
-fn wire_pl011(uart: Pl011, config: &EmulatedDeviceConfig, devices: &AxVmDevices) -> Pl011 {
+/// Where a device's interrupt goes: the VM's controller, if it has one and the config
+/// names a line.
+fn irq_line(
+    config: &EmulatedDeviceConfig,
+    devices: &AxVmDevices,
+) -> Option<(Arc<dyn IrqSink>, u32)> {
     match (devices.irq_sink(), u32::try_from(config.irq_id)) {
-        (Some(sink), Ok(line)) if line != 0 => uart.with_irq(sink, line),
-        _ => uart,
+        (Some(sink), Ok(line)) if line != 0 => Some((sink, line)),
+        _ => None,
     }
 }
 
@@ -81,16 +93,33 @@ pub(super) fn register(registry: &mut DeviceRegistry, consoles: Arc<ConsoleProvi
     });
     match platform {
         Platform::Aarch64 => {
-            registry.register(EmulatedDeviceType::InterruptController, gic::build);
+            registry
+                .register_interrupt_controller(EmulatedDeviceType::InterruptController, gic::build);
             registry.register(EmulatedDeviceType::Console, move |config, devices| {
                 let range = MmioRange::for_config(config)?;
                 let uart = Pl011::new(&config.name, range, consoles(config));
-                devices.add_mmio_dev(Arc::new(wire_pl011(uart, config, devices)))
+                let uart = match irq_line(config, devices) {
+                    Some((sink, line)) => uart.with_irq(sink, line),
+                    None => uart,
+                };
+                devices.add_mmio_dev(Arc::new(uart))
             })
         }
         Platform::X86_64 | Platform::Riscv64 => {
+            if platform == Platform::Riscv64 {
+                for emu_type in [
+                    EmulatedDeviceType::InterruptController,
+                    EmulatedDeviceType::PPPTGlobal,
+                ] {
+                    registry.register_interrupt_controller(emu_type, plic::build);
+                }
+            }
             registry.register(EmulatedDeviceType::Console, move |config, devices| {
-                add_in_window(platform, config, devices, BuildNs16550(consoles.clone()))
+                let build = BuildNs16550 {
+                    consoles: consoles.as_ref(),
+                    irq: irq_line(config, devices),
+                };
+                add_in_window(platform, config, devices, build)
             })
         }
     };

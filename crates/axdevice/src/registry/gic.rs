@@ -3,30 +3,14 @@
 
 use alloc::sync::Arc;
 
-use axvm_types::{EmulatedDeviceConfig, EmulatedDeviceType, GuestPhysAddr};
+use axvm_types::{EmulatedDeviceConfig, GuestPhysAddr};
 
+use super::controller::{invalid, other_lines};
 use crate::{
     devices::AxVmDevices,
     error::DeviceError,
     models::{VGic, VGicConfig, spis_for_lines},
 };
-
-fn invalid(config: &EmulatedDeviceConfig, reason: &'static str) -> DeviceError {
-    DeviceError::InvalidConfig {
-        name: config.name.clone(),
-        reason,
-    }
-}
-
-/// The lines the other devices of the VM raise.
-fn device_lines(devices: &AxVmDevices) -> impl Iterator<Item = usize> + '_ {
-    devices
-        .config()
-        .emu_configs
-        .iter()
-        .filter(|line| line.emu_type != EmulatedDeviceType::InterruptController)
-        .map(|line| line.irq_id)
-}
 
 /// The GIC's shape: GICD at the window (exactly 64 KiB), GICR at `cfg_list[0]`, one
 /// redistributor per vCPU of the VM, and `cfg_list[1]` SPIs or, without it, enough for
@@ -44,7 +28,7 @@ pub(super) fn vgic_config(
         .ok_or_else(|| invalid(config, "cfg_list[0] must hold the GICR base"))?;
     let spi_count = match config.cfg_list.get(1) {
         Some(&count) => count,
-        None => spis_for_lines(device_lines(devices)),
+        None => spis_for_lines(other_lines(devices, config)),
     };
     let gic = VGicConfig::new(
         GuestPhysAddr::from(config.base_gpa),
@@ -53,7 +37,7 @@ pub(super) fn vgic_config(
         spi_count,
     );
     gic.validate(&config.name)?;
-    if device_lines(devices).any(|line| (1..32).contains(&line)) {
+    if other_lines(devices, config).any(|line| (1..32).contains(&line)) {
         // Most likely a device-tree SPI number: SPI n is INTID n + 32.
         return Err(invalid(
             config,
@@ -61,7 +45,7 @@ pub(super) fn vgic_config(
         ));
     }
     let intids = gic.rounded_spis().saturating_add(32).min(1020);
-    if device_lines(devices).any(|line| line >= intids) {
+    if other_lines(devices, config).any(|line| line >= intids) {
         return Err(invalid(
             config,
             "a device's irq_id is past the GIC's last SPI (raise cfg_list[1])",

@@ -3,11 +3,19 @@
 //! Adding a model means registering one more factory; no central `match` knows every type.
 
 mod builtin;
+mod controller;
 mod gic;
+mod plic;
 #[cfg(test)]
 mod tests;
 
-use alloc::{boxed::Box, collections::BTreeMap, string::String, sync::Arc, vec::Vec};
+use alloc::{
+    boxed::Box,
+    collections::{BTreeMap, BTreeSet},
+    string::String,
+    sync::Arc,
+    vec::Vec,
+};
 
 use axvm_types::{EmulatedDeviceConfig, EmulatedDeviceType};
 
@@ -29,6 +37,8 @@ pub type ConsoleProvider = dyn Fn(&EmulatedDeviceConfig) -> Arc<dyn SerialBacken
 pub struct DeviceRegistry {
     platform: Platform,
     factories: BTreeMap<EmulatedDeviceType, Box<DeviceFactory>>,
+    /// The types whose factories build interrupt controllers.
+    controllers: BTreeSet<EmulatedDeviceType>,
 }
 
 impl core::fmt::Debug for DeviceRegistry {
@@ -36,6 +46,7 @@ impl core::fmt::Debug for DeviceRegistry {
         f.debug_struct("DeviceRegistry")
             .field("platform", &self.platform)
             .field("types", &self.factories.keys().collect::<Vec<_>>())
+            .field("controllers", &self.controllers)
             .finish()
     }
 }
@@ -47,6 +58,7 @@ impl DeviceRegistry {
         Self {
             platform,
             factories: BTreeMap::new(),
+            controllers: BTreeSet::new(),
         }
     }
 
@@ -54,8 +66,9 @@ impl DeviceRegistry {
     ///
     /// | type | model |
     /// | --- | --- |
-    /// | `interrupt-controller` | aarch64: a [`VGic`](crate::VGic) (GICv3): GICD at the window, which must be 64 KiB; `cfg_list[0]` = the GICR base (one 128 KiB redistributor per vCPU of [`AxVmDeviceConfig::vcpu_num`]); optional `cfg_list[1]` = the SPI count (default: enough for the highest `irq_id` of the other devices, at least 32, rounded up to 32); every other device's `irq_id` must then be 0 (none) or an SPI's INTID the GIC has |
-    /// | `console` | aarch64: [`Pl011`](crate::Pl011) (MMIO), its interrupt wired to the controller when the VM has one and `irq_id` is not 0; x86_64 and riscv64: [`Ns16550`](crate::Ns16550), a port device when [`Platform::window`] says the window is a port window, else MMIO |
+    /// | `interrupt-controller` | aarch64: a [`VGic`](crate::VGic) (GICv3): GICD at the window, which must be 64 KiB; `cfg_list[0]` = the GICR base (one 128 KiB redistributor per vCPU of [`AxVmDeviceConfig::vcpu_num`]); optional `cfg_list[1]` = the SPI count (default: enough for the highest `irq_id` of the other devices, at least 32, rounded up to 32); every other device's `irq_id` must then be 0 (none) or an SPI's INTID the GIC has. riscv64: a [`VPlic`](crate::VPlic) over the window (usually 0x60_0000); optional `cfg_list[0]` = the source count N (default [`VPlicConfig::sources_for_lines`](crate::VPlicConfig::sources_for_lines) of the other devices' `irq_id`s), optional `cfg_list[1]` = the context count (the vCPU count, the default: S-mode contexts only; or twice it: M and S per hart, see [`PlicContexts`](crate::PlicContexts)); every other device's `irq_id` must then be 0 or a source 1 to N |
+    /// | `pppt-global` | riscv64: the same [`VPlic`](crate::VPlic), from the ArceOS hypervisor's form `["plic", 0x0c00_0000, 0x60_0000, 0, 0x30, [context_num]]` (emulated whole, nothing passed through) |
+    /// | `console` | aarch64: [`Pl011`](crate::Pl011) (MMIO); x86_64 and riscv64: [`Ns16550`](crate::Ns16550), a port device when [`Platform::window`] says the window is a port window, else MMIO; either with its interrupt wired to the controller when the VM has one and `irq_id` is not 0 |
     /// | `dummy` | [`DummyDevice`](crate::DummyDevice), port or MMIO by the same rule |
     /// | `ivc-channel` | the VM's [`IvcChannelAllocator`](crate::IvcChannelAllocator) pool over the window |
     ///
@@ -88,7 +101,30 @@ impl DeviceRegistry {
         + 'static,
     ) -> &mut Self {
         self.factories.insert(emu_type, Box::new(factory));
+        self.controllers.remove(&emu_type);
         self
+    }
+
+    /// Makes `factory` build the VM's interrupt controller from lines of type
+    /// `emu_type`, replacing any factory it had: [`build`](Self::build) runs it before
+    /// the factories of other devices, so they find the controller to wire their lines to.
+    pub fn register_interrupt_controller(
+        &mut self,
+        emu_type: EmulatedDeviceType,
+        factory: impl Fn(&EmulatedDeviceConfig, &mut AxVmDevices) -> Result<(), DeviceError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> &mut Self {
+        self.register(emu_type, factory);
+        self.controllers.insert(emu_type);
+        self
+    }
+
+    /// Whether lines of type `emu_type` build an interrupt controller.
+    #[must_use]
+    pub fn builds_interrupt_controller(&self, emu_type: EmulatedDeviceType) -> bool {
+        self.controllers.contains(&emu_type)
     }
 
     /// Whether the registry can build devices of type `emu_type`.
@@ -138,9 +174,11 @@ impl DeviceRegistry {
         }
     }
 
-    /// Builds every device of `config`: the interrupt controllers first, so that every
-    /// device finds the controller it raises its lines at wherever the config lists it,
-    /// then the others, each group in config order.
+    /// Builds every device of `config`: the interrupt controllers first (the lines whose
+    /// type was registered with
+    /// [`register_interrupt_controller`](Self::register_interrupt_controller)), so that
+    /// every device finds the controller it raises its lines at wherever the config
+    /// lists it, then the others, each group in config order.
     ///
     /// # Errors
     ///
@@ -148,7 +186,7 @@ impl DeviceRegistry {
     pub fn build(&self, config: &AxVmDeviceConfig) -> Result<AxVmDevices, DeviceError> {
         let mut devices = AxVmDevices::for_config(config);
         let is_controller =
-            |line: &&EmulatedDeviceConfig| line.emu_type == EmulatedDeviceType::InterruptController;
+            |line: &&EmulatedDeviceConfig| self.builds_interrupt_controller(line.emu_type);
         let controllers = config.emu_configs.iter().filter(is_controller);
         let others = config
             .emu_configs

@@ -1,6 +1,11 @@
 //! Tests of the registry and the built-in factories.
 
-use alloc::{string::ToString, sync::Arc, vec, vec::Vec};
+use alloc::{
+    string::{String, ToString},
+    sync::Arc,
+    vec,
+    vec::Vec,
+};
 
 use axvm_types::{AccessWidth, EmulatedDeviceConfig, EmulatedDeviceType, GuestPhysAddr, Port};
 
@@ -136,6 +141,41 @@ fn user_factories_extend_and_replace_the_builtin_ones() {
         .unwrap();
     assert_eq!(device.name(), "ioapic");
     assert_eq!(range.size(), 0x1000);
+}
+
+#[test]
+fn controller_factories_run_first() {
+    let (mut registry, _) = registry(Platform::Riscv64);
+    for emu_type in [
+        EmulatedDeviceType::InterruptController,
+        EmulatedDeviceType::PPPTGlobal,
+    ] {
+        assert!(registry.builds_interrupt_controller(emu_type));
+    }
+    assert!(!registry.builds_interrupt_controller(EmulatedDeviceType::Console));
+    let order = Arc::new(spin::Mutex::new(Vec::new()));
+    let record = |order: &Arc<spin::Mutex<Vec<String>>>| {
+        let order = order.clone();
+        move |config: &EmulatedDeviceConfig, _: &mut AxVmDevices| {
+            order.lock().push(config.name.clone());
+            Ok(())
+        }
+    };
+    registry.register(EmulatedDeviceType::Dummy, record(&order));
+    registry.register_interrupt_controller(EmulatedDeviceType::X86IoApic, record(&order));
+    let config = AxVmDeviceConfig::new(vec![
+        line("a", 0x1000, 0x10, EmulatedDeviceType::Dummy),
+        line("ioapic", 0x2000, 0x10, EmulatedDeviceType::X86IoApic),
+        line("b", 0x3000, 0x10, EmulatedDeviceType::Dummy),
+    ]);
+    registry.build(&config).unwrap();
+    assert_eq!(*order.lock(), ["ioapic", "a", "b"]);
+    // A plain registration replaces the factory and its controller role.
+    registry.register(EmulatedDeviceType::X86IoApic, record(&order));
+    assert!(!registry.builds_interrupt_controller(EmulatedDeviceType::X86IoApic));
+    order.lock().clear();
+    registry.build(&config).unwrap();
+    assert_eq!(*order.lock(), ["a", "ioapic", "b"]);
 }
 
 #[test]
