@@ -195,7 +195,7 @@ impl VPlic {
     }
 
     /// Drives or latches source `line`, ignoring (logged) lines the PLIC does not have.
-    fn signal(&self, line: u32, edge: bool, asserted: bool) {
+    fn signal(&self, line: u32, signal: Signal) {
         self.with_state(|state, changes| {
             if !state.has_source(line) {
                 log::debug!(
@@ -203,26 +203,34 @@ impl VPlic {
                     self.name,
                     state.source_count()
                 );
-            } else if edge {
-                state.latch_edge(line, changes);
-            } else {
-                state.set_level(line, asserted, changes);
+                return;
+            }
+            match signal {
+                Signal::Level(asserted) => state.set_level(line, asserted, changes),
+                Signal::Edge => state.latch_edge(line, changes),
             }
         });
     }
+}
+
+/// What a device does to its line.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Level(bool),
+    Edge,
 }
 
 impl IrqSink for VPlic {
     /// Drives the line of source `line` (1 to N); others are ignored, logged at debug
     /// level.
     fn set_level(&self, line: u32, asserted: bool) {
-        self.signal(line, false, asserted);
+        self.signal(line, Signal::Level(asserted));
     }
 
     /// Latches one edge on source `line`: it is pending until claimed, whatever its
     /// line does.
     fn pulse(&self, line: u32) {
-        self.signal(line, true, true);
+        self.signal(line, Signal::Edge);
     }
 }
 
