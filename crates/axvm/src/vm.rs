@@ -420,12 +420,14 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
 
     /// Copies the kernel image to its load address. Loading it again replaces it.
     ///
-    /// A raw binary goes to the config's `kernel_load_addr`. An arm64 Linux `Image`
-    /// on an aarch64 VM (see [`kernel_image`](crate::kernel_image)) goes to the
-    /// first 2 MiB-aligned base plus its `text_offset` at or above
-    /// `kernel_load_addr` in the RAM region holding it, keeps its whole
-    /// `image_size` (`.bss` included) free of the other images, and (before the VM
-    /// boots) vCPU 0 is entered at its load address (Linux's `booting.rst`).
+    /// A raw binary goes to the config's `kernel_load_addr`. A Linux `Image` of the
+    /// VM's architecture (see [`kernel_image`](crate::kernel_image)) goes to the
+    /// first address at or above `kernel_load_addr` in the RAM region holding it
+    /// that its header allows — arm64: a 2 MiB-aligned base plus its `text_offset`
+    /// (Linux's `booting.rst`); riscv64: a 2 MiB boundary at least `text_offset`
+    /// past the region's start — keeps its whole `image_size` (`.bss` included)
+    /// free of the other images, and (before the VM boots) vCPU 0 is entered at its
+    /// load address.
     ///
     /// # Errors
     ///
