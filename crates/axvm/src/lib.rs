@@ -60,7 +60,7 @@ mod placement;
 mod vm;
 
 pub use self::{
-    boot::{boot_registers, multiboot_registers},
+    boot::{boot_registers, multiboot_registers, start_registers},
     config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig, X86_APIC_PAGE},
     fault::GuestFault,
     hal::AxVMHal,
