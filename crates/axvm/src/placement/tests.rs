@@ -133,10 +133,16 @@ fn a_riscv_image_goes_to_a_2mib_boundary_past_ram_plus_its_text_offset() {
     assert_eq!(placed.load, 0x4020_0000);
     // Higher up, to the next 2 MiB boundary.
     let placed = place_kernel(&config(Arch::Riscv64, 0x4030_0000), &image).unwrap();
-    assert_eq!((placed.load, placed.entry), (0x4040_0000, Some(0x4040_0000)));
+    assert_eq!(
+        (placed.load, placed.entry),
+        (0x4040_0000, Some(0x4040_0000))
+    );
     // An image_size below the file (a broken header): the file is kept free.
-    let placed = place_kernel(&config(Arch::Riscv64, 0x4000_0000), &riscv_image(0, 1, 0x300))
-        .unwrap();
+    let placed = place_kernel(
+        &config(Arch::Riscv64, 0x4000_0000),
+        &riscv_image(0, 1, 0x300),
+    )
+    .unwrap();
     assert_eq!((placed.load, placed.reserved), (0x4000_0000, 0x340));
 }
 
