@@ -280,3 +280,56 @@ fn the_reference_riscv_linux_config_gets_a_tree() {
     assert!(tree.find_node("/soc/serial@10000000").is_none());
     assert!(tree.chosen().stdout().is_none());
 }
+
+/// The repository's riscv64 Linux config fits Debian's kernel (text_offset 2 MiB,
+/// image_size 0x1e6c000) beside its DTB and initramfs, and gets the tree Linux 6.12
+/// boots with.
+#[test]
+fn the_repository_riscv_linux_config_fits_debians_kernel() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/vms/riscv64-linux.toml");
+    let Ok(source) = fs::read_to_string(&path) else {
+        eprintln!("skipped: {} is not present", path.display());
+        return;
+    };
+    let file = AxVMCrateConfig::from_toml(&source).unwrap();
+    let config = AxVMConfig::new(file, Arch::Riscv64).unwrap();
+    let vm = bare_vm(config, vec![Vec::new(); 2]);
+    vm.load_kernel_image(&image(0x20_0000, 0x1e6_c000)).unwrap();
+    vm.load_ramdisk(&[7; 0x20_0000]).unwrap();
+    vm.boot().unwrap();
+    assert_eq!(
+        events(&vm, 0)
+            .into_iter()
+            .rfind(|e| matches!(e, ScriptedEvent::Entry(_))),
+        Some(ScriptedEvent::Entry(GuestPhysAddr::from(0x9020_0000)))
+    );
+    assert_eq!(vm.dtb_address(), Some(GuestPhysAddr::from(0x9400_0000)));
+    let blob = vm.generate_dtb().unwrap();
+    let tree = Fdt::new(&blob).unwrap();
+    assert_eq!(tree.cpus().count(), 2);
+    let cells = |path: &str, name: &str| -> Vec<u32> {
+        tree.find_node(path)
+            .unwrap()
+            .property(name)
+            .unwrap()
+            .value
+            .chunks(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        cells("/soc/plic@c000000", "interrupts-extended"),
+        [2, 9, 3, 9]
+    );
+    assert_eq!(cells("/soc/plic@c000000", "riscv,ndev"), [10]);
+    assert_eq!(cells("/soc/serial@10000000", "interrupts"), [10]);
+    assert_eq!(
+        tree.chosen().bootargs(),
+        Some("console=ttyS0 earlycon=sbi rdinit=/init")
+    );
+    assert_eq!(
+        tree.chosen().stdout().map(|n| n.name),
+        Some("serial@10000000")
+    );
+}
