@@ -24,6 +24,24 @@ pub fn boot_registers(arch: Arch, vcpu: VCpuId, dtb: Option<GuestPhysAddr>) -> V
     }
 }
 
+/// `(register, value)` pairs for vCPU `vcpu` when another vCPU starts it (the
+/// `CpuUp` exit of PSCI `CPU_ON` or SBI HSM `hart_start`, whose `arg` this is), in
+/// the backend's numbering; set them after `set_entry`.
+///
+/// - aarch64: x0 = `arg` (the caller's context id).
+/// - riscv64: a0 (x10) = the hart id (the vCPU id), a1 (x11) = `arg` (the opaque
+///   value of `hart_start`; Linux passes nothing there and reads the DTB it
+///   already has).
+/// - x86_64: none (a start-up IPI passes no argument).
+#[must_use]
+pub fn start_registers(arch: Arch, vcpu: VCpuId, arg: u64) -> Vec<(usize, u64)> {
+    match arch {
+        Arch::Aarch64 => alloc::vec![(0, arg)],
+        Arch::Riscv64 => alloc::vec![(10, vcpu as u64), (11, arg)],
+        Arch::X86_64 => Vec::new(),
+    }
+}
+
 /// The registers of the Multiboot v1 hand-off, in the x86 numbering (0 = RAX,
 /// 3 = RBX): EAX = [`MULTIBOOT_MAGIC`], EBX = the information structure at `info`.
 #[must_use]
@@ -48,6 +66,13 @@ mod tests {
         );
         assert_eq!(boot_registers(Arch::Aarch64, 0, None)[0], (0, 0));
         assert!(boot_registers(Arch::X86_64, 0, dtb).is_empty());
+        // Secondaries: SBI HSM gives a1 the caller's opaque value, not the DTB.
+        assert_eq!(
+            start_registers(Arch::Riscv64, 1, 0x5eed),
+            [(10, 1), (11, 0x5eed)]
+        );
+        assert_eq!(start_registers(Arch::Aarch64, 1, 0x5eed), [(0, 0x5eed)]);
+        assert!(start_registers(Arch::X86_64, 1, 0x5eed).is_empty());
         assert_eq!(
             multiboot_registers(GuestPhysAddr::from(0xf_f000)),
             [(0, 0x2bad_b002), (3, 0xf_f000)]

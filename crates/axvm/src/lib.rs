@@ -29,6 +29,16 @@
 //! only loads the kernel and ramdisk and boots; it may also call
 //! [`AxVM::generate_dtb`] itself, e.g. to adjust or keep the tree.
 //!
+//! On riscv64 likewise: a riscv `Image` goes on a 2 MiB boundary at least its
+//! `text_offset` past the start of its RAM region and is entered there with a0 =
+//! hart id and a1 = the DTB; a VM with a PLIC and no `dtb_path` gets a generated
+//! tree (harts with their ISA and `riscv,cpu-intc`, the PLIC with a context per
+//! hart, NS16550A consoles, `/chosen`). What the tree says about the harts beyond
+//! the config (the ISA, `sstc` included only when the vCPU backend enables Sstc,
+//! the MMU type, the timebase) is the hypervisor's to set:
+//! [`AxVMConfig::set_fdt_options`]. Harts started by SBI HSM get
+//! [`start_registers`].
+//!
 //! The hypervisor implements [`AxVMHal`] (host memory) and the vCPU backend's host
 //! interface; see `docs/porting.md` in the repository.
 
@@ -60,7 +70,7 @@ mod placement;
 mod vm;
 
 pub use self::{
-    boot::{boot_registers, multiboot_registers},
+    boot::{boot_registers, multiboot_registers, start_registers},
     config::{AxVCpuConfig, AxVMConfig, PhysCpuList, RamdiskInfo, VMImageConfig, X86_APIC_PAGE},
     fault::GuestFault,
     hal::AxVMHal,

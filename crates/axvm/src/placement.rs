@@ -1,6 +1,6 @@
-//! Where images go when the config's address is only a wish: an arm64 Linux
-//! `Image` at the address its header allows, and a device tree the config gives no
-//! address for.
+//! Where images go when the config's address is only a wish: an arm64 or riscv64
+//! Linux `Image` at the address its header allows, and a device tree the config
+//! gives no address for.
 
 use axvm_types::{Arch, AxVmError, AxVmResult, VmMemConfig, VmMemMappingType};
 
@@ -25,11 +25,13 @@ pub(crate) struct KernelPlacement {
 
 /// Where `image` goes in a VM built from `config`.
 ///
-/// A raw binary (or any kernel on another architecture) goes to the config's
-/// `kernel_load_addr` and keeps its entry point. An arm64 `Image` on an aarch64 VM
-/// goes to the first address at or above `kernel_load_addr` that is a 2 MiB-aligned
-/// base plus its `text_offset`, inside the RAM region that holds `kernel_load_addr`,
-/// with its whole `image_size` in that region; it is entered at its load address.
+/// A raw binary (or any kernel on x86_64) goes to the config's `kernel_load_addr`
+/// and keeps its entry point. A Linux `Image` of the VM's architecture goes to the
+/// first address at or above `kernel_load_addr` that its header allows (see
+/// [`KernelImage::load_address`]: arm64 a 2 MiB-aligned base plus its
+/// `text_offset`; riscv64 a 2 MiB boundary at least `text_offset` past the start of
+/// the region), inside the RAM region that holds `kernel_load_addr`, with its whole
+/// `image_size` in that region; it is entered at its load address.
 ///
 /// # Errors
 ///
@@ -39,7 +41,8 @@ pub(crate) fn place_kernel(config: &AxVMConfig, image: &[u8]) -> AxVmResult<Kern
     let requested = config.image_config().kernel_load_gpa.as_usize();
     let header = match config.arch() {
         Arch::Aarch64 => KernelImage::parse_arm64(image),
-        Arch::Riscv64 | Arch::X86_64 => None,
+        Arch::Riscv64 => KernelImage::parse_riscv64(image),
+        Arch::X86_64 => None,
     };
     let Some(header) = header else {
         return Ok(KernelPlacement {
@@ -76,9 +79,10 @@ pub(crate) fn place_kernel(config: &AxVMConfig, image: &[u8]) -> AxVmResult<Kern
         }),
         _ => {
             log::error!(
-                "VM {}: the arm64 Image (text offset {:#x}, {reserved:#x} bytes) does not fit \
+                "VM {}: the {:?} Image (text offset {:#x}, {reserved:#x} bytes) does not fit \
                  the RAM region at {:#x} (+{:#x}) from {requested:#x}",
                 config.id(),
+                header.arch,
                 header.text_offset,
                 region.gpa,
                 region.size

@@ -7,8 +7,8 @@ use axaddrspace::{AddrSpace, ArchTlb, NativeFormat, NestedFormat, NestedTlb};
 use axdevice::{AxVmDevices, DeviceError, VirtualInterruptController};
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason, ExitKind};
 use axvm_types::{
-    Arch, AxVmError, AxVmResult, EmulatedDeviceType, GuestPhysAddr, HostPhysAddr, MappingFlags,
-    MemoryAddr, NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId,
+    Arch, AxVmError, AxVmResult, GuestPhysAddr, HostPhysAddr, MappingFlags, MemoryAddr,
+    NestedPagingConfig, VCpuId, VCpuSet, VMBootProtocol, VMId,
 };
 use spin::{Mutex, MutexGuard};
 
@@ -281,10 +281,10 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     /// From Ready, an x86_64 VM with `boot_protocol = "multiboot"` first gets its
     /// Multiboot hand-off: the information structure (see [`multiboot`]) is
     /// written into a RAM page no loaded image touches, and vCPU 0 gets
-    /// EAX = 0x2BADB002 and EBX = its address. An aarch64 VM with an interrupt
-    /// controller whose config names no `dtb_path` and that had no DTB loaded
-    /// gets the [generated](Self::generate_dtb) device tree, loaded as by
-    /// [`load_dtb`](Self::load_dtb). Load the images before booting.
+    /// EAX = 0x2BADB002 and EBX = its address. An aarch64 or riscv64 VM with an
+    /// interrupt controller (a GIC; a PLIC) whose config names no `dtb_path` and
+    /// that had no DTB loaded gets the [generated](Self::generate_dtb) device tree,
+    /// loaded as by [`load_dtb`](Self::load_dtb). Load the images before booting.
     ///
     /// # Errors
     ///
@@ -306,18 +306,11 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         self.transition(&[VMState::Ready, VMState::Suspended], VMState::Running)
     }
 
-    /// Whether [`boot`](Self::boot) generates the device tree: an aarch64 VM with
-    /// an interrupt controller (a VM without one is no Linux guest), no `dtb_path`
-    /// and no DTB loaded.
+    /// Whether [`boot`](Self::boot) generates the device tree: an aarch64 or
+    /// riscv64 VM with an interrupt controller (a VM without one is no Linux
+    /// guest), no `dtb_path` and no DTB loaded.
     fn needs_generated_dtb(&self) -> bool {
-        self.config.arch() == Arch::Aarch64
-            && self.config.dtb_path().is_none()
-            && self
-                .config
-                .emu_devices()
-                .iter()
-                .any(|device| device.emu_type == EmulatedDeviceType::InterruptController)
-            && self.dtb_address().is_none()
+        fdt::suits(&self.config) && self.config.dtb_path().is_none() && self.dtb_address().is_none()
     }
 
     /// The device tree of this VM, generated from its config (see [`fdt`]), with
@@ -420,12 +413,14 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
 
     /// Copies the kernel image to its load address. Loading it again replaces it.
     ///
-    /// A raw binary goes to the config's `kernel_load_addr`. An arm64 Linux `Image`
-    /// on an aarch64 VM (see [`kernel_image`](crate::kernel_image)) goes to the
-    /// first 2 MiB-aligned base plus its `text_offset` at or above
-    /// `kernel_load_addr` in the RAM region holding it, keeps its whole
-    /// `image_size` (`.bss` included) free of the other images, and (before the VM
-    /// boots) vCPU 0 is entered at its load address (Linux's `booting.rst`).
+    /// A raw binary goes to the config's `kernel_load_addr`. A Linux `Image` of the
+    /// VM's architecture (see [`kernel_image`](crate::kernel_image)) goes to the
+    /// first address at or above `kernel_load_addr` in the RAM region holding it
+    /// that its header allows — arm64: a 2 MiB-aligned base plus its `text_offset`
+    /// (Linux's `booting.rst`); riscv64: a 2 MiB boundary at least `text_offset`
+    /// past the region's start — keeps its whole `image_size` (`.bss` included)
+    /// free of the other images, and (before the VM boots) vCPU 0 is entered at its
+    /// load address.
     ///
     /// # Errors
     ///

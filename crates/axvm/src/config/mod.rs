@@ -12,6 +12,8 @@ use axvm_types::{
 };
 use axvmconfig::{AxVMCrateConfig, X86_DEFAULT_BIOS_LOAD_ADDR};
 
+use crate::fdt::FdtOptions;
+
 pub use self::apic::X86_APIC_PAGE;
 
 /// Where the vCPUs start.
@@ -137,6 +139,7 @@ pub struct AxVMConfig {
     interrupt_mode: VMInterruptMode,
     cmdline: Option<String>,
     dtb_path: Option<String>,
+    fdt_options: FdtOptions,
 }
 
 impl AxVMConfig {
@@ -212,6 +215,7 @@ impl AxVMConfig {
             interrupt_mode: devices.interrupt_mode,
             cmdline: kernel.cmdline,
             dtb_path: kernel.dtb_path,
+            fdt_options: FdtOptions::default(),
         })
     }
 
@@ -264,11 +268,26 @@ impl AxVMConfig {
     }
 
     /// The device tree blob the config names (`[kernel] dtb_path`); without one, an
-    /// aarch64 VM with an interrupt controller gets a generated device tree at
-    /// [`AxVM::boot`](crate::AxVM::boot).
+    /// aarch64 or riscv64 VM with an interrupt controller gets a generated device
+    /// tree at [`AxVM::boot`](crate::AxVM::boot).
     #[must_use]
     pub fn dtb_path(&self) -> Option<&str> {
         self.dtb_path.as_deref()
+    }
+
+    /// What a generated device tree says about the vCPUs beyond the config file
+    /// (see [`FdtOptions`]); [`FdtOptions::default`] until
+    /// [`set_fdt_options`](Self::set_fdt_options).
+    #[must_use]
+    pub const fn fdt_options(&self) -> &FdtOptions {
+        &self.fdt_options
+    }
+
+    /// Sets what a generated device tree says about the vCPUs: the hypervisor
+    /// knows what its vCPU backend offers (e.g. riscv64 `sstc` only when the
+    /// backend enables Sstc). Set it before the VM is built.
+    pub fn set_fdt_options(&mut self, options: FdtOptions) {
+        self.fdt_options = options;
     }
 
     /// Where the images go.

@@ -4,14 +4,14 @@
 //! The tree holds only what a Linux guest needs to boot on what axvm emulates (see
 //! the crate docs); everything comes from the config.
 
-use alloc::{string::String, vec::Vec};
+use alloc::vec::Vec;
 
 use axvm_types::{AxVmError, AxVmResult, EmulatedDeviceConfig, EmulatedDeviceType};
 
 use super::{
     Initrd,
-    common::{chosen, memory},
-    tree::{Tree, cell, unit},
+    common::{chosen, consoles, cpus, memory, window},
+    tree::{Tree, cell, path, unit},
 };
 use crate::AxVMConfig;
 
@@ -35,6 +35,8 @@ const LEVEL_HIGH: u32 = 4;
 /// The architected timer's PPIs, in the binding's order: secure physical,
 /// non-secure physical, virtual, hypervisor physical.
 const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
+/// The PL011 nodes' name.
+const PL011: &str = "pl011";
 /// The PL011's reference clock.
 const APB_PCLK_HZ: u32 = 24_000_000;
 /// The cpu nodes' compatible: the generic ARMv8 one, because the vCPUs run on
@@ -74,29 +76,25 @@ impl Gic {
         let gicr_size = (config.cpu_num() as u64)
             .checked_mul(GICR_STRIDE)
             .ok_or(AxVmError::InvalidInput)?;
-        let gicd = window(device.base_gpa as u64, device.length as u64)?;
-        let gicr = window(gicr_base as u64, gicr_size)?;
-        Ok(Some(Self { gicd, gicr }))
+        let gicd = window(device)?;
+        let gicr_base = gicr_base as u64;
+        gicr_base
+            .checked_add(gicr_size)
+            .ok_or(AxVmError::InvalidInput)?;
+        Ok(Some(Self {
+            gicd,
+            gicr: (gicr_base, gicr_size),
+        }))
     }
-}
-
-/// `(base, size)` of a window that does not wrap around.
-fn window(base: u64, size: u64) -> AxVmResult<(u64, u64)> {
-    base.checked_add(size).ok_or(AxVmError::InvalidInput)?;
-    Ok((base, size))
 }
 
 /// The aarch64 device tree of `config`.
 pub(super) fn generate(config: &AxVMConfig, initrd: Option<Initrd>) -> AxVmResult<Vec<u8>> {
     let gic = Gic::from_config(config)?;
-    let consoles: Vec<&EmulatedDeviceConfig> = config
-        .emu_devices()
-        .iter()
-        .filter(|device| device.emu_type == EmulatedDeviceType::Console)
-        .collect();
+    let consoles = consoles(config);
     let stdout = consoles
         .first()
-        .map(|console| pl011_path(console.base_gpa as u64));
+        .map(|console| path("", PL011, console.base_gpa as u64));
     let mut tree = Tree::new()?;
     tree.node("", |tree| {
         tree.string("compatible", "linux,dummy-virt")?;
@@ -106,7 +104,7 @@ pub(super) fn generate(config: &AxVMConfig, initrd: Option<Initrd>) -> AxVmResul
             tree.u32("interrupt-parent", GIC_PHANDLE)?;
         }
         memory(tree, config.memory_regions())?;
-        cpus(tree, config.cpu_num())?;
+        cpu_nodes(tree, config.cpu_num())?;
         psci(tree)?;
         if let Some(gic) = gic {
             gic_node(tree, gic)?;
@@ -124,21 +122,19 @@ pub(super) fn generate(config: &AxVMConfig, initrd: Option<Initrd>) -> AxVmResul
 }
 
 /// `/cpus`: one `cpu@<id>` per vCPU, `reg` its MPIDR affinity, started by PSCI.
-fn cpus(tree: &mut Tree, count: usize) -> AxVmResult {
-    tree.node("cpus", |tree| {
-        tree.u32("#address-cells", 1)?;
-        tree.u32("#size-cells", 0)?;
-        for id in 0..count {
-            let affinity = id as u64 & MPIDR_AFFINITY_MASK;
-            tree.node(&unit("cpu", affinity), |tree| {
-                tree.string("device_type", "cpu")?;
-                tree.string("compatible", CPU_COMPATIBLE)?;
-                tree.u32("reg", cell(affinity, "MPIDR affinity")?)?;
-                tree.string("enable-method", "psci")
-            })?;
-        }
-        Ok(())
-    })
+fn cpu_nodes(tree: &mut Tree, count: usize) -> AxVmResult {
+    let affinities = (0..count)
+        .map(|id| cell(id as u64 & MPIDR_AFFINITY_MASK, "MPIDR affinity"))
+        .collect::<AxVmResult<Vec<u32>>>()?;
+    cpus(
+        tree,
+        &affinities,
+        |_| Ok(()),
+        |tree, _| {
+            tree.string("compatible", CPU_COMPATIBLE)?;
+            tree.string("enable-method", "psci")
+        },
+    )
 }
 
 /// `/psci`: PSCI 1.0 over `hvc` (the vCPU backend answers it).
@@ -189,17 +185,9 @@ fn apb_pclk(tree: &mut Tree) -> AxVmResult {
     })
 }
 
-/// The path of the PL011 at `base`.
-fn pl011_path(base: u64) -> String {
-    let mut path = String::from("/");
-    path.push_str(&unit("pl011", base));
-    path
-}
-
 /// A PL011 console; its SPI when it raises one and a GIC receives it.
 fn pl011(tree: &mut Tree, console: &EmulatedDeviceConfig, with_gic: bool) -> AxVmResult {
-    let base = console.base_gpa as u64;
-    let (base, size) = window(base, console.length as u64)?;
+    let (base, size) = window(console)?;
     let spi = if with_gic && console.irq_id >= FIRST_SPI {
         if console.irq_id > LAST_SPI {
             log::warn!(
@@ -216,7 +204,7 @@ fn pl011(tree: &mut Tree, console: &EmulatedDeviceConfig, with_gic: bool) -> AxV
     } else {
         None
     };
-    tree.node(&unit("pl011", base), |tree| {
+    tree.node(&unit(PL011, base), |tree| {
         tree.strings("compatible", &["arm,pl011", "arm,primecell"])?;
         tree.u64s("reg", &[base, size])?;
         if let Some(spi) = spi {

@@ -1,9 +1,12 @@
-//! The nodes every platform's tree has: `/memory@..` for the guest RAM and
-//! `/chosen` with what the kernel is told at boot.
+//! What every platform's tree has: `/memory@..` for the guest RAM, `/cpus` with a
+//! node per vCPU, `/chosen` with what the kernel is told at boot, and the console
+//! lines and device windows the platform nodes describe.
 
 use alloc::vec::Vec;
 
-use axvm_types::{AxVmError, AxVmResult, VmMemConfig, VmMemMappingType};
+use axvm_types::{
+    AxVmError, AxVmResult, EmulatedDeviceConfig, EmulatedDeviceType, VmMemConfig, VmMemMappingType,
+};
 
 use super::{
     Initrd,
@@ -23,6 +26,53 @@ pub(super) fn memory(tree: &mut Tree, regions: &[VmMemConfig]) -> AxVmResult {
         })?;
     }
     Ok(())
+}
+
+/// `/cpus`: `#address-cells = 1`, `#size-cells = 0`, what `props` adds, and a
+/// `cpu@<reg>` per entry of `regs` (vCPU 0 first) with `device_type = "cpu"`, its
+/// `reg` and what `cpu` adds for that vCPU index.
+pub(super) fn cpus(
+    tree: &mut Tree,
+    regs: &[u32],
+    props: impl FnOnce(&mut Tree) -> AxVmResult,
+    mut cpu: impl FnMut(&mut Tree, usize) -> AxVmResult,
+) -> AxVmResult {
+    tree.node("cpus", |tree| {
+        tree.u32("#address-cells", 1)?;
+        tree.u32("#size-cells", 0)?;
+        props(tree)?;
+        for (index, &reg) in regs.iter().enumerate() {
+            tree.node(&unit("cpu", u64::from(reg)), |tree| {
+                tree.string("device_type", "cpu")?;
+                tree.u32("reg", reg)?;
+                cpu(tree, index)
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// The console lines of the config, in config order (the first is `stdout-path`).
+pub(super) fn consoles(config: &AxVMConfig) -> Vec<&EmulatedDeviceConfig> {
+    config
+        .emu_devices()
+        .iter()
+        .filter(|device| device.emu_type == EmulatedDeviceType::Console)
+        .collect()
+}
+
+/// The `(base, size)` window of `device`, for its `reg`; `InvalidInput` when it
+/// wraps around the address space.
+pub(super) fn window(device: &EmulatedDeviceConfig) -> AxVmResult<(u64, u64)> {
+    let (base, size) = (device.base_gpa as u64, device.length as u64);
+    if base.checked_add(size).is_none() {
+        log::warn!(
+            "device tree: the window of {} ({base:#x}, +{size:#x}) wraps around",
+            device.name
+        );
+        return Err(AxVmError::InvalidInput);
+    }
+    Ok((base, size))
 }
 
 /// `/chosen`: `bootargs` from the config's command line, `stdout-path` when the

@@ -4,8 +4,12 @@
 //! The tree describes exactly what the VM provides: its RAM, its vCPUs and how
 //! they are started, the interrupt controller, the timer and the consoles it
 //! emulates, and `/chosen` with the command line, the console and the initrd. The
-//! arch-neutral nodes are in `common`, each platform's in its own file; the blob is
-//! written by rust-vmm's `vm-fdt`.
+//! arch-neutral nodes are in `common`, each platform's in its own file (aarch64: a
+//! `linux,dummy-virt` with PSCI, GICv3 and PL011s; riscv64: a `riscv-virtio` with
+//! SBI harts, a PLIC and NS16550As); the blob is written by rust-vmm's `vm-fdt`.
+//! What the config cannot know — the ISA the riscv64 backend offers (`sstc` or
+//! not), the MMU type, the timebase — is the config's [`FdtOptions`], which the
+//! hypervisor sets ([`AxVMConfig::set_fdt_options`]).
 //!
 //! ```
 //! use axvm::{AxVMConfig, fdt};
@@ -37,15 +41,19 @@
 
 mod aarch64;
 mod common;
+mod options;
+mod riscv64;
 mod tree;
 
 use alloc::vec::Vec;
 
-use axvm_types::{Arch, AxVmError, AxVmResult, GuestPhysAddr};
+use axvm_types::{Arch, AxVmError, AxVmResult, EmulatedDeviceType, GuestPhysAddr};
 
+pub use self::options::{FdtOptions, QEMU_VIRT_TIMEBASE_HZ, RISCV_BASE_EXTENSIONS};
 use crate::AxVMConfig;
 
-/// The largest device tree an arm64 kernel accepts (`Documentation/arch/arm64/booting.rst`).
+/// The largest device tree an arm64 kernel accepts (`Documentation/arch/arm64/booting.rst`);
+/// riscv64 Linux maps at most as much (one PMD) early on.
 pub const DTB_MAX_SIZE: usize = 0x20_0000;
 
 /// An initial ramdisk where it was loaded: `/chosen linux,initrd-start` and
@@ -58,19 +66,40 @@ pub struct Initrd {
     pub size: usize,
 }
 
+/// Whether `config` describes a Linux guest the generated tree fits: an
+/// architecture with a generated tree and an emulated interrupt controller (an
+/// aarch64 GIC line; a riscv64 PLIC line, emu_type 0x1 or 0x30). A VM without one
+/// (the raw test guests) gets no tree unasked.
+pub(crate) fn suits(config: &AxVMConfig) -> bool {
+    config
+        .emu_devices()
+        .iter()
+        .any(|device| match config.arch() {
+            Arch::Aarch64 => device.emu_type == EmulatedDeviceType::InterruptController,
+            Arch::Riscv64 => matches!(
+                device.emu_type,
+                EmulatedDeviceType::InterruptController | EmulatedDeviceType::PPPTGlobal
+            ),
+            Arch::X86_64 => false,
+        })
+}
+
 /// The device tree blob of the VM `config` describes, with `initrd` in `/chosen`.
 ///
 /// # Errors
 ///
-/// `Unsupported` for an architecture without a generated tree yet (riscv64 and
-/// x86_64); `InvalidInput` (logged) when the config cannot be described: an
-/// interrupt controller without its GICR base in `cfg_list[0]`, a window or the
-/// initrd wrapping around the address space, a console interrupt that is no SPI, a
-/// command line with a NUL, or a tree over [`DTB_MAX_SIZE`].
+/// `Unsupported` for an architecture without a generated tree yet (x86_64);
+/// `InvalidInput` (logged) when the config cannot be described: an aarch64
+/// interrupt controller without its GICR base in `cfg_list[0]` or a console
+/// interrupt that is no SPI; a riscv64 PLIC source count outside 1..=1023 or a
+/// console interrupt beyond it, or ISA extension names that are not lower-case
+/// letters and digits or lack `i`; a window or the initrd wrapping around the
+/// address space, a string with a NUL, or a tree over [`DTB_MAX_SIZE`].
 pub fn generate(config: &AxVMConfig, initrd: Option<Initrd>) -> AxVmResult<Vec<u8>> {
     let dtb = match config.arch() {
         Arch::Aarch64 => aarch64::generate(config, initrd)?,
-        Arch::Riscv64 | Arch::X86_64 => return Err(AxVmError::Unsupported),
+        Arch::Riscv64 => riscv64::generate(config, initrd)?,
+        Arch::X86_64 => return Err(AxVmError::Unsupported),
     };
     if dtb.len() > DTB_MAX_SIZE {
         log::warn!(

@@ -79,6 +79,12 @@ pub(super) fn unit(name: &str, address: u64) -> String {
     format!("{name}@{address:x}")
 }
 
+/// The full path of node `name@<address>` under the node at `parent` (`""` for
+/// the root, else a path such as `"/soc"`): what `stdout-path` names.
+pub(super) fn path(parent: &str, name: &str, address: u64) -> String {
+    format!("{parent}/{name}@{address:x}")
+}
+
 /// A value that must fit one 32-bit cell.
 pub(super) fn cell(value: u64, what: &str) -> AxVmResult<u32> {
     u32::try_from(value).map_err(|_| {
@@ -111,5 +117,7 @@ mod tests {
         assert_eq!(cell(1 << 32, "x"), Err(AxVmError::InvalidInput));
         assert_eq!(cell(7, "x"), Ok(7));
         assert_eq!(unit("memory", 0x4000_0000), "memory@40000000");
+        assert_eq!(path("", "pl011", 0x900_0000), "/pl011@9000000");
+        assert_eq!(path("/soc", "serial", 0x1000_0000), "/soc/serial@10000000");
     }
 }

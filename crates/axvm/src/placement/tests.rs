@@ -36,6 +36,18 @@ fn arm64_image(text_offset: u64, image_size: u64) -> Vec<u8> {
     image
 }
 
+/// A riscv64 Image header (both magics, version 0.2) with `text_offset` and
+/// `image_size`, then `body` bytes.
+fn riscv_image(text_offset: u64, image_size: u64, body: usize) -> Vec<u8> {
+    let mut image = alloc::vec![0u8; 64 + body];
+    image[8..16].copy_from_slice(&text_offset.to_le_bytes());
+    image[16..24].copy_from_slice(&image_size.to_le_bytes());
+    image[32..36].copy_from_slice(&2u32.to_le_bytes());
+    image[48..56].copy_from_slice(b"RISCV\0\0\0");
+    image[56..60].copy_from_slice(b"RSC\x05");
+    image
+}
+
 #[test]
 fn an_image_goes_to_an_aligned_base_plus_its_text_offset_and_is_entered_there() {
     let image = arm64_image(0, 0x250_0000);
@@ -104,6 +116,60 @@ fn raw_kernels_and_other_architectures_stay_where_the_config_says() {
     assert_eq!((placed.load, placed.entry), (0x4008_0000, None));
 }
 
+#[test]
+fn a_riscv_image_goes_to_a_2mib_boundary_past_ram_plus_its_text_offset() {
+    let image = riscv_image(0x20_0000, 0x1e6_c000, 0x100);
+    // The start of RAM: RAM + text_offset, where firmware would load it.
+    let placed = place_kernel(&config(Arch::Riscv64, 0x4000_0000), &image).unwrap();
+    assert_eq!(
+        placed,
+        KernelPlacement {
+            load: 0x4020_0000,
+            reserved: 0x1e6_c000,
+            entry: Some(0x4020_0000)
+        }
+    );
+    let placed = place_kernel(&config(Arch::Riscv64, 0x4020_0000), &image).unwrap();
+    assert_eq!(placed.load, 0x4020_0000);
+    // Higher up, to the next 2 MiB boundary.
+    let placed = place_kernel(&config(Arch::Riscv64, 0x4030_0000), &image).unwrap();
+    assert_eq!(
+        (placed.load, placed.entry),
+        (0x4040_0000, Some(0x4040_0000))
+    );
+    // An image_size below the file (a broken header): the file is kept free.
+    let placed = place_kernel(
+        &config(Arch::Riscv64, 0x4000_0000),
+        &riscv_image(0, 1, 0x300),
+    )
+    .unwrap();
+    assert_eq!((placed.load, placed.reserved), (0x4000_0000, 0x340));
+}
+
+#[test]
+fn a_riscv_image_with_a_header_that_cannot_be_honoured_is_a_bad_address() {
+    let refused = |load: usize, image: &[u8]| place_kernel(&config(Arch::Riscv64, load), image);
+    // image_size past the region's end 0x5000_0000.
+    assert_eq!(
+        refused(0x4000_0000, &riscv_image(0x20_0000, 0x1000_0000, 0)),
+        Err(AxVmError::BadAddress)
+    );
+    // text_offset past the region, or past the address space; image_size at the top.
+    for (text_offset, image_size) in [
+        (0x1000_0000, 1),
+        (u64::MAX, 1),
+        (u64::MAX - 0x3fff_ffff, 1),
+        (0x20_0000, u64::MAX),
+        (0x20_0000, u64::MAX - 0x4020_0000 + 1),
+    ] {
+        assert_eq!(
+            refused(0x4000_0000, &riscv_image(text_offset, image_size, 0)),
+            Err(AxVmError::BadAddress),
+            "{text_offset:#x} {image_size:#x}"
+        );
+    }
+}
+
 fn ram(gpa: usize, size: usize) -> VmMemConfig {
     VmMemConfig {
         gpa,
@@ -150,6 +216,29 @@ fn a_default_dtb_goes_to_the_top_2mib_block_that_is_free() {
 }
 
 proptest! {
+    /// Whatever a riscv64 header says and wherever the config asks for it, the
+    /// kernel is refused or placed on a 2 MiB boundary at or above the request and
+    /// RAM + text_offset, entered there, with what it reserves inside its region.
+    #[test]
+    fn a_riscv_image_is_placed_inside_its_region_or_refused(
+        text_offset in prop_oneof![0u64..0x80_0000, any::<u64>()],
+        image_size in prop_oneof![0u64..0x1000_0000, any::<u64>()],
+        load in 0x4000_0000usize..0x5000_0000,
+    ) {
+        let image = riscv_image(text_offset, image_size, 0x40);
+        match place_kernel(&config(Arch::Riscv64, load), &image) {
+            Ok(placed) => {
+                prop_assert_eq!(placed.load % 0x20_0000, 0);
+                prop_assert!(placed.load >= load);
+                prop_assert!((placed.load - 0x4000_0000) as u64 >= text_offset);
+                prop_assert_eq!(placed.entry, Some(placed.load));
+                prop_assert!(placed.reserved as u64 >= image_size);
+                prop_assert!(placed.load + placed.reserved <= 0x5000_0000);
+            }
+            Err(error) => prop_assert_eq!(error, AxVmError::BadAddress),
+        }
+    }
+
     /// The default DTB address is 2 MiB-aligned, inside the first region, clear of
     /// every occupied range, and no higher aligned address would be.
     #[test]

@@ -128,7 +128,26 @@ pub fn try_vm_for(
                 .with_vcpus(crate_config.base.cpu_num),
         )
         .unwrap();
-    let config = AxVMConfig::new(crate_config, arch).unwrap();
+    build(
+        AxVMConfig::new(crate_config, arch).unwrap(),
+        devices,
+        scripts,
+    )
+    .map(|vm| (vm, line))
+}
+
+/// A VM for `config` without emulated devices, whatever its lines say (a riscv64
+/// PLIC line has no model in this host's registry): what the config alone decides,
+/// such as the device tree and the boot registers.
+pub fn bare_vm(config: AxVMConfig, scripts: Vec<Vec<ScriptStep>>) -> Arc<Vm> {
+    build(config, AxVmDevices::default(), scripts).unwrap()
+}
+
+fn build(
+    config: AxVMConfig,
+    devices: AxVmDevices,
+    scripts: Vec<Vec<ScriptStep>>,
+) -> AxVmResult<Arc<Vm>> {
     // Each live space needs its own VMID.
     let vmid = ArenaHal::vmids().first_free(1).unwrap();
     let space = AddrSpace::with_format(
@@ -141,5 +160,5 @@ pub fn try_vm_for(
     let vcpus = VCpuConfigs {
         per_vcpu: scripts.into_iter().map(|script| (script, ())).collect(),
     };
-    Ok((Vm::new(config, space, devices, vcpus)?, line))
+    Vm::new(config, space, devices, vcpus)
 }
