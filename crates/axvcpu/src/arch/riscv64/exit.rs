@@ -242,9 +242,11 @@ pub mod sbi {
     /// The implementation id the backend reports (not a registered one: "AX").
     pub const IMPL_ID: u64 = 0x4158;
 
-    /// Whether the backend answers extension `eid` itself: what `probe_extension`
-    /// reports. Every other extension is forwarded to the hypervisor as a
-    /// [`Hypercall`](crate::AxVCpuExitReason::Hypercall).
+    /// Whether the backend answers extension `eid` itself. Every other extension is
+    /// forwarded to the hypervisor as a
+    /// [`Hypercall`](crate::AxVCpuExitReason::Hypercall); `probe_extension` reports
+    /// these and the ones the hypervisor says it answers
+    /// ([`Riscv64SetupConfig::hypervisor_extensions`](super::super::Riscv64SetupConfig::hypervisor_extensions)).
     #[must_use]
     pub const fn is_implemented(eid: u64) -> bool {
         matches!(
@@ -282,7 +284,9 @@ pub struct TrapEffects {
 /// bit, in `frame`), editing the guest registers as the behaviour table of the crate
 /// README says (SBI answers in `a0`/`a1`, `sepc` past an `ecall` or a `wfi`), and
 /// recording in `effects` what the vCPU must do besides ([`TrapEffects`]).
-/// `fetch(gva)` reads the guest's instruction at `gva` (32 bits, or 16 bits
+/// `hypervisor_extensions` are the SBI extensions the hypervisor answers (they reach
+/// it as hypercalls): `probe_extension` reports them available beside the backend's
+/// own ([`sbi::is_implemented`]). `fetch(gva)` reads the guest's instruction at `gva` (32 bits, or 16 bits
 /// zero-extended when they do not start a 32-bit instruction), `None` when it
 /// cannot.
 ///
@@ -295,6 +299,7 @@ pub struct TrapEffects {
 pub fn decode_trap(
     frame: &mut TrapFrame,
     effects: &mut TrapEffects,
+    hypervisor_extensions: &[u64],
     fetch: impl FnOnce(u64) -> Option<u32>,
 ) -> AxVmResult<AxVCpuExitReason> {
     // Field by field: `None` is one store, where `TrapEffects::default()` writes
@@ -309,7 +314,7 @@ pub fn decode_trap(
     let eid = frame.gpr(reg::A7);
     // The hypervisor's own calls, the frequent case, take the short path.
     if sbi::is_implemented(eid) {
-        Ok(sbi_call(frame, effects, eid))
+        Ok(sbi_call(frame, effects, eid, hypervisor_extensions))
     } else {
         Ok(hypercall(frame, eid))
     }
@@ -423,7 +428,12 @@ fn answer(frame: &mut TrapFrame, error: u64, value: u64) -> AxVCpuExitReason {
 /// An `ecall` from VS-mode (`sepc` already past it) to extension `eid` (`a7`), one
 /// the backend implements: `a6` = function, `a0`..`a5` = arguments.
 #[inline(never)] // Keeps the hypercall path free of its registers.
-fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCpuExitReason {
+fn sbi_call(
+    frame: &mut TrapFrame,
+    effects: &mut TrapEffects,
+    eid: u64,
+    hypervisor_extensions: &[u64],
+) -> AxVCpuExitReason {
     let fid = frame.gpr(reg::A6);
     let a0 = frame.gpr(reg::A0);
     match eid {
@@ -432,7 +442,7 @@ fn sbi_call(frame: &mut TrapFrame, effects: &mut TrapEffects, eid: u64) -> AxVCp
                 0 => sbi::SPEC_VERSION,
                 1 => sbi::IMPL_ID,
                 2 => 0x0001_0000,
-                3 => u64::from(sbi::is_implemented(a0)),
+                3 => u64::from(sbi::is_implemented(a0) || hypervisor_extensions.contains(&a0)),
                 // mvendorid, marchid, mimpid: none.
                 4..=6 => 0,
                 _ => return not_supported(frame, eid, fid),
@@ -548,7 +558,7 @@ mod tests {
             fence: Some(decode_legacy(sbi::LEGACY_REMOTE_FENCE_I, [0; 5])),
             timer: Some(1),
         };
-        let exit = decode_trap(frame, &mut effects, |gva| {
+        let exit = decode_trap(frame, &mut effects, &[], |gva| {
             assert_eq!(gva, PC);
             insn
         })?;
@@ -796,7 +806,7 @@ mod tests {
             f.x[reg::A0 + i] = *arg;
         }
         let mut effects = TrapEffects::default();
-        let exit = decode_trap(&mut f, &mut effects, |_| None).unwrap();
+        let exit = decode_trap(&mut f, &mut effects, &[], |_| None).unwrap();
         assert_eq!(f.sepc, PC + 4, "every SBI call moves past the ecall");
         (f, exit, effects)
     }
@@ -814,6 +824,29 @@ mod tests {
         assert_eq!((f.x[10], f.x[11]), (0, 0));
         let (f, _, _) = ecall(sbi::BASE, 99, &[]);
         assert_eq!(f.x[10], sbi::ERR_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn the_hypervisors_extensions_probe_as_available() {
+        let mut f = frame(cause::VS_ECALL, 0, 0, 0);
+        let probe = |f: &mut TrapFrame, eid: u64| {
+            f.x[reg::A7] = sbi::BASE;
+            f.x[reg::A6] = 3;
+            f.x[reg::A0] = eid;
+            let exit = decode_trap(f, &mut TrapEffects::default(), &[sbi::DBCN], |_| None);
+            assert_eq!(exit, Ok(AxVCpuExitReason::Nothing));
+            (f.x[10], f.x[11])
+        };
+        assert_eq!(probe(&mut f, sbi::DBCN), (0, 1));
+        assert_eq!(probe(&mut f, sbi::TIME), (0, 1));
+        assert_eq!(probe(&mut f, 0x4d56_0001), (0, 0));
+        // Its calls still go to the hypervisor.
+        f.x[reg::A7] = sbi::DBCN;
+        let exit = decode_trap(&mut f, &mut TrapEffects::default(), &[sbi::DBCN], |_| None);
+        assert!(matches!(
+            exit,
+            Ok(AxVCpuExitReason::Hypercall { nr: sbi::DBCN, .. })
+        ));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use core::marker::PhantomData;
 
-use axvm_types::{AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId};
+use axvm_types::{
+    AxVmError, AxVmResult, GuestPhysAddr, NestedPagingConfig, VCpuId, VMId, VirtualIrq,
+};
 
 use super::{
     context::{FpState, SSTATUS_SPP, TrapFrame, VsState, fs_clean, fs_dirty, hstatus, reg},
@@ -34,11 +36,23 @@ pub struct Riscv64SetupConfig {
     /// Trap WFI (`hstatus.VTW`): it becomes a [`Halt`](AxVCpuExitReason::Halt)
     /// exit. Default `true`.
     pub trap_wfi: bool,
+    /// The SBI extensions the hypervisor answers (the backend forwards them as
+    /// [`Hypercall`](AxVCpuExitReason::Hypercall) exits, e.g. [`sbi::DBCN`]):
+    /// `probe_extension` reports them available beside the backend's own
+    /// ([`sbi::is_implemented`]), which Linux needs before it uses one (`earlycon=sbi`
+    /// writes through DBCN only once probed). Default: none.
+    ///
+    /// [`sbi::DBCN`]: exit::sbi::DBCN
+    /// [`sbi::is_implemented`]: exit::sbi::is_implemented
+    pub hypervisor_extensions: &'static [u64],
 }
 
 impl Default for Riscv64SetupConfig {
     fn default() -> Self {
-        Self { trap_wfi: true }
+        Self {
+            trap_wfi: true,
+            hypervisor_extensions: &[],
+        }
     }
 }
 
@@ -71,7 +85,12 @@ pub struct Riscv64VCpu<H: AxVCpuHal> {
     residency: Residency,
     timer_deadline: u64,
     effects: TrapEffects,
+    /// What `probe_extension` reports besides the backend's own extensions.
+    hypervisor_extensions: &'static [u64],
     hvip: u64,
+    /// The interrupt the controller model last handed over (`set_irq_list`), which
+    /// `hvip.VSEIP` stands for.
+    external: Option<VirtualIrq>,
     hgatp: Option<(u64, u16)>,
     /// Set when `hgatp` changed while bound but not on this hart.
     hgatp_dirty: bool,
@@ -196,6 +215,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         self.timer_deadline = u64::MAX;
         self.effects = TrapEffects::default();
         self.hvip = 0;
+        self.external = None;
         Ok(())
     }
 
@@ -220,7 +240,12 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
                 vector: H::irq_fetch() as u64,
             });
         }
-        let exit = exit::decode_trap(&mut self.frame, &mut self.effects, entry::read_guest_insn);
+        let exit = exit::decode_trap(
+            &mut self.frame,
+            &mut self.effects,
+            self.hypervisor_extensions,
+            entry::read_guest_insn,
+        );
         if let Some(deadline) = self.effects.timer {
             self.timer_deadline = deadline;
             self.hvip &= !hvip::VSTIP;
@@ -303,7 +328,9 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             residency: None,
             timer_deadline: u64::MAX,
             effects: TrapEffects::default(),
+            hypervisor_extensions: &[],
             hvip: 0,
+            external: None,
             hgatp: None,
             hgatp_dirty: false,
             host: None,
@@ -341,6 +368,7 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             return Err(AxVmError::BadState);
         }
         self.frame.hstatus = config.hstatus();
+        self.hypervisor_extensions = config.hypervisor_extensions;
         Ok(())
     }
 
@@ -417,6 +445,42 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
         Ok(())
     }
 
+    /// One: `hvip.VSEIP` is a single bit for every external interrupt, and the guest
+    /// learns which one from its interrupt controller (a vPLIC's claim register).
+    fn irq_slots(&self) -> usize {
+        1
+    }
+
+    /// Raises `hvip.VSEIP` while the interrupt given is pending, clears it for an
+    /// empty list; it reaches the hart at the next entry. `more_pending` changes
+    /// nothing: the guest's claim takes the interrupt given and the model hands over
+    /// the next one after that MMIO exit.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` (nothing changes) for more than one interrupt.
+    fn set_irq_list(&mut self, irqs: &[VirtualIrq], more_pending: bool) -> AxVmResult {
+        let _ = more_pending;
+        let external = match irqs {
+            [] => None,
+            [irq] => Some(*irq),
+            _ => return Err(AxVmError::InvalidInput),
+        };
+        if external.is_some_and(|irq| irq.state.is_pending()) {
+            self.hvip |= hvip::VSEIP;
+        } else {
+            self.hvip &= !hvip::VSEIP;
+        }
+        self.external = external;
+        Ok(())
+    }
+
+    /// What `set_irq_list` was given, unchanged: the guest claims and completes
+    /// through MMIO, which the controller model sees itself.
+    fn irq_list(&self) -> &[VirtualIrq] {
+        self.external.as_slice()
+    }
+
     fn set_return_value(&mut self, value: u64) {
         self.frame.set_gpr(reg::A0, value);
     }
@@ -482,7 +546,11 @@ mod tests {
         assert_eq!(vcpu.timer_deadline(), u64::MAX);
         assert!(!vcpu.is_bound());
         assert_eq!(
-            Riscv64SetupConfig { trap_wfi: false }.hstatus(),
+            Riscv64SetupConfig {
+                trap_wfi: false,
+                ..Riscv64SetupConfig::default()
+            }
+            .hstatus(),
             0x2_0000_0180
         );
     }
@@ -569,6 +637,65 @@ mod tests {
         assert!(!vcpu.clear_virtual_irq(9));
         assert!(!vcpu.clear_virtual_irq(4));
         assert_eq!(vcpu.pending_interrupts(), hvip::VSSIP);
+    }
+
+    #[test]
+    fn the_hypervisors_extensions_are_probed_as_set_up() {
+        let probe_dbcn = |vcpu: &mut VCpu| {
+            vcpu.regs_mut().scause = cause::VS_ECALL;
+            vcpu.regs_mut().x[reg::A7] = exit::sbi::BASE;
+            vcpu.regs_mut().x[reg::A6] = 3;
+            vcpu.regs_mut().x[reg::A0] = exit::sbi::DBCN;
+            assert_eq!(vcpu.handle_exit(), Ok(AxVCpuExitReason::Nothing));
+            vcpu.regs().gpr(reg::A1)
+        };
+        assert_eq!(probe_dbcn(&mut vcpu()), 0);
+        let mut vcpu = vcpu();
+        vcpu.setup(Riscv64SetupConfig {
+            hypervisor_extensions: &[exit::sbi::DBCN],
+            ..Riscv64SetupConfig::default()
+        })
+        .unwrap();
+        assert_eq!(probe_dbcn(&mut vcpu), 1);
+    }
+
+    #[test]
+    fn the_irq_list_drives_vseip() {
+        use axvm_types::VirqState;
+
+        let mut vcpu = vcpu();
+        assert_eq!(vcpu.irq_slots(), 1);
+        assert!(vcpu.irq_list().is_empty());
+        let uart = VirtualIrq {
+            intid: 10,
+            priority: 6,
+            state: VirqState::Pending,
+            ..VirtualIrq::default()
+        };
+        vcpu.set_irq_list(&[uart], false).unwrap();
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSEIP);
+        assert_eq!(vcpu.irq_list(), &[uart]);
+        assert_eq!(
+            vcpu.set_irq_list(&[uart; 2], true),
+            Err(AxVmError::InvalidInput)
+        );
+        assert_eq!(vcpu.irq_list(), &[uart], "a refused list changes nothing");
+        // Only a pending interrupt raises the line; the timer's bit is left alone.
+        vcpu.inject_interrupt(5).unwrap();
+        let active = VirtualIrq {
+            state: VirqState::Active,
+            ..uart
+        };
+        vcpu.set_irq_list(&[active], false).unwrap();
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSTIP);
+        vcpu.set_irq_list(&[uart], true).unwrap();
+        vcpu.set_irq_list(&[], false).unwrap();
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSTIP);
+        assert!(vcpu.irq_list().is_empty());
+        vcpu.set_irq_list(&[uart], false).unwrap();
+        vcpu.reset().unwrap();
+        assert!(vcpu.irq_list().is_empty());
+        assert_eq!(vcpu.pending_interrupts(), 0);
     }
 
     #[test]
