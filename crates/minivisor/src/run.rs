@@ -325,7 +325,7 @@ fn start_vcpu(
     if vcpu.set_entry(entry).is_err() {
         return INVALID_PARAMETERS;
     }
-    for (reg, value) in arch::start_registers(id, arg) {
+    for (reg, value) in axvm::start_registers(arch::ARCH, id, arg) {
         if vcpu.set_gpr(reg, value).is_err() {
             return INVALID_PARAMETERS;
         }

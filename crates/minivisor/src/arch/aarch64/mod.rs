@@ -105,8 +105,3 @@ pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Aarch64VCpu<Hal>> {
 pub fn vcpu_of_affinity(mpidr: u64) -> Option<usize> {
     usize::try_from(mpidr & 0xff_ffff).ok()
 }
-
-/// The registers a secondary vCPU starts with: PSCI passes the context id in x0.
-pub fn start_registers(_vcpu: usize, arg: u64) -> [(usize, u64); 1] {
-    [(0, arg)]
-}

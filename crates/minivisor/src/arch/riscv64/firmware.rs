@@ -20,6 +20,11 @@ const HART_STOPPED: u64 = 1;
 /// The most bytes one DBCN write copies; the guest sees the count and writes the rest.
 const DBCN_CHUNK: usize = 256;
 
+/// The SBI extensions answered here that a guest probes for (the vCPUs report them
+/// available): DBCN, which Linux's `earlycon=sbi` writes through. The legacy
+/// console calls are never probed, and HSM is the backend's.
+pub const EXTENSIONS: &[u64] = &[sbi::DBCN];
+
 /// Answers SBI call `eid` (function in a6, arguments in `args`) if it is one of the
 /// firmware services minivisor provides: returns the SBI error for a0 and leaves
 /// the value in a1; `None` for any other extension.

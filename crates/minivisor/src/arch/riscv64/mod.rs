@@ -71,11 +71,16 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
 }
 
 /// The vCPU configs of a VM: one per vCPU, WFI trapped (a waiting vCPU yields the
-/// physical hart). The boot protocol changes nothing here.
+/// physical hart), the SBI extensions minivisor answers probed as available. The
+/// boot protocol changes nothing here.
 pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Riscv64VCpu<Hal>> {
+    let setup = Riscv64SetupConfig {
+        hypervisor_extensions: firmware::EXTENSIONS,
+        ..Riscv64SetupConfig::default()
+    };
     VCpuConfigs {
         per_vcpu: (0..config.cpu_num())
-            .map(|_| (Riscv64CreateConfig, Riscv64SetupConfig::default()))
+            .map(|_| (Riscv64CreateConfig, setup))
             .collect(),
     }
 }
@@ -83,12 +88,6 @@ pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Riscv64VCpu<Hal>> {
 /// The vCPU an SBI HSM `hart_start` names: the hart id is the vCPU id.
 pub fn vcpu_of_affinity(hart_id: u64) -> Option<usize> {
     usize::try_from(hart_id).ok()
-}
-
-/// The registers a secondary vCPU starts with: SBI HSM passes the hart id in a0
-/// and the opaque argument in a1.
-pub fn start_registers(vcpu: usize, arg: u64) -> [(usize, u64); 2] {
-    [(10, vcpu as u64), (11, arg)]
 }
 
 /// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
@@ -101,9 +100,11 @@ pub fn after_exit(
     false
 }
 
-/// Links the VM's physical interrupts to its interrupt controller: nothing here,
-/// where VMs have no interrupt-controller model yet (the device registry builds the
-/// vGICv3 for aarch64 only).
+/// Links the VM's physical interrupts to its interrupt controller: nothing to link
+/// here. Every source of a VM's vPLIC is an emulated device (no physical interrupt
+/// goes to a riscv64 guest: its timer is its own), and what is not arch-specific,
+/// the controller's notifier calling `notify_vcpu`, `AxVM::new` sets for every
+/// architecture.
 pub fn attach_interrupts(_vm: &Vm) {}
 
 /// Kicks CPU `cpu` out of its guest so it loads a new interrupt: never needed here,

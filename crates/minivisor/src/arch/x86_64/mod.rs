@@ -136,12 +136,6 @@ pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
     usize::try_from(apic_id).ok()
 }
 
-/// The registers a secondary vCPU starts with: none (a start-up IPI passes no
-/// argument; the guest's trampoline finds what it needs in memory).
-pub fn start_registers(_vcpu: usize, _arg: u64) -> [(usize, u64); 0] {
-    []
-}
-
 /// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
 /// needs glue of its own): never handles one.
 pub fn after_exit(
