@@ -214,6 +214,29 @@ IRQS-9
         assert_eq!(check_interrupts(TABLE, 2), Ok(()));
     }
 
+    /// What Linux 6.12 printed on riscv64 under minivisor (2 harts, the vPLIC).
+    const RISCV64_TABLE: &str = "\
+~ # cat /proc/interrupts; echo IRQS-$((4+5))
+           CPU0       CPU1
+ 10:       1026        885  RISC-V INTC   5 Edge      riscv-timer
+ 12:         14          0  SiFive PLIC  10 Edge      ttyS0
+IPI0:        46         60  Rescheduling interrupts
+IPI1:       210        235  Function call interrupts
+IRQS-9
+";
+
+    #[test]
+    fn the_riscv64_table_has_the_timer_and_the_plic_uart() {
+        let table = Interrupts::parse(RISCV64_TABLE);
+        assert_eq!(table.row(&["riscv-timer"]), Some(&[1026, 885][..]));
+        assert_eq!(table.row(&["ttyS"]), Some(&[14, 0][..]));
+        assert_eq!(check_interrupts(RISCV64_TABLE, 2), Ok(()));
+        assert_eq!(
+            check_interrupts(&RISCV64_TABLE.replace(" 885 ", "   0 "), 2),
+            Err("no timer interrupt on CPU1: [1026, 0]".into())
+        );
+    }
+
     #[test]
     fn a_cpu_without_timer_interrupts_or_a_silent_uart_fails() {
         let idle = TABLE.replace("1412", "0");
@@ -238,7 +261,12 @@ IRQS-9
             referenced_by(&configs.join("aarch64-linux.toml")),
             Ok(Some(Arch::Aarch64))
         );
+        assert_eq!(
+            referenced_by(&configs.join("riscv64-linux.toml")),
+            Ok(Some(Arch::Riscv64))
+        );
         assert_eq!(referenced_by(&configs.join("aarch64-hello.toml")), Ok(None));
+        assert_eq!(referenced_by(&configs.join("riscv64-hello.toml")), Ok(None));
         assert!(referenced_by(&configs.join("no-such.toml")).is_err());
         assert_eq!(
             normalize(Path::new("/a/b/../../c/./d")),

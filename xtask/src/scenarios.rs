@@ -41,7 +41,7 @@ fn linux_enabled() -> bool {
 pub fn scenarios(arch: Arch) -> Vec<&'static Scenario> {
     let (always, linux) = match arch {
         Arch::Aarch64 => (AARCH64, AARCH64_LINUX),
-        Arch::Riscv64 => (RISCV64, &[][..]),
+        Arch::Riscv64 => (RISCV64, RISCV64_LINUX),
         Arch::X86_64 => (X86_64, &[][..]),
     };
     let linux = if linux_enabled() { linux } else { &[] };
@@ -55,6 +55,16 @@ const AARCH64_LINUX: &[Scenario] = &[Scenario {
     name: "linux",
     vms: &[("off", "aarch64-linux.toml"), ("off", "aarch64-hello.toml")],
     output: &["[hello-aarch64] Hello from an aarch64 guest"],
+    icount: false,
+    script: Some(&LINUX_SHELL),
+}];
+
+/// The same on riscv64: the shell on the NS16550 (PLIC source 10), powered off
+/// through SBI SRST.
+const RISCV64_LINUX: &[Scenario] = &[Scenario {
+    name: "linux",
+    vms: &[("off", "riscv64-linux.toml"), ("off", "riscv64-hello.toml")],
+    output: &["[hello-riscv64] Hello from a riscv64 guest"],
     icount: false,
     script: Some(&LINUX_SHELL),
 }];
