@@ -360,6 +360,16 @@ const RISCV64: &[Scenario] = &[
         script: None,
     },
     Scenario {
+        name: "plic",
+        vms: &[("off", "riscv64-plic.toml")],
+        output: &[
+            "[plic-riscv64] plic: VSEIP followed the claim and the completion",
+            "[plic-riscv64] plic: claim/complete round trip",
+        ],
+        icount: true,
+        script: None,
+    },
+    Scenario {
         name: "timer",
         vms: &[("off", "riscv64-spin.toml")],
         output: &[

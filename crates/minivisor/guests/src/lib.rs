@@ -20,6 +20,7 @@ pub mod fp;
 pub mod hostile;
 pub mod power;
 pub mod sink;
+pub mod timing;
 
 pub use arch::{
     GUEST, LAZY_REGION, counter, counter_hz, cpu_id, firmware_services, let_host_interrupts_in,

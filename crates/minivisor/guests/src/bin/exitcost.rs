@@ -1,26 +1,18 @@
-//! Measures the hypervisor's cost of an exit in guest instructions: under QEMU with
-//! `-icount shift=0` one instruction takes one nanosecond of virtual time, so the
-//! timer's counter (aarch64 `CNTVCT_EL0`, riscv64 `time`) measures instructions;
-//! under Bochs the TSC counts instructions (x86_64).
-//! Each exit kind is timed over many round trips, minus the same loop without the
-//! trapping instruction.
+//! Measures the hypervisor's cost of an exit in guest instructions (see
+//! `minivisor_guests::timing`). Each exit kind is timed over many round trips, minus
+//! the same loop without the trapping instruction.
 
 #![no_std]
 #![no_main]
 
-use minivisor_guests::{counter, counter_hz, hypercall, power, println, sink};
+use minivisor_guests::{hypercall, power, println, sink, timing};
 
 /// Round trips per measurement.
 const ROUNDS: u64 = 4096;
 
-/// Nanoseconds (= instructions under `-icount shift=0`) per round of `body`.
-fn per_round(mut body: impl FnMut(u64)) -> u64 {
-    let start = counter();
-    for round in 0..ROUNDS {
-        body(round);
-    }
-    let ticks = counter().wrapping_sub(start);
-    ticks.saturating_mul(1_000_000_000) / counter_hz().max(1) / ROUNDS
+/// Instructions per round of `body`.
+fn per_round(body: impl FnMut(u64)) -> u64 {
+    timing::per_round(ROUNDS, body)
 }
 
 #[unsafe(no_mangle)]
