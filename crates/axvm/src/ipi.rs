@@ -41,9 +41,11 @@ pub(crate) enum IpiRefused {
 /// What [`PendingIpis::send`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Sent {
-    /// The targets other than the sender, now marked (bit `n`: vCPU `n`): the
-    /// caller kicks them.
-    pub others: u64,
+    /// The targets other than the sender that had nothing pending (bit `n`: vCPU
+    /// `n`): the caller kicks them. The others are marked too, but a kick is on its
+    /// way to them already, so a guest sending IPIs in a loop does not multiply
+    /// the hypervisor's.
+    pub kick: u64,
     /// Whether the sender is a target too: the caller injects into it directly.
     pub sender: bool,
 }
@@ -105,16 +107,17 @@ impl PendingIpis {
             return Err(IpiRefused::NoSuchVCpu);
         }
         let targets = self.targets(own, request)?;
-        let others = targets & !own;
+        let mut kick = 0;
         for (id, slot) in self.pending.iter().enumerate() {
-            if others & bit(id) != 0 {
-                // Release: what the sender wrote before the IPI is visible to the
-                // target once it takes it.
-                slot.fetch_or(vector, Ordering::Release);
+            let target = bit(id);
+            // Release: what the sender wrote before the IPI is visible to the target
+            // once it takes it.
+            if target & targets & !own != 0 && slot.fetch_or(vector, Ordering::Release) == 0 {
+                kick |= target;
             }
         }
         Ok(Sent {
-            others,
+            kick,
             sender: targets & own != 0,
         })
     }
@@ -176,8 +179,8 @@ mod tests {
         }
     }
 
-    fn sent(others: u64, sender: bool) -> Result<Sent, IpiRefused> {
-        Ok(Sent { others, sender })
+    fn sent(kick: u64, sender: bool) -> Result<Sent, IpiRefused> {
+        Ok(Sent { kick, sender })
     }
 
     fn pending(ipis: &PendingIpis) -> Vec<u64> {
@@ -192,14 +195,17 @@ mod tests {
         let ipis = PendingIpis::new(4);
         assert_eq!(ipis.send(0, &mask(1, 0b101)), sent(0b1010, false));
         assert_eq!(pending(&ipis), [0, 2, 0, 2]);
-        // The sender in its own mask is the caller's to inject into.
-        assert_eq!(ipis.send(2, &mask(0, 0b110)), sent(0b0010, true));
+        // The sender in its own mask is the caller's to inject into; vCPU 1 has one
+        // pending already, whose kick is on its way: marked, not kicked again.
+        assert_eq!(ipis.send(2, &mask(0, 0b110)), sent(0, true));
         assert_eq!(pending(&ipis), [0, 2, 0, 2]);
         assert_eq!(ipis.send(2, &mask(3, 0)), sent(0, false));
         assert!(any(ipis.slot(1).unwrap()));
         assert_eq!(take(ipis.slot(1).unwrap()), 2);
         assert!(!any(ipis.slot(1).unwrap()));
         assert!(!ipis.is_pending(1) && ipis.is_pending(3));
+        // Taken: the next IPI kicks again.
+        assert_eq!(ipis.send(3, &mask(1, 1)), sent(0b0010, false));
     }
 
     #[test]
@@ -216,7 +222,7 @@ mod tests {
             vector: 3,
             ..all
         };
-        assert_eq!(ipis.send(1, &everyone), sent(0b101, true));
+        assert_eq!(ipis.send(1, &everyone), sent(0, true));
         assert_eq!(pending(&ipis), [10, 0, 10]);
         let me = IpiRequest {
             to_self: true,
@@ -256,7 +262,7 @@ mod tests {
         };
         assert_eq!(full.send(63, &all), sent(u64::MAX >> 1, false));
         let high = mask(32, u64::from(u32::MAX));
-        assert_eq!(full.send(0, &high), sent(!0 << 32, false));
+        assert_eq!(PendingIpis::new(64).send(0, &high), sent(!0 << 32, false));
         let past = mask(33, u64::from(u32::MAX));
         assert_eq!(full.send(0, &past), Err(IpiRefused::NoSuchVCpu));
     }

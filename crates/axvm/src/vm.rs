@@ -790,7 +790,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
     fn send_ipi(&self, sender: &mut AxVCpu<A>, request: &IpiRequest) -> AxVmResult {
         match self.ipis.send(sender.id(), request) {
             Ok(sent) => {
-                let mut kicks = sent.others;
+                let mut kicks = sent.kick;
                 while kicks != 0 {
                     H::notify_vcpu(self.id(), kicks.trailing_zeros() as VCpuId);
                     kicks &= kicks.wrapping_sub(1);
