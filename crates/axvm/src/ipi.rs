@@ -4,10 +4,11 @@
 //! A [`SendIPI`](axvcpu::AxVCpuExitReason::SendIPI) exit marks its vector pending on
 //! each target but the sender ([`PendingIpis::send`]), and the host is asked to kick
 //! them. A vCPU's run loop injects what is pending on it ([`take`]) before its first
-//! entry and after every exit the hypervisor sees, which is where a kick lands: a
-//! running target exits with the kick's interrupt, a waiting one is woken in the
-//! hypervisor's handling of its halt. The exits the run loop emulates itself
-//! (device accesses) do not look, so they cost nothing more.
+//! entry and after the exits a kick ends with, once the hypervisor has seen them: a
+//! running target's interrupt exit (the kick's, or the host's periodic tick for a
+//! host that does not kick), a waiting one's halt (the hypervisor's wait on it ends).
+//! Other exits do not look, so they cost nothing more; a target on the sender's own
+//! physical CPU is not running, and takes the IPI at its next run.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};

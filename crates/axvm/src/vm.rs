@@ -662,8 +662,8 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             return Err(AxVmError::BadState);
         }
         let mut irqs = Vec::new();
-        // IPIs sent to the vCPU are injected before its first entry and after each
-        // exit the hypervisor sees (see `ipi`).
+        // IPIs sent to the vCPU are injected before its first entry and after the
+        // exits a kick ends with (see `ipi`).
         let ipis = self.ipis.slot(id).unwrap_or(&ipi::NONE);
         self.inject_ipis(&mut vcpu, ipis)?;
         loop {
@@ -697,7 +697,14 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
                     if on_exit(&mut vcpu, exit) == ExitAction::Return {
                         return result;
                     }
-                    self.inject_ipis(&mut vcpu, ipis)?;
+                    // Where a kick lands: a running vCPU's interrupt exit, or the
+                    // hypervisor's wait on a halted one.
+                    if matches!(
+                        exit,
+                        AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Halt
+                    ) {
+                        self.inject_ipis(&mut vcpu, ipis)?;
+                    }
                 }
                 Handled::Fault(fault) => return Err(self.stop_on(fault)),
                 Handled::Host(error) => return Err(error),

@@ -133,3 +133,47 @@ fn a_hart_that_does_not_exist_is_refused_and_nothing_is_sent() {
     assert!((0..3).all(|vcpu| !vm.has_deliverable_irq(vcpu)));
     assert_eq!(vm.exit_count(axvcpu::ExitKind::SendIpi), 1);
 }
+
+#[test]
+fn an_ipi_to_a_halted_vcpu_is_injected_when_the_hypervisor_resumes_it() {
+    let halt = || Ok(AxVCpuExitReason::Halt);
+    let hypercall = AxVCpuExitReason::Hypercall {
+        nr: 0x4d56_0001,
+        args: [0; 6],
+    };
+    let (vm, _) = vm_for(
+        &CONFIG.replace("id = 41", "id = 45"),
+        Arch::Riscv64,
+        vec![
+            vec![halt(), Ok(hypercall), halt()],
+            vec![Ok(ipi(0, 1, false)), halt()],
+            vec![],
+        ],
+    );
+    vm.boot().unwrap();
+    kicked(45);
+    // vCPU 0 halts; while the hypervisor waits on it, vCPU 1 (elsewhere) sends it an
+    // IPI, and the wait ends.
+    let other = std::sync::Arc::clone(&vm);
+    let mut exits = 0;
+    let result = vm.run_vcpu_with(0, |_, exit| {
+        exits += 1;
+        if *exit == AxVCpuExitReason::Halt && exits == 1 {
+            assert_eq!(other.run_vcpu(1), Ok(AxVCpuExitReason::Halt));
+            assert!(other.has_deliverable_irq(0));
+            return axvm::ExitAction::Resume;
+        }
+        // The hypercall: its exit does not look for IPIs, the halt's did.
+        axvm::ExitAction::Return
+    });
+    assert_eq!(result, Ok(hypercall));
+    assert_eq!(kicked(45), [0]);
+    assert_eq!(interrupts(&vm, 0), 1);
+    let vcpu = vm.vcpu(0).unwrap();
+    // Injected after the halt, before the entry that ended with the hypercall.
+    assert_eq!(
+        vcpu.arch().events.last(),
+        Some(&ScriptedEvent::Interrupt(1))
+    );
+    assert_eq!(vcpu.arch().runs, 2);
+}
