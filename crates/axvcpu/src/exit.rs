@@ -133,7 +133,9 @@ pub enum AxVCpuExitReason {
         /// the supervisor software interrupt).
         vector: u64,
     },
-    /// Nothing for the caller to do; run again.
+    /// Nothing for the caller to do; run again. (riscv64 without Sstc returns it after
+    /// the guest's SBI `set_timer`, for a hypervisor that arms its timer for the new
+    /// deadline.)
     Nothing,
     /// The hardware refused to enter the guest.
     FailEntry {
