@@ -1,6 +1,8 @@
-//! Embeds the VMs to run: `MINIVISOR_VMS` lists them as `EXPECT:CONFIG` separated by
-//! `;`, where EXPECT is `off` (the guest powers off) or `fault` (the hypervisor must
-//! stop it for a fault) and CONFIG a VM config file. Each config's `kernel_path`,
+//! Embeds the VMs to run: `MINIVISOR_VMS` lists them as `EXPECT[+OPTION...]:CONFIG`
+//! separated by `;`, where EXPECT is `off` (the guest powers off) or `fault` (the
+//! hypervisor must stop it for a fault), the options change how minivisor runs the
+//! VM (`nosstc`: riscv64 vCPUs without Sstc, on the SBI TIME path) and CONFIG is a
+//! VM config file. Each config's `kernel_path`,
 //! `dtb_path` and `ramdisk_path` (absolute, or relative to the config file) name the
 //! images to embed. The configs are embedded as text and parsed at run time.
 
@@ -45,14 +47,22 @@ fn main() {
 }
 
 fn embed(entry: &str) -> Result<String, String> {
-    let (expect, path) = entry
+    let (run, path) = entry
         .split_once(':')
         .ok_or_else(|| format!("`{entry}`: expected EXPECT:CONFIG"))?;
-    let expect = match expect {
+    let mut options = run.split('+');
+    let expect = match options.next().unwrap_or_default() {
         "off" => "Expect::PowerOff",
         "fault" => "Expect::Fault",
         other => return Err(format!("`{other}`: expected `off` or `fault`")),
     };
+    let mut sstc = true;
+    for option in options {
+        match option {
+            "nosstc" => sstc = false,
+            other => return Err(format!("`{other}`: expected the option `nosstc`")),
+        }
+    }
     let config_path = fs::canonicalize(path).map_err(|e| format!("{path}: {e}"))?;
     println!("cargo:rerun-if-changed={}", config_path.display());
     let text = fs::read_to_string(&config_path).map_err(|e| format!("{path}: {e}"))?;
@@ -77,7 +87,7 @@ fn embed(entry: &str) -> Result<String, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "    EmbeddedVm {{ source: {path:?}, config: include_str!({:?}), kernel: {kernel}, dtb: {dtb}, ramdisk: {ramdisk}, expect: {expect} }},",
+        "    EmbeddedVm {{ source: {path:?}, config: include_str!({:?}), kernel: {kernel}, dtb: {dtb}, ramdisk: {ramdisk}, expect: {expect}, sstc: {sstc} }},",
         config_path.display().to_string()
     );
     Ok(out)

@@ -14,7 +14,8 @@ pub struct Scenario {
     /// Its name in the results table.
     pub name: &'static str,
     /// `(expect, config file in configs/vms)`: `off` when the guest must power off,
-    /// `fault` when minivisor must stop it.
+    /// `fault` when minivisor must stop it, with minivisor's options for the VM after
+    /// a `+` (`off+nosstc`: riscv64 vCPUs without Sstc; see minivisor's build.rs).
     pub vms: &'static [(&'static str, &'static str)],
     /// Lines (or parts of lines) the console must show.
     pub output: &'static [&'static str],
@@ -409,6 +410,36 @@ const RISCV64: &[Scenario] = &[
             "[timeslice-riscv64] timeslice: done",
         ],
         icount: false,
+        script: None,
+    },
+    Scenario {
+        name: "interrupts",
+        vms: &[("off", "riscv64-interrupts.toml")],
+        output: &[
+            "[interrupts-riscv64] interrupts: stimecmp: 10 timer interrupts while waiting (WFI)",
+            "[interrupts-riscv64] interrupts: stimecmp: 10 timer interrupts while running",
+            "[interrupts-riscv64] interrupts: SBI set_timer with Sstc: 10 timer interrupts while waiting (WFI)",
+            "[interrupts-riscv64] interrupts: SBI set_timer with Sstc: 10 timer interrupts while running",
+            "[interrupts-riscv64] interrupts: IPI from hart 0 to hart 1's handler",
+            "[interrupts-riscv64] interrupts: sstc on, timer 40, ipi 2, unknown hart refused",
+            "minivisor: vCPUs ran on 2 of 4 CPUs",
+        ],
+        icount: true,
+        script: None,
+    },
+    // The same guest with its vCPUs on the SBI TIME path: the backend injects the
+    // timer interrupt (hvip.VSTIP) and minivisor's host timer interrupts the guest
+    // at its deadline.
+    Scenario {
+        name: "interrupts sbi",
+        vms: &[("off+nosstc", "riscv64-interrupts.toml")],
+        output: &[
+            "[interrupts-riscv64] interrupts: SBI set_timer without Sstc: 10 timer interrupts while waiting (WFI)",
+            "[interrupts-riscv64] interrupts: SBI set_timer without Sstc: 10 timer interrupts while running",
+            "[interrupts-riscv64] interrupts: sstc off, timer 20, ipi 2, unknown hart refused",
+            "minivisor: vCPUs ran on 2 of 4 CPUs",
+        ],
+        icount: true,
         script: None,
     },
 ];

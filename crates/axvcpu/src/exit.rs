@@ -108,7 +108,34 @@ pub enum AxVCpuExitReason {
     },
     /// The guest powers the whole VM off (PSCI SYSTEM_OFF, SBI SRST, triple fault).
     SystemDown,
-    /// Nothing for the caller to do; run again.
+    /// The guest sends an inter-processor interrupt to other vCPUs of its VM (riscv64:
+    /// SBI IPI `send_ipi`; an x86 local APIC's ICR write will use it too). The targets
+    /// are `send_to_all` and `send_to_self` if either is set, otherwise the vCPUs of
+    /// the mask. The caller makes `vector` pending on each target (through
+    /// [`AxArchVCpu::inject_interrupt`](crate::AxArchVCpu::inject_interrupt) before
+    /// its next entry) and wakes it. The guest's result register already says success
+    /// (riscv64 `a0` = `SBI_SUCCESS`): a caller that finds a target that does not
+    /// exist overwrites it with
+    /// [`AxArchVCpu::set_return_value`](crate::AxArchVCpu::set_return_value) (riscv64:
+    /// `SBI_ERR_INVALID_PARAM`).
+    SendIPI {
+        /// The vCPU id bit 0 of `target_cpu_aux` names (riscv64: `hart_mask_base`).
+        target_cpu: u64,
+        /// One bit per target: bit `n` names vCPU `target_cpu + n` (riscv64:
+        /// `hart_mask`). Used only when neither flag is set.
+        target_cpu_aux: u64,
+        /// Every vCPU of the VM but the sender (riscv64: `hart_mask_base` = -1, with
+        /// `send_to_self`).
+        send_to_all: bool,
+        /// The sender itself.
+        send_to_self: bool,
+        /// The interrupt each target gets, as `inject_interrupt` takes it (riscv64: 1,
+        /// the supervisor software interrupt).
+        vector: u64,
+    },
+    /// Nothing for the caller to do; run again. (riscv64 without Sstc returns it after
+    /// the guest's SBI `set_timer`, for a hypervisor that arms its timer for the new
+    /// deadline.)
     Nothing,
     /// The hardware refused to enter the guest.
     FailEntry {
@@ -135,6 +162,7 @@ impl AxVCpuExitReason {
             Self::CpuUp { .. } => ExitKind::CpuUp,
             Self::CpuDown { .. } => ExitKind::CpuDown,
             Self::SystemDown => ExitKind::SystemDown,
+            Self::SendIPI { .. } => ExitKind::SendIpi,
             Self::Nothing => ExitKind::Nothing,
             Self::FailEntry { .. } => ExitKind::FailEntry,
         }
@@ -171,6 +199,8 @@ pub enum ExitKind {
     CpuDown,
     /// [`AxVCpuExitReason::SystemDown`].
     SystemDown,
+    /// [`AxVCpuExitReason::SendIPI`].
+    SendIpi,
     /// [`AxVCpuExitReason::Nothing`].
     Nothing,
     /// [`AxVCpuExitReason::FailEntry`].
@@ -179,7 +209,7 @@ pub enum ExitKind {
 
 impl ExitKind {
     /// Every kind, in declaration order (`kind as usize` indexes this array).
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Hypercall,
         Self::MmioRead,
         Self::MmioWrite,
@@ -193,6 +223,7 @@ impl ExitKind {
         Self::CpuUp,
         Self::CpuDown,
         Self::SystemDown,
+        Self::SendIpi,
         Self::Nothing,
         Self::FailEntry,
     ];
@@ -214,6 +245,7 @@ impl ExitKind {
             Self::CpuUp => "cpu-up",
             Self::CpuDown => "cpu-down",
             Self::SystemDown => "system-down",
+            Self::SendIpi => "send-ipi",
             Self::Nothing => "nothing",
             Self::FailEntry => "fail-entry",
         }

@@ -62,6 +62,7 @@ mod config;
 mod fault;
 pub mod fdt;
 mod hal;
+mod ipi;
 mod irq;
 pub mod kernel_image;
 mod memory;

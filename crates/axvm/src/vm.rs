@@ -16,6 +16,7 @@ use crate::{
     AxVMConfig, AxVMHal, GuestFault,
     boot::{boot_registers, multiboot_registers},
     fdt,
+    ipi::{self, IpiRefused, IpiRequest, PendingIpis},
     irq::{self, HostNotifier},
     memory::{map_memory, release_identical},
     multiboot,
@@ -90,6 +91,8 @@ pub struct AxVM<H: AxVMHal, A: AxArchVCpu, F: NestedFormat = NativeFormat, T: Ne
     /// The devices' interrupt controller, if the VM has one.
     irq: Option<Arc<dyn VirtualInterruptController>>,
     vcpus: Vec<Mutex<AxVCpu<A>>>,
+    /// IPIs sent to each vCPU and not yet injected.
+    ipis: PendingIpis,
     state: AtomicU8,
     fault: Mutex<Option<GuestFault>>,
     exits: [AtomicU64; ExitKind::ALL.len()],
@@ -144,6 +147,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         if irq.is_some() {
             devices.set_vcpu_notifier(HostNotifier::<H>::new(config.id()));
         }
+        let ipis = PendingIpis::new(config.cpu_num());
         let mut vm = Self {
             config,
             space: Mutex::new(space),
@@ -151,6 +155,7 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             devices,
             irq,
             vcpus: Vec::new(),
+            ipis,
             state: AtomicU8::new(VMState::Loading as u8),
             fault: Mutex::new(None),
             exits: core::array::from_fn(|_| AtomicU64::new(0)),
@@ -230,14 +235,17 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         self.irq.as_ref()
     }
 
-    /// Whether vCPU `id` has an interrupt it could take now: a host keeps a vCPU that
-    /// waits for interrupts (a `Halt` exit) asleep until this holds. Always `false`
-    /// for a VM without an interrupt controller.
+    /// Whether vCPU `id` has an interrupt it could take now: one its VM's interrupt
+    /// controller holds for it, or an IPI another vCPU sent it that its next entry
+    /// injects. A host keeps a vCPU that waits for interrupts (a `Halt` exit) asleep
+    /// until this holds (or the backend has one pending itself).
     #[must_use]
     pub fn has_deliverable_irq(&self, id: VCpuId) -> bool {
-        self.irq
-            .as_ref()
-            .is_some_and(|controller| controller.has_deliverable(id))
+        self.ipis.is_pending(id)
+            || self
+                .irq
+                .as_ref()
+                .is_some_and(|controller| controller.has_deliverable(id))
     }
 
     /// The number of vCPUs.
@@ -649,6 +657,10 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             return Err(AxVmError::BadState);
         }
         let mut irqs = Vec::new();
+        // IPIs sent to the vCPU are injected before its first entry and after the
+        // exits a kick ends with (see `ipi`).
+        let ipis = self.ipis.slot(id).unwrap_or(&ipi::NONE);
+        self.inject_ipis(&mut vcpu, ipis)?;
         loop {
             if self.state() != VMState::Running {
                 return Err(AxVmError::BadState);
@@ -679,6 +691,14 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
                     }
                     if on_exit(&mut vcpu, exit) == ExitAction::Return {
                         return result;
+                    }
+                    // Where a kick lands: a running vCPU's interrupt exit, or the
+                    // hypervisor's wait on a halted one.
+                    if matches!(
+                        exit,
+                        AxVCpuExitReason::ExternalInterrupt { .. } | AxVCpuExitReason::Halt
+                    ) {
+                        self.inject_ipis(&mut vcpu, ipis)?;
                     }
                 }
                 Handled::Fault(fault) => return Err(self.stop_on(fault)),
@@ -742,12 +762,85 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
             AxVCpuExitReason::NestedPageFault { addr, access_flags } => {
                 return self.page_fault(addr, access_flags);
             }
+            AxVCpuExitReason::SendIPI {
+                target_cpu,
+                target_cpu_aux,
+                send_to_all,
+                send_to_self,
+                vector,
+            } => {
+                let request = IpiRequest {
+                    base: target_cpu,
+                    mask: target_cpu_aux,
+                    all: send_to_all,
+                    to_self: send_to_self,
+                    vector,
+                };
+                self.send_ipi(vcpu, &request)
+            }
             _ => return Handled::Return,
         };
         match completed {
             Ok(()) => Handled::Resume,
             Err(error) => Handled::Fault(GuestFault::Undecodable(error)),
         }
+    }
+
+    /// Sends vCPU `sender`'s IPI: its targets get the vector pending and those that
+    /// may run or wait elsewhere a kick. A target that does not exist sends nothing
+    /// and is the guest's error (riscv64: `SBI_ERR_INVALID_PARAM` in `a0`).
+    fn send_ipi(&self, sender: &mut AxVCpu<A>, request: &IpiRequest) -> AxVmResult {
+        match self.ipis.send(sender.id(), request) {
+            Ok(sent) => {
+                let mut kicks = sent.kick;
+                while kicks != 0 {
+                    H::notify_vcpu(self.id(), kicks.trailing_zeros() as VCpuId);
+                    kicks &= kicks.wrapping_sub(1);
+                }
+                // The vector fits a slot (`send` checked it).
+                if sent.sender {
+                    sender.inject_interrupt(request.vector as usize)?;
+                }
+                Ok(())
+            }
+            Err(refused) => {
+                log::debug!(
+                    "VM {}: vCPU {}'s IPI {request:?} not sent: {refused:?}",
+                    self.id(),
+                    sender.id()
+                );
+                match (refused, self.config.arch()) {
+                    (IpiRefused::NoSuchVCpu, Arch::Riscv64) => {
+                        sender.set_return_value(axvcpu::arch::riscv64::sbi::ERR_INVALID_PARAM)
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Injects the IPIs pending in `slot` (the vCPU's) into `vcpu`; an injection the
+    /// backend refuses stops the VM. One load when none is pending.
+    #[inline]
+    fn inject_ipis(&self, vcpu: &mut AxVCpu<A>, slot: &AtomicU64) -> AxVmResult {
+        if ipi::any(slot) {
+            self.inject_pending_ipis(vcpu, slot)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn inject_pending_ipis(&self, vcpu: &mut AxVCpu<A>, slot: &AtomicU64) -> AxVmResult {
+        let mut pending = ipi::take(slot);
+        while pending != 0 {
+            let vector = pending.trailing_zeros() as usize;
+            vcpu.inject_interrupt(vector)
+                .map_err(|error| self.stop_on(GuestFault::Undecodable(error)))?;
+            pending &= pending.wrapping_sub(1);
+        }
+        Ok(())
     }
 
     /// An access no device claimed: RAM not yet populated, or the guest's fault.

@@ -4,6 +4,15 @@
 pub const SUM: u64 = 0x4d56_0001;
 /// Returns the exclusive or of the six arguments.
 pub const XOR: u64 = 0x4d56_0002;
+/// riscv64: whether the calling vCPU's timer is Sstc's (1) or on the SBI TIME path
+/// (0), so a test guest without a device tree knows whether it may write
+/// `stimecmp` (a Linux guest reads `sstc` in its ISA string). Answered by
+/// `arch::firmware_call`, which sees the vCPU.
+#[cfg_attr(
+    not(target_arch = "riscv64"),
+    allow(dead_code, reason = "only riscv64 vCPUs have the choice")
+)]
+pub const TIMER_SSTC: u64 = 0x4d56_0003;
 /// Powers the calling VM off: for guests whose platform has no firmware call for it
 /// (x86_64); works on every architecture.
 pub const SYSTEM_OFF: u64 = 0x4d56_00ff;

@@ -161,7 +161,7 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
     let vmid = u16::try_from(index.saturating_add(1)).map_err(|_| String::from("too many VMs"))?;
     let space = arch::new_address_space(vmid).map_err(|e| format!("address space: {e:?}"))?;
     let cpu_num = config.cpu_num();
-    let vcpus = arch::vcpu_configs(&config);
+    let vcpus = arch::vcpu_configs(&config, embedded);
     let vm = Vm::new(config, space, devices, vcpus).map_err(|e| format!("VM: {e:?}"))?;
     arch::attach_interrupts(&vm);
     vm.load_kernel_image(embedded.kernel)
@@ -206,6 +206,7 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
     if let Some(cpus) = guest.ran_on.get(vcpu) {
         cpus.fetch_or(1u64.checked_shl(cpu as u32).unwrap_or(0), Ordering::Relaxed);
     }
+    arch::before_quantum(vm, vcpu);
     let mut budget = QUANTUM;
     let name = guest.name.as_str();
     let runnable = guest.runnable.as_slice();
@@ -246,8 +247,8 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
         } else {
             false
         };
-        // What the architecture adds (aarch64: the virtual timer's interrupt, a halt
-        // until the guest's timer is due).
+        // What the architecture adds (aarch64: the virtual timer's interrupt; riscv64:
+        // the host timer for the guest's; both: a halt until the guest's timer is due).
         let handled = arch::after_exit(vm, vcpu, exit)
             || matches!(
                 exit,

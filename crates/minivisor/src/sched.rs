@@ -62,6 +62,32 @@ pub fn cpu_of(vm: usize, vcpu: usize) -> Option<usize> {
         .position(|queue| queue.contains(&(index, vcpu)))
 }
 
+/// Whether the calling CPU has a vCPU other than `vcpu` of the VM whose id is `vm`
+/// that could run now (its VM runs and it was started): a halted vCPU then gives
+/// the CPU up rather than sleep on it.
+#[cfg_attr(
+    not(target_arch = "riscv64"),
+    allow(
+        dead_code,
+        reason = "only riscv64 asks: aarch64's halt sleeps regardless"
+    )
+)]
+pub fn has_other_runnable(vm: usize, vcpu: usize) -> bool {
+    let (Some(guests), Some(queue)) = (
+        GUESTS.get(),
+        PLAN.get()
+            .and_then(|plan| plan.get(crate::arch::this_cpu())),
+    ) else {
+        return false;
+    };
+    queue.iter().any(|&(index, other)| {
+        guests.get(index).is_some_and(|guest| {
+            let same = other == vcpu && guest.vm.as_ref().is_some_and(|built| built.id() == vm);
+            !same && guest.is_running() && guest.is_runnable(other)
+        })
+    })
+}
+
 /// Places every vCPU of every running VM on one of `cpus` CPUs. A VM pinned to a
 /// CPU that is not up fails (with the reason), before any of its vCPUs runs.
 fn place(guests: &[Guest], cpus: usize) -> Vec<Vec<(usize, usize)>> {

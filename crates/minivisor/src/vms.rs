@@ -31,6 +31,13 @@ pub struct EmbeddedVm {
     pub ramdisk: Option<&'static [u8]>,
     /// How the VM must end.
     pub expect: Expect,
+    /// riscv64: its vCPUs get Sstc when the harts have it (`false`: the SBI TIME
+    /// path, option `nosstc`); ignored elsewhere.
+    #[cfg_attr(
+        not(target_arch = "riscv64"),
+        allow(dead_code, reason = "only riscv64 vCPUs have the choice")
+    )]
+    pub sstc: bool,
 }
 
 /// The VMs to run, in order.

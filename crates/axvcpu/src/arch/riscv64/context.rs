@@ -158,8 +158,9 @@ pub mod reg {
     pub const A7: usize = 17;
 }
 
-/// The VS-level CSRs of a guest hart: loaded by `bind`, saved by `unbind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The VS-level CSRs of a guest hart: loaded by `bind`, saved by `unbind`
+/// (`vstimecmp` only for a vCPU whose timer is Sstc's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the register it is named after.
 pub struct VsState {
     pub vsstatus: u64,
@@ -170,14 +171,33 @@ pub struct VsState {
     pub vscause: u64,
     pub vstval: u64,
     pub vsatp: u64,
+    pub vstimecmp: u64,
 }
 
 impl VsState {
     /// The state of a hart fresh out of reset, as the SBI HSM `hart_start` promises
-    /// it: translation off, interrupts off, no trap vector.
+    /// it: translation off, interrupts off, no trap vector, the timer at the end of
+    /// time (no timer interrupt).
     #[must_use]
-    pub fn reset() -> Self {
-        Self::default()
+    pub const fn reset() -> Self {
+        Self {
+            vsstatus: 0,
+            vsie: 0,
+            vstvec: 0,
+            vsscratch: 0,
+            vsepc: 0,
+            vscause: 0,
+            vstval: 0,
+            vsatp: 0,
+            vstimecmp: u64::MAX,
+        }
+    }
+}
+
+impl Default for VsState {
+    /// [`VsState::reset`].
+    fn default() -> Self {
+        Self::reset()
     }
 }
 
@@ -244,5 +264,7 @@ mod tests {
         let vs = VsState::reset();
         assert_eq!(vs.vsatp, 0);
         assert_eq!(vs.vsstatus, 0);
+        assert_eq!(vs.vstimecmp, u64::MAX);
+        assert_eq!(VsState::default(), vs);
     }
 }

@@ -219,7 +219,7 @@ pub mod sbi {
     pub const BASE: u64 = 0x10;
     /// The Timer extension ("TIME").
     pub const TIME: u64 = 0x5449_4d45;
-    /// The IPI extension ("sPI"; forwarded to the hypervisor).
+    /// The IPI extension ("sPI"; `send_ipi` becomes a `SendIPI` exit).
     pub const IPI: u64 = 0x0073_5049;
     /// The RFENCE extension ("RFNC").
     pub const RFENCE: u64 = 0x5246_4e43;
@@ -258,6 +258,7 @@ pub mod sbi {
                 | LEGACY_SHUTDOWN
                 | BASE
                 | TIME
+                | IPI
                 | RFENCE
                 | HSM
                 | SRST
@@ -455,6 +456,8 @@ fn sbi_call(
             // The legacy call returns nothing; a0 = 0 is harmless there.
             answer(frame, sbi::SUCCESS, 0)
         }
+        sbi::IPI if fid != 0 => not_supported(frame, eid, fid),
+        sbi::IPI => send_ipi(frame, a0, frame.gpr(reg::A1)),
         sbi::RFENCE if fid > 2 => not_supported(frame, eid, fid),
         sbi::RFENCE => match decode_rfence(fid, args(frame)) {
             Ok(fence) => {
@@ -494,6 +497,28 @@ fn sbi_call(
         sbi::SRST if a0 > 2 => answer(frame, sbi::ERR_INVALID_PARAM, 0),
         sbi::SRST | sbi::LEGACY_SHUTDOWN => AxVCpuExitReason::SystemDown,
         _ => not_supported(frame, eid, fid),
+    }
+}
+
+/// The cause of the VS-level software interrupt an SBI IPI raises on its targets.
+pub const IPI_VECTOR: u64 = 1;
+
+/// IPI `send_ipi(hart_mask, hart_mask_base)`: a `SendIPI` exit for the harts named
+/// (success in `a0` already), answered in place when the mask is empty or invalid.
+fn send_ipi(frame: &mut TrapFrame, hart_mask: u64, hart_mask_base: u64) -> AxVCpuExitReason {
+    let (target_cpu, target_cpu_aux, all) = match HartSet::decode(hart_mask, hart_mask_base) {
+        Err(error) => return answer(frame, error, 0),
+        Ok(harts) if harts.is_empty() => return answer(frame, sbi::SUCCESS, 0),
+        Ok(HartSet::All) => (0, 0, true),
+        Ok(HartSet::Mask { base, mask }) => (base, mask, false),
+    };
+    answer(frame, sbi::SUCCESS, 0);
+    AxVCpuExitReason::SendIPI {
+        target_cpu,
+        target_cpu_aux,
+        send_to_all: all,
+        send_to_self: all,
+        vector: IPI_VECTOR,
     }
 }
 
@@ -820,6 +845,8 @@ mod tests {
         );
         let (f, _, _) = ecall(sbi::BASE, 3, &[sbi::HSM]);
         assert_eq!((f.x[10], f.x[11]), (0, 1));
+        let (f, _, _) = ecall(sbi::BASE, 3, &[sbi::IPI]);
+        assert_eq!((f.x[10], f.x[11]), (0, 1));
         let (f, _, _) = ecall(sbi::BASE, 3, &[sbi::DBCN]);
         assert_eq!((f.x[10], f.x[11]), (0, 0));
         let (f, _, _) = ecall(sbi::BASE, 99, &[]);
@@ -925,6 +952,40 @@ mod tests {
         // Legacy: every hart.
         let (_, _, effects) = ecall(sbi::LEGACY_REMOTE_SFENCE_VMA_ASID, 0, &[0, 0, 0, 5]);
         assert_eq!(effects.fence.map(|fence| fence.harts), Some(HartSet::All));
+    }
+
+    #[test]
+    fn ipis_name_their_harts() {
+        let ipi = |target_cpu, target_cpu_aux, all| AxVCpuExitReason::SendIPI {
+            target_cpu,
+            target_cpu_aux,
+            send_to_all: all,
+            send_to_self: all,
+            vector: 1,
+        };
+        // send_ipi(hart_mask 0b101, base 2): harts 2 and 4.
+        let (f, d, _) = ecall(sbi::IPI, 0, &[0b101, 2]);
+        assert_eq!((d, f.x[10], f.x[11]), (ipi(2, 0b101, false), 0, 0));
+        // base -1: every hart, the caller included.
+        let (_, d, _) = ecall(sbi::IPI, 0, &[0, u64::MAX]);
+        assert_eq!(d, ipi(0, 0, true));
+        // Nobody named: success without an exit.
+        let (f, d, _) = ecall(sbi::IPI, 0, &[0, 5]);
+        assert_eq!((d, f.x[10]), (AxVCpuExitReason::Nothing, 0));
+        // Hart ids past MAX_VCPU_NUM or overflowing, another function.
+        for (mask, base) in [(1, 64), (1 << 63, 1), (1, u64::MAX - 1)] {
+            let (f, d, _) = ecall(sbi::IPI, 0, &[mask, base]);
+            assert_eq!(
+                (d, f.x[10]),
+                (AxVCpuExitReason::Nothing, sbi::ERR_INVALID_PARAM),
+                "{mask:#x} from {base}"
+            );
+        }
+        let (f, d, _) = ecall(sbi::IPI, 1, &[1, 0]);
+        assert_eq!(
+            (d, f.x[10]),
+            (AxVCpuExitReason::Nothing, sbi::ERR_NOT_SUPPORTED)
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! CSRs of a guest, the G-stage capabilities of the hart. Off riscv64 these are
 //! stand-ins so the rest of the backend can be tested on any host.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use axvm_types::AxVmResult;
 
@@ -19,8 +19,13 @@ pub const HEDELEG: u64 =
     (1 << 0) | (1 << 2) | (1 << 3) | (1 << 8) | (1 << 12) | (1 << 13) | (1 << 15);
 /// `hideleg` of a guest: its VS-level software, timer and external interrupts.
 pub const HIDELEG: u64 = (1 << 2) | (1 << 6) | (1 << 10);
-/// `hcounteren` of a guest: `cycle`, `time` and `instret` readable.
+/// `hcounteren` of a guest: `cycle`, `time` and `instret` readable. `TM` (time)
+/// also gives a guest with Sstc its `stimecmp` (without it, a VS access to
+/// `stimecmp` raises a virtual-instruction exception even with `henvcfg.STCE`).
 pub const HCOUNTEREN: u64 = 0b111;
+/// `henvcfg.STCE`: the guest's `stimecmp` is `vstimecmp` (Sstc), whose comparison
+/// with `time` drives the VS timer interrupt without the hypervisor.
+pub const HENVCFG_STCE: u64 = 1 << 63;
 
 /// The guest state `bind` loads and `unbind` saves.
 #[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
@@ -29,6 +34,8 @@ pub(crate) struct GuestHwState<'a> {
     pub fp: &'a mut FpState,
     /// `save` only: the guest changed its FP registers since `load`.
     pub fp_dirty: bool,
+    /// The guest's timer is Sstc's: `henvcfg.STCE` on, `vstimecmp` switched.
+    pub sstc: bool,
     /// `load` only: the hart still holds this vCPU's FP registers and VS-stage
     /// translations (see [`rebind`]), so neither is loaded nor fenced again.
     pub resident: bool,
@@ -43,6 +50,7 @@ pub(crate) struct HostHwState {
     hedeleg: u64,
     hideleg: u64,
     hcounteren: u64,
+    henvcfg: u64,
     hgatp: u64,
 }
 
@@ -51,7 +59,8 @@ mod imp {
     use axvm_types::AxVmResult;
 
     use super::{
-        FirmwareCall, GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HIDELEG, HostHwState, VsState,
+        FirmwareCall, GStageCaps, GuestHwState, HCOUNTEREN, HEDELEG, HENVCFG_STCE, HIDELEG,
+        HostHwState, VsState,
     };
     use crate::arch::riscv64::entry;
 
@@ -102,6 +111,33 @@ mod imp {
         write_csr!("hvip", hvip);
     }
 
+    pub(crate) fn read_hvip() -> u64 {
+        read_csr!("hvip")
+    }
+
+    pub(crate) fn read_vsie() -> u64 {
+        read_csr!("vsie")
+    }
+
+    // vstimecmp is CSR 0x24d and henvcfg 0x60a: numbers, which every assembler takes.
+    pub(crate) fn read_vstimecmp() -> u64 {
+        read_csr!("0x24d")
+    }
+
+    pub(crate) fn write_vstimecmp(deadline: u64) {
+        write_csr!("0x24d", deadline);
+    }
+
+    pub(crate) fn probe_sstc() -> bool {
+        let saved = read_csr!("0x60a");
+        // STCE is read-only zero unless the hart has Sstc and the firmware let HS-mode
+        // have it (menvcfg.STCE).
+        write_csr!("0x60a", saved | HENVCFG_STCE);
+        let sstc = read_csr!("0x60a") & HENVCFG_STCE != 0;
+        write_csr!("0x60a", saved);
+        sstc
+    }
+
     pub(crate) fn time() -> u64 {
         read_csr!("time")
     }
@@ -145,12 +181,14 @@ mod imp {
             hedeleg: read_csr!("hedeleg"),
             hideleg: read_csr!("hideleg"),
             hcounteren: read_csr!("hcounteren"),
+            henvcfg: read_csr!("0x60a"),
             hgatp: read_csr!("hgatp"),
         };
         write_csr!("hedeleg", HEDELEG);
         write_csr!("hideleg", HIDELEG);
         write_csr!("hcounteren", HCOUNTEREN);
         write_csr!("htimedelta", 0);
+        write_csr!("0x60a", if guest.sstc { HENVCFG_STCE } else { 0 });
         let vs = &*guest.vs;
         write_csr!("vsstatus", vs.vsstatus);
         write_csr!("vsie", vs.vsie);
@@ -160,6 +198,13 @@ mod imp {
         write_csr!("vscause", vs.vscause);
         write_csr!("vstval", vs.vstval);
         write_csr!("vsatp", vs.vsatp);
+        if guest.sstc {
+            write_vstimecmp(vs.vstimecmp);
+        } else if super::has_sstc() {
+            // Without STCE the hart's vstimecmp is not the guest's, but QEMU 10 raises
+            // VSTIP from it all the same (its reset value 0 is always past): never.
+            write_vstimecmp(u64::MAX);
+        }
         write_hgatp(guest.hgatp, guest.vmid);
         if !guest.resident {
             // VS-stage translations and instructions this hart cached for the VMID
@@ -183,6 +228,11 @@ mod imp {
         vs.vscause = read_csr!("vscause");
         vs.vstval = read_csr!("vstval");
         vs.vsatp = read_csr!("vsatp");
+        if guest.sstc {
+            vs.vstimecmp = read_vstimecmp();
+            // The next guest of this hart must not find this one's timer pending.
+            write_vstimecmp(u64::MAX);
+        }
         if guest.fp_dirty {
             entry::save_fp(guest.fp);
         }
@@ -191,6 +241,7 @@ mod imp {
         write_csr!("hedeleg", host.hedeleg);
         write_csr!("hideleg", host.hideleg);
         write_csr!("hcounteren", host.hcounteren);
+        write_csr!("0x60a", host.henvcfg);
         write_csr!("hgatp", host.hgatp);
     }
 }
@@ -214,6 +265,26 @@ mod imp {
     pub(crate) fn write_hgatp(_hgatp: u64, _vmid: u16) {}
 
     pub(crate) fn write_hvip(_hvip: u64) {}
+
+    pub(crate) const fn read_hvip() -> u64 {
+        0
+    }
+
+    pub(crate) const fn read_vsie() -> u64 {
+        0
+    }
+
+    pub(crate) const fn read_vstimecmp() -> u64 {
+        u64::MAX
+    }
+
+    pub(crate) fn write_vstimecmp(_deadline: u64) {}
+
+    /// The model hart has Sstc, as QEMU's rv64 has, so both timer paths can be set
+    /// up in host tests.
+    pub(crate) const fn probe_sstc() -> bool {
+        true
+    }
 
     pub(crate) fn time() -> u64 {
         0
@@ -273,6 +344,54 @@ pub(crate) fn write_hgatp(hgatp: u64, vmid: u16) {
 /// Writes `hvip`: the virtual interrupts pending for the bound guest.
 pub(crate) fn write_hvip(hvip: u64) {
     imp::write_hvip(hvip);
+}
+
+/// `hvip` as the hart holds it (the guest clears `VSSIP` through its `sip`).
+pub(crate) fn read_hvip() -> u64 {
+    imp::read_hvip()
+}
+
+/// The bound guest's `vsie` (bits 1, 5, 9: its software, timer, external enables).
+pub(crate) fn read_vsie() -> u64 {
+    imp::read_vsie()
+}
+
+/// The bound guest's `vstimecmp` (Sstc only).
+pub(crate) fn read_vstimecmp() -> u64 {
+    imp::read_vstimecmp()
+}
+
+/// Sets the bound guest's `vstimecmp` (Sstc only).
+pub(crate) fn write_vstimecmp(deadline: u64) {
+    imp::write_vstimecmp(deadline);
+}
+
+/// Whether the harts have Sstc for guests: probed on the first call (which must be
+/// made in HS-mode: it writes `henvcfg`, and gives it back), then remembered.
+static SSTC: AtomicU8 = AtomicU8::new(SSTC_UNKNOWN);
+const SSTC_UNKNOWN: u8 = 0;
+const SSTC_ABSENT: u8 = 1;
+const SSTC_PRESENT: u8 = 2;
+
+/// Whether the hart offers guests Sstc: `henvcfg.STCE` can be set (the hart has
+/// Sstc and the firmware enabled it for HS-mode in `menvcfg`). Probed on the first
+/// call, in HS-mode, and remembered (the harts of a machine are assumed alike); off
+/// riscv64 the model hart has it.
+///
+/// A vCPU set up with [`Riscv64SetupConfig::sstc`](super::Riscv64SetupConfig::sstc)
+/// uses it when this is true ([`Riscv64VCpu::uses_sstc`](super::Riscv64VCpu::uses_sstc)):
+/// only then may the guest's device tree list `sstc` in its ISA.
+pub fn has_sstc() -> bool {
+    match SSTC.load(Ordering::Relaxed) {
+        SSTC_ABSENT => false,
+        SSTC_PRESENT => true,
+        _ => {
+            let sstc = imp::probe_sstc();
+            let value = if sstc { SSTC_PRESENT } else { SSTC_ABSENT };
+            SSTC.store(value, Ordering::Relaxed);
+            sstc
+        }
+    }
 }
 
 /// The `time` CSR.

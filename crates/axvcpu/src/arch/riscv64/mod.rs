@@ -22,7 +22,7 @@ pub use self::{
     context::{FpState, TrapFrame, VsState},
     entry::{HsTrapHandler, set_hs_trap_handler, trap_vector_base},
     exit::{Htinst, MemAccess, TrapEffects, decode_htinst, decode_instruction, decode_trap, sbi},
-    hw::{HCOUNTEREN, HEDELEG, HIDELEG},
+    hw::{HCOUNTEREN, HEDELEG, HENVCFG_STCE, HIDELEG, has_sstc},
     paging::{GStageCaps, hgatp},
     vcpu::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu, hvip},
 };

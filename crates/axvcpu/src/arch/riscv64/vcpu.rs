@@ -10,7 +10,7 @@ use super::{
     context::{FpState, SSTATUS_SPP, TrapFrame, VsState, fs_clean, fs_dirty, hstatus, reg},
     entry,
     exit::{self, RemoteFence, TrapEffects, cause},
-    hw::{self, GuestHwState, HostHwState, Residency},
+    hw::{self, GuestHwState, HostHwState, Residency, has_sstc},
     paging,
 };
 use crate::{AxArchVCpu, AxVCpuExitReason, AxVCpuHal, PhysCpuBinding, ratelimit::log_limited};
@@ -45,6 +45,11 @@ pub struct Riscv64SetupConfig {
     /// [`sbi::DBCN`]: exit::sbi::DBCN
     /// [`sbi::is_implemented`]: exit::sbi::is_implemented
     pub hypervisor_extensions: &'static [u64],
+    /// Give the guest Sstc when the hart has it ([`has_sstc`]): its `stimecmp`
+    /// is `vstimecmp` and its timer interrupt needs no hypervisor. `false` keeps the
+    /// SBI TIME path (a deadline, `hvip.VSTIP` and the hypervisor's timer; see the
+    /// crate README) on any hart. Default `true`.
+    pub sstc: bool,
 }
 
 impl Default for Riscv64SetupConfig {
@@ -52,6 +57,7 @@ impl Default for Riscv64SetupConfig {
         Self {
             trap_wfi: true,
             hypervisor_extensions: &[],
+            sstc: true,
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct Riscv64VCpu<H: AxVCpuHal> {
     fp_stale: bool,
     /// Where the vCPU was last bound (see `hw::rebind`).
     residency: Residency,
+    /// The timer is Sstc's (`vstimecmp`); otherwise the SBI TIME deadline below.
+    sstc: bool,
     timer_deadline: u64,
     effects: TrapEffects,
     /// What `probe_extension` reports besides the backend's own extensions.
@@ -161,17 +169,60 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
         self.hgatp.map(|(hgatp, _)| hgatp)
     }
 
-    /// The guest's timer deadline (`time` value) set with SBI `set_timer`;
-    /// `u64::MAX` when off.
+    /// Whether the guest's timer is Sstc's (set up with
+    /// [`Riscv64SetupConfig::sstc`] on a hart that [`has_sstc`]): its device tree
+    /// may then list `sstc`, and it must not otherwise.
     #[must_use]
-    pub const fn timer_deadline(&self) -> u64 {
-        self.timer_deadline
+    pub const fn uses_sstc(&self) -> bool {
+        self.sstc
+    }
+
+    /// The `time` value at which the guest's timer interrupt becomes pending;
+    /// `u64::MAX` when off. With Sstc its `vstimecmp` (read from the hart while
+    /// the vCPU is loaded here), otherwise the deadline of its last SBI `set_timer`.
+    #[must_use]
+    pub fn timer_deadline(&self) -> u64 {
+        if !self.sstc {
+            self.timer_deadline
+        } else if self.binding.is_loaded_here::<H>() {
+            hw::read_vstimecmp()
+        } else {
+            self.vs.vstimecmp
+        }
+    }
+
+    /// Sets the guest's Sstc timer (`vstimecmp`), on the hart when loaded here.
+    fn set_vstimecmp(&mut self, deadline: u64) {
+        if self.binding.is_loaded_here::<H>() {
+            hw::write_vstimecmp(deadline);
+        } else {
+            self.vs.vstimecmp = deadline;
+        }
     }
 
     /// The virtual interrupts pending for the guest (`hvip`, see [`hvip`]).
     #[must_use]
     pub const fn pending_interrupts(&self) -> u64 {
         self.hvip
+    }
+
+    /// Whether an interrupt the guest enables (in its `vsie`) is pending for it: one
+    /// injected (`hvip`), or its timer due. A guest in WFI (a `Halt` exit) would be
+    /// woken by it, so the hypervisor must not sleep on its behalf.
+    #[must_use]
+    pub fn has_pending_interrupt(&self) -> bool {
+        let vsie = if self.binding.is_loaded_here::<H>() {
+            hw::read_vsie()
+        } else {
+            self.vs.vsie
+        };
+        let timer = if hw::time() >= self.timer_deadline() {
+            hvip::VSTIP
+        } else {
+            0
+        };
+        // vsie's enables (bits 1, 5, 9) sit one bit below their hvip bits.
+        (self.hvip | timer) & (vsie << 1) & (hvip::VSSIP | hvip::VSTIP | hvip::VSEIP) != 0
     }
 
     /// Whether the vCPU is loaded on a physical hart (between `bind` and `unbind`).
@@ -225,6 +276,7 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             vs: &mut self.vs,
             fp: &mut self.fp,
             fp_dirty: fs_dirty(self.frame.sstatus),
+            sstc: self.sstc,
             resident: false,
             hgatp,
             vmid,
@@ -247,13 +299,25 @@ impl<H: AxVCpuHal> Riscv64VCpu<H> {
             entry::read_guest_insn,
         );
         if let Some(deadline) = self.effects.timer {
-            self.timer_deadline = deadline;
-            self.hvip &= !hvip::VSTIP;
+            self.set_timer(deadline);
         }
         if let Some(fence) = self.effects.fence {
             self.remote_fence(fence);
         }
         exit
+    }
+
+    /// SBI `set_timer`: with Sstc the hart's `vstimecmp`, which also withdraws a
+    /// pending timer interrupt by itself; otherwise the deadline, and the injected
+    /// interrupt withdrawn.
+    #[cold]
+    fn set_timer(&mut self, deadline: u64) {
+        if self.sstc {
+            self.set_vstimecmp(deadline);
+        } else {
+            self.timer_deadline = deadline;
+            self.hvip &= !hvip::VSTIP;
+        }
     }
 
     /// Performs the guest's remote fence (the guest's hart id is its vCPU id): on
@@ -326,6 +390,7 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             fp: FpState::default(),
             fp_stale: true,
             residency: None,
+            sstc: false,
             timer_deadline: u64::MAX,
             effects: TrapEffects::default(),
             hypervisor_extensions: &[],
@@ -367,8 +432,13 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
         if self.hgatp.is_none() {
             return Err(AxVmError::BadState);
         }
+        if self.binding.is_bound() {
+            // The timer's CSRs are loaded for the mode it has.
+            return Err(AxVmError::BadState);
+        }
         self.frame.hstatus = config.hstatus();
         self.hypervisor_extensions = config.hypervisor_extensions;
+        self.sstc = config.sstc && has_sstc();
         Ok(())
     }
 
@@ -382,14 +452,23 @@ impl<H: AxVCpuHal> AxArchVCpu for Riscv64VCpu<H> {
             self.hgatp_dirty = false;
         }
         loop {
+            // With Sstc the deadline stays u64::MAX: the hart raises the interrupt.
             if hw::time() >= self.timer_deadline {
                 self.hvip |= hvip::VSTIP;
             }
             hw::write_hvip(self.hvip);
             self.enter()?;
+            // The guest clears a software interrupt it took through its sip, which
+            // is hvip.VSSIP: it must not be raised again at the next entry.
+            if self.hvip & hvip::VSSIP != 0 {
+                self.hvip &= hw::read_hvip() | !hvip::VSSIP;
+            }
             let exit = self.handle_exit();
-            if !matches!(exit, Ok(AxVCpuExitReason::Nothing)) {
-                return exit;
+            match exit {
+                // A new SBI TIME deadline is returned (as `Nothing`) so the hypervisor
+                // can arm its timer for it.
+                Ok(AxVCpuExitReason::Nothing) if self.effects.timer.is_none() || self.sstc => {}
+                _ => return exit,
             }
         }
     }
@@ -524,12 +603,32 @@ mod tests {
         }
     }
 
-    fn vcpu() -> VCpu {
+    fn vcpu_with(setup: Riscv64SetupConfig) -> VCpu {
         let mut vcpu = VCpu::new(1, 2, Riscv64CreateConfig).unwrap();
         vcpu.set_entry(GuestPhysAddr::from(0x9000_0000)).unwrap();
         vcpu.set_ept_root(paging()).unwrap();
-        vcpu.setup(Riscv64SetupConfig::default()).unwrap();
+        vcpu.setup(setup).unwrap();
         vcpu
+    }
+
+    fn vcpu() -> VCpu {
+        vcpu_with(Riscv64SetupConfig::default())
+    }
+
+    /// A vCPU on the SBI TIME path.
+    fn sbi_time_vcpu() -> VCpu {
+        vcpu_with(Riscv64SetupConfig {
+            sstc: false,
+            ..Riscv64SetupConfig::default()
+        })
+    }
+
+    fn set_timer(vcpu: &mut VCpu, deadline: u64) -> AxVmResult<AxVCpuExitReason> {
+        vcpu.regs_mut().scause = cause::VS_ECALL;
+        vcpu.regs_mut().x[reg::A7] = exit::sbi::TIME;
+        vcpu.regs_mut().x[reg::A6] = 0;
+        vcpu.regs_mut().x[reg::A0] = deadline;
+        vcpu.handle_exit()
     }
 
     #[test]
@@ -553,6 +652,9 @@ mod tests {
             .hstatus(),
             0x2_0000_0180
         );
+        // The host model's hart has Sstc.
+        assert!(has_sstc() && vcpu.uses_sstc());
+        assert!(!sbi_time_vcpu().uses_sstc());
     }
 
     #[test]
@@ -615,15 +717,66 @@ mod tests {
         vcpu.regs_mut().x[reg::A0] = 0;
         assert_eq!(vcpu.handle_exit(), Ok(AxVCpuExitReason::SystemDown));
         assert_eq!(vcpu.pc(), 0x9000_0004);
-        // set_timer withdraws a pending timer interrupt.
-        vcpu.inject_interrupt(5).unwrap();
-        vcpu.regs_mut().x[reg::A7] = exit::sbi::TIME;
-        vcpu.regs_mut().x[reg::A0] = 1000;
-        assert_eq!(vcpu.handle_exit(), Ok(AxVCpuExitReason::Nothing));
-        assert_eq!(vcpu.timer_deadline(), 1000);
-        assert_eq!(vcpu.pending_interrupts(), 0);
         vcpu.regs_mut().scause = 2;
         assert_eq!(vcpu.handle_exit(), Err(AxVmError::Unsupported));
+    }
+
+    #[test]
+    fn the_sbi_time_path_keeps_a_deadline_and_injects() {
+        let mut vcpu = sbi_time_vcpu();
+        // set_timer withdraws a pending timer interrupt; `run` returns its `Nothing`
+        // (see `run`) so the hypervisor can arm its timer.
+        vcpu.inject_interrupt(5).unwrap();
+        assert_eq!(set_timer(&mut vcpu, 1000), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(vcpu.timer_deadline(), 1000);
+        assert_eq!(vcpu.pending_interrupts(), 0);
+        assert_eq!(vcpu.vs_state().vstimecmp, u64::MAX);
+        assert_eq!(vcpu.effects.timer, Some(1000));
+    }
+
+    #[test]
+    fn the_sstc_path_is_vstimecmp() {
+        let mut vcpu = vcpu();
+        assert_eq!(vcpu.timer_deadline(), u64::MAX);
+        // set_timer programs vstimecmp; an interrupt the hypervisor injected stays.
+        vcpu.inject_interrupt(5).unwrap();
+        assert_eq!(set_timer(&mut vcpu, 2000), Ok(AxVCpuExitReason::Nothing));
+        assert_eq!(vcpu.vs_state().vstimecmp, 2000);
+        assert_eq!(vcpu.timer_deadline(), 2000);
+        assert_eq!(vcpu.pending_interrupts(), hvip::VSTIP);
+        // The guest's own stimecmp writes reach the saved state at unbind.
+        vcpu.vs_state_mut().vstimecmp = 3000;
+        assert_eq!(vcpu.timer_deadline(), 3000);
+        vcpu.reset().unwrap();
+        assert_eq!(vcpu.timer_deadline(), u64::MAX);
+    }
+
+    #[test]
+    fn pending_interrupts_wake_only_when_enabled() {
+        // vsie: SSIE (1), STIE (5), SEIE (9).
+        let mut sbi = sbi_time_vcpu();
+        assert!(!sbi.has_pending_interrupt());
+        sbi.inject_interrupt(1).unwrap();
+        assert!(!sbi.has_pending_interrupt(), "software interrupts disabled");
+        sbi.vs_state_mut().vsie = 1 << 1;
+        assert!(sbi.has_pending_interrupt());
+        sbi.clear_virtual_irq(1);
+        // The timer due (the host model's time is 0): pending once enabled.
+        set_timer(&mut sbi, 0).unwrap();
+        assert!(!sbi.has_pending_interrupt());
+        sbi.vs_state_mut().vsie = 1 << 5;
+        assert!(sbi.has_pending_interrupt());
+        set_timer(&mut sbi, 1).unwrap();
+        assert!(!sbi.has_pending_interrupt(), "not due yet");
+        // With Sstc: vstimecmp due.
+        let mut sstc = vcpu();
+        sstc.vs_state_mut().vsie = (1 << 5) | (1 << 9);
+        assert!(!sstc.has_pending_interrupt());
+        sstc.vs_state_mut().vstimecmp = 0;
+        assert!(sstc.has_pending_interrupt());
+        sstc.vs_state_mut().vstimecmp = u64::MAX;
+        sstc.inject_interrupt(9).unwrap();
+        assert!(sstc.has_pending_interrupt());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use self::{
     tlb::invalidate_remote,
     vtimer::{after_exit, attach_interrupts},
 };
-use crate::hal::Hal;
+use crate::{hal::Hal, vms::EmbeddedVm};
 
 /// The architecture VMs are built for.
 pub const ARCH: Arch = Arch::Aarch64;
@@ -86,9 +86,9 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
 }
 
 /// The vCPU configs of a VM: one per vCPU, MPIDR Aff0 = vCPU id, WFI and WFE
-/// trapped (a waiting vCPU yields the physical CPU). The boot protocol changes
-/// nothing here.
-pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Aarch64VCpu<Hal>> {
+/// trapped (a waiting vCPU yields the physical CPU). The boot protocol and the
+/// embedding's options change nothing here.
+pub fn vcpu_configs(config: &AxVMConfig, _embedded: &EmbeddedVm) -> VCpuConfigs<Aarch64VCpu<Hal>> {
     VCpuConfigs {
         per_vcpu: (0..config.cpu_num())
             .map(|_| {
@@ -105,3 +105,7 @@ pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Aarch64VCpu<Hal>> {
 pub fn vcpu_of_affinity(mpidr: u64) -> Option<usize> {
     usize::try_from(mpidr & 0xff_ffff).ok()
 }
+
+/// Nothing to do before a vCPU's quantum: its virtual timer fires by itself while
+/// it runs (see `vtimer`).
+pub fn before_quantum(_vm: &Vm, _vcpu: usize) {}

@@ -44,19 +44,19 @@ fn hs_trap(frame: &mut TrapFrame) {
     super::fail_exit()
 }
 
-/// `sie.STIE`: the supervisor timer interrupt (the host timer) is enabled. The
-/// hypervisor runs with `sstatus.SIE` clear, so it takes the interrupt only while a
-/// guest runs (VS-mode), where HS-mode interrupts are always enabled.
-const SIE_STIE: u64 = 1 << 5;
+/// `sie.SSIE` and `sie.STIE`: the supervisor software interrupt (a kick from another
+/// hart) and timer interrupt (the host timer) are enabled. The hypervisor runs with
+/// `sstatus.SIE` clear, so it takes them only while a guest runs (VS-mode), where
+/// HS-mode interrupts are always enabled; both also end a `wfi`.
+const SIE_SSIE_STIE: u64 = (1 << 1) | (1 << 5);
 
 /// The per-hart HS-mode state every hart sets before it runs guests: traps to the
 /// backend's vector (which passes the hypervisor's own traps to `hs_trap`) with
 /// `sscratch` zero while the hypervisor runs, as the backend requires; this hart's
-/// index in `tp` (see `this_cpu`); the host timer disarmed and its interrupt
-/// enabled. (Disarmed first: a deadline OpenSBI left in the past would keep the
-/// interrupt pending, and an idle hart's `wfi` would return at once, forever.)
+/// index in `tp` (see `this_cpu`); the host timer disarmed and its interrupt and the
+/// kick's enabled. (Disarmed first: a deadline OpenSBI left in the past would keep
+/// the interrupt pending, and an idle hart's `wfi` would return at once, forever.)
 pub(super) fn init_this_cpu(index: usize) {
-    super::timer::disarm_timer();
     // SAFETY: in HS-mode, before this hart runs a guest. `tp` is free for the
     // hypervisor: Rust does not use it on this target and the backend's world
     // switch saves and restores it.
@@ -65,13 +65,17 @@ pub(super) fn init_this_cpu(index: usize) {
             "csrw sscratch, zero",
             "csrw stvec, {vec}",
             "mv tp, {index}",
-            "csrs sie, {stie}",
             vec = in(reg) riscv64::trap_vector_base(),
             index = in(reg) index,
-            stie = in(reg) SIE_STIE,
             options(nostack),
         );
     }
+    // With `tp` set: the timer's state is per hart.
+    super::timer::disarm_timer();
+    super::irq::acknowledge_kick();
+    // SAFETY: enabling the two interrupts in sie; sstatus.SIE stays clear, so
+    // HS-mode takes them only while a guest runs.
+    unsafe { asm!("csrs sie, {}", in(reg) SIE_SSIE_STIE, options(nomem, nostack)) };
 }
 
 extern "C" fn boot_main(hart_id: usize) -> ! {

@@ -1,11 +1,12 @@
 //! The SBI calls the vCPU backend leaves to the hypervisor: the consoles (legacy
-//! putchar / getchar and DBCN) and HSM hart_get_status.
+//! putchar / getchar and DBCN) and HSM hart_get_status; and minivisor's hypercall
+//! that needs the vCPU, `TIMER_SSTC`.
 
 use axdevice::SerialBackend;
 use axvcpu::arch::riscv64::{context::reg, sbi};
 use axvm_types::GuestPhysAddr;
 
-use crate::firmware::FirmwareCall;
+use crate::{firmware::FirmwareCall, hypercall};
 
 const LEGACY_CONSOLE_PUTCHAR: u64 = 0x01;
 const LEGACY_CONSOLE_GETCHAR: u64 = 0x02;
@@ -32,6 +33,7 @@ pub fn firmware_call(call: FirmwareCall<'_>, eid: u64, args: [u64; 6]) -> Option
     let fid = call.vcpu.arch().regs().gpr(reg::A6);
     let [a0, a1, a2, ..] = args;
     let (error, value) = match (eid, fid) {
+        (hypercall::TIMER_SSTC, _) => return Some(u64::from(call.vcpu.arch().uses_sstc())),
         (LEGACY_CONSOLE_PUTCHAR, _) => {
             call.console.transmit(a0 as u8);
             // The legacy call returns 0 in a0 and nothing else.

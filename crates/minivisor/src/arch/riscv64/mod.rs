@@ -6,10 +6,12 @@ mod console;
 mod ecall;
 mod firmware;
 mod irq;
+mod kick;
 mod power;
 mod smp;
 mod timer;
 mod tlb;
+mod vtimer;
 
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
 use axdevice::Platform;
@@ -21,12 +23,14 @@ pub use self::{
     console::{getc, putc},
     firmware::firmware_call,
     irq::{end_of_interrupt, irq_fetch},
+    kick::kick_cpu,
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
     tlb::invalidate_remote,
+    vtimer::{after_exit, before_quantum},
 };
-use crate::hal::Hal;
+use crate::{hal::Hal, vms::EmbeddedVm};
 
 /// The architecture VMs are built for.
 pub const ARCH: Arch = Arch::Riscv64;
@@ -71,11 +75,13 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
 }
 
 /// The vCPU configs of a VM: one per vCPU, WFI trapped (a waiting vCPU yields the
-/// physical hart), the SBI extensions minivisor answers probed as available. The
-/// boot protocol changes nothing here.
-pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<Riscv64VCpu<Hal>> {
+/// physical hart or sleeps on it), the SBI extensions minivisor answers probed as
+/// available, Sstc when the hart has it unless the VM is to run without
+/// (`EmbeddedVm::sstc`). The boot protocol changes nothing here.
+pub fn vcpu_configs(config: &AxVMConfig, embedded: &EmbeddedVm) -> VCpuConfigs<Riscv64VCpu<Hal>> {
     let setup = Riscv64SetupConfig {
         hypervisor_extensions: firmware::EXTENSIONS,
+        sstc: embedded.sstc,
         ..Riscv64SetupConfig::default()
     };
     VCpuConfigs {
@@ -90,23 +96,9 @@ pub fn vcpu_of_affinity(hart_id: u64) -> Option<usize> {
     usize::try_from(hart_id).ok()
 }
 
-/// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
-/// needs glue of its own): never handles one.
-pub fn after_exit(
-    _vm: &Vm,
-    _vcpu: &mut axvcpu::AxVCpu<VCpu>,
-    _exit: &axvcpu::AxVCpuExitReason,
-) -> bool {
-    false
-}
-
 /// Links the VM's physical interrupts to its interrupt controller: nothing to link
 /// here. Every source of a VM's vPLIC is an emulated device (no physical interrupt
 /// goes to a riscv64 guest: its timer is its own), and what is not arch-specific,
 /// the controller's notifier calling `notify_vcpu`, `AxVM::new` sets for every
 /// architecture.
 pub fn attach_interrupts(_vm: &Vm) {}
-
-/// Kicks CPU `cpu` out of its guest so it loads a new interrupt: never needed here,
-/// for the same reason (only an interrupt-controller model asks for kicks).
-pub fn kick_cpu(_cpu: usize) {}

@@ -31,7 +31,7 @@ pub use self::{
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},
     tlb::invalidate_remote,
 };
-use crate::hal::Hal;
+use crate::{hal::Hal, vms::EmbeddedVm};
 
 /// The architecture VMs are built for.
 pub const ARCH: Arch = Arch::X86_64;
@@ -114,8 +114,8 @@ fn start_mode(config: &AxVMConfig) -> X86StartMode {
 /// The vCPU configs of a VM: one per vCPU. The bootstrap vCPU (0) starts in the
 /// [`start_mode`] of the boot protocol; the others in the state a start-up IPI
 /// leaves an application processor in (at the IPI's page, which `set_entry` gets
-/// from the `CpuUp` exit).
-pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<VCpu> {
+/// from the `CpuUp` exit). The embedding's options change nothing here.
+pub fn vcpu_configs(config: &AxVMConfig, _embedded: &EmbeddedVm) -> VCpuConfigs<VCpu> {
     let bsp_mode = start_mode(config);
     VCpuConfigs {
         per_vcpu: (0..config.cpu_num())
@@ -135,6 +135,10 @@ pub fn vcpu_configs(config: &AxVMConfig) -> VCpuConfigs<VCpu> {
 pub fn vcpu_of_affinity(apic_id: u64) -> Option<usize> {
     usize::try_from(apic_id).ok()
 }
+
+/// Nothing to do before a vCPU's quantum (the guests have no timer of their own
+/// yet).
+pub fn before_quantum(_vm: &Vm, _vcpu: usize) {}
 
 /// Nothing to do after an exit beyond what `run` does (the aarch64 virtual timer
 /// needs glue of its own): never handles one.

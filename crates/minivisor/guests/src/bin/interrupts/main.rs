@@ -1,4 +1,8 @@
-//! Interrupts through the emulated GICv3, driven the way an OS drives it: vCPU 0
+//! Interrupts taken the way an OS takes them, one guest per architecture: on riscv64
+//! the supervisor timer (Sstc and SBI TIME) and SBI IPIs between two harts (see
+//! `riscv64.rs`); on aarch64 (below) the emulated GICv3.
+//!
+//! On aarch64, interrupts through the emulated GICv3, driven the way an OS drives it: vCPU 0
 //! enables the distributor (`GICD_CTLR`: ARE, EnableGrp1), wakes its redistributor
 //! (`GICR_WAKER`), groups, prioritises and enables the virtual timer's PPI 27 and
 //! SGI [`SGI`] in its SGI frame and the PL011's SPI 33 in the distributor (routed to
@@ -21,10 +25,13 @@
 //!
 //! Any other INTID, or any exception but an IRQ, prints FAILED and powers off.
 //!
-//! aarch64 only; on the other architectures it only says so.
+//! On x86_64 it only says there is no such guest yet.
 
 #![no_std]
 #![no_main]
+
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
 
 #[cfg(target_arch = "aarch64")]
 mod gicv3 {
@@ -378,9 +385,15 @@ extern "C" fn guest_main(_dtb: u64) -> ! {
     gicv3::main()
 }
 
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(target_arch = "riscv64")]
 #[unsafe(no_mangle)]
 extern "C" fn guest_main(_dtb: u64) -> ! {
-    minivisor_guests::println!("interrupts: the emulated GICv3 guest is aarch64-only");
+    riscv64::main()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[unsafe(no_mangle)]
+extern "C" fn guest_main(_dtb: u64) -> ! {
+    minivisor_guests::println!("interrupts: no x86_64 interrupts guest yet");
     minivisor_guests::power::system_off()
 }
