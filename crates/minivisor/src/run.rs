@@ -156,7 +156,9 @@ fn build(embedded: &'static EmbeddedVm, index: usize) -> Result<Guest, String> {
                 .with_vcpus(crate_config.base.cpu_num),
         )
         .map_err(|e| format!("devices: {e}"))?;
-    let config = AxVMConfig::new(crate_config, arch::ARCH).map_err(|e| format!("config: {e:?}"))?;
+    let mut config =
+        AxVMConfig::new(crate_config, arch::ARCH).map_err(|e| format!("config: {e:?}"))?;
+    config.set_fdt_options(arch::fdt_options(embedded));
     // VMID 0 stays the hypervisor's; each VM gets its own tag for its TLB entries.
     let vmid = u16::try_from(index.saturating_add(1)).map_err(|_| String::from("too many VMs"))?;
     let space = arch::new_address_space(vmid).map_err(|e| format!("address space: {e:?}"))?;

@@ -85,6 +85,12 @@ pub fn enable_virtualization() -> Result<(), alloc::string::String> {
     Ok(())
 }
 
+/// What a VM's generated device tree takes from the hypervisor: the defaults (its
+/// options are riscv64's).
+pub fn fdt_options(_embedded: &EmbeddedVm) -> axvm::fdt::FdtOptions {
+    axvm::fdt::FdtOptions::default()
+}
+
 /// The vCPU configs of a VM: one per vCPU, MPIDR Aff0 = vCPU id, WFI and WFE
 /// trapped (a waiting vCPU yields the physical CPU). The boot protocol and the
 /// embedding's options change nothing here.

@@ -15,8 +15,11 @@ mod vtimer;
 
 use axaddrspace::{AddrSpace, ArchTlb, Sv4x, Sv4xMode};
 use axdevice::Platform;
-use axvcpu::arch::{Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu, riscv64::sbi};
-use axvm::{AxVMConfig, VCpuConfigs};
+use axvcpu::arch::{
+    Riscv64CreateConfig, Riscv64SetupConfig, Riscv64VCpu,
+    riscv64::{has_sstc, sbi},
+};
+use axvm::{AxVMConfig, VCpuConfigs, fdt::FdtOptions};
 use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 
 pub use self::{
@@ -88,6 +91,19 @@ pub fn vcpu_configs(config: &AxVMConfig, embedded: &EmbeddedVm) -> VCpuConfigs<R
         per_vcpu: (0..config.cpu_num())
             .map(|_| (Riscv64CreateConfig, setup))
             .collect(),
+    }
+}
+
+/// What a VM's generated device tree says its harts offer: the base extensions,
+/// and `sstc` when its vCPUs get Sstc (the rule of `Riscv64SetupConfig::sstc`: the
+/// hart has it and the VM is not `nosstc`), so that Linux writes `stimecmp` itself
+/// instead of calling SBI `set_timer`.
+pub fn fdt_options(embedded: &EmbeddedVm) -> FdtOptions {
+    let options = FdtOptions::default();
+    if embedded.sstc && has_sstc() {
+        options.with_extensions(&["sstc"])
+    } else {
+        options
     }
 }
 

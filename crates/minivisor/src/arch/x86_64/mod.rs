@@ -111,6 +111,11 @@ fn start_mode(config: &AxVMConfig) -> X86StartMode {
     }
 }
 
+/// The defaults: axvm generates no device tree for x86_64.
+pub fn fdt_options(_embedded: &EmbeddedVm) -> axvm::fdt::FdtOptions {
+    axvm::fdt::FdtOptions::default()
+}
+
 /// The vCPU configs of a VM: one per vCPU. The bootstrap vCPU (0) starts in the
 /// [`start_mode`] of the boot protocol; the others in the state a start-up IPI
 /// leaves an application processor in (at the IPI's page, which `set_entry` gets
