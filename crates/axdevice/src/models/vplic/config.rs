@@ -54,7 +54,7 @@ pub struct VPlicConfig {
     /// The number of vCPUs (harts), 1 to [`MAX_VCPU_NUM`].
     pub vcpu_num: usize,
     /// The highest source number N: sources 1 to N exist (the device tree's
-    /// `riscv,ndev`), 1 to [`MAX_SOURCES`]. Source 0 means "no interrupt".
+    /// `riscv,ndev`), 1 to [`MAX_SOURCES`](Self::MAX_SOURCES). Source 0 means "no interrupt".
     pub sources: u32,
     /// The contexts of each hart.
     pub contexts: PlicContexts,
