@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axdevice::{AxVmDeviceConfig, DeviceRegistry, SerialBackend};
 use axvcpu::AxVCpuExitReason;
-use axvm::{AxVMConfig, ExitAction, GuestFault, VMState};
+use axvm::{AxVMConfig, AxVMHal, ExitAction, GuestFault, VMState};
 use axvm_types::AxVmError;
 use axvmconfig::AxVMCrateConfig;
 use spin::Mutex;
@@ -19,6 +19,7 @@ use crate::{
     },
     console::GuestConsole,
     firmware::FirmwareCall,
+    hal::Hal,
     hypercall, println,
     vms::{EmbeddedVm, Expect},
 };
@@ -331,5 +332,7 @@ fn start_vcpu(
         }
     }
     flag.store(true, Ordering::Release);
+    // Its CPU may be waiting for something to run.
+    <Hal as AxVMHal>::notify_vcpu(vm.id(), id);
     SUCCESS
 }

@@ -18,3 +18,8 @@ pub fn irq_fetch() -> usize {
 
 /// Nothing to end: the timer's pending bit goes when it is disarmed or re-armed.
 pub fn end_of_interrupt(_vector: u64) {}
+
+/// With no vCPU to run on this CPU: spins once (nothing kicks an idle hart out of `wfi` yet (`kick_cpu` does nothing here), so a vCPU started by another hart would wait for the host tick).
+pub fn idle_wait() {
+    core::hint::spin_loop();
+}
