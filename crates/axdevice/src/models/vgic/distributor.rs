@@ -95,6 +95,9 @@ pub(super) fn reserved(offset: usize, width: AccessWidth) -> AxVmResult {
     }
 }
 
+/// Inlined into the handlers, so the decoded register is control flow, not a value
+/// moved through memory.
+#[inline]
 fn decode(offset: usize, width: AccessWidth) -> AxVmResult<DistReg> {
     // Match the register containing the access, so a narrow access inside one is refused.
     let fixed = match offset & !3 {

@@ -54,7 +54,7 @@ pub(super) struct Handed {
 
 /// One vCPU's part of the GIC: its SGIs and PPIs, its redistributor's WAKER, and what
 /// its last interrupt list held.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CpuState {
     pub(super) private: [IrqState; PRIVATE_COUNT as usize],
     /// GICR_WAKER.ProcessorSleep (set at reset).
@@ -77,7 +77,7 @@ impl CpuState {
 }
 
 /// Every interrupt of the GIC.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct GicState {
     pub(super) vcpu_num: usize,
     /// Implemented INTIDs: 0 to `intids - 1`.
@@ -130,20 +130,37 @@ impl GicState {
         }
     }
 
+    /// Interrupt `intid` of bank `vcpu`, to change in a way a scan may not skip: an SPI's
+    /// live bit is set.
     fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
-        if intid < PRIVATE_COUNT {
-            self.cpus
-                .get_mut(vcpu)?
-                .private
-                .get_mut(usize::try_from(intid).ok()?)
-        } else {
+        if intid >= PRIVATE_COUNT {
             let index = self.spi_index(intid)?;
             // Whatever changes, the scan must look at it again.
             if let Some(word) = self.live.get_mut(index / 32) {
                 *word |= 1 << (index % 32);
             }
-            self.spis.get_mut(index)
         }
+        self.slot_mut(vcpu, intid)
+    }
+
+    /// Interrupt `intid` of bank `vcpu`, its live bit untouched.
+    fn slot_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
+        self.slots_mut(vcpu, intid, 1)?.first_mut()
+    }
+
+    /// The `count` interrupts from `first` of bank `vcpu`, their live bits untouched;
+    /// `None` unless all of them exist in one bank (private or shared).
+    fn slots_mut(&mut self, vcpu: usize, first: u32, count: usize) -> Option<&mut [IrqState]> {
+        let (bank, start) = if first < PRIVATE_COUNT {
+            (
+                self.cpus.get_mut(vcpu)?.private.as_mut_slice(),
+                usize::try_from(first).ok()?,
+            )
+        } else {
+            let start = self.spi_index(first)?;
+            (self.spis.as_mut_slice(), start)
+        };
+        bank.get_mut(start..start.checked_add(count)?)
     }
 
     /// The vCPU an SPI's IROUTER names: IRM = 1 ("any PE") goes to vCPU 0; IRM = 0 to
@@ -209,6 +226,33 @@ impl GicState {
         }
         self.holders(vcpu, intid, &before, notify);
         self.holders(vcpu, intid, &after, notify);
+    }
+
+    /// Sets the priorities of the interrupts from `first` of bank `vcpu`, one byte each,
+    /// as an [`update`](Self::update) of each would. When none of them has anything to
+    /// track (none pending, active or listed: see [`IrqState::live`]), none is
+    /// deliverable or held, so no update would note a vCPU, and no scan needs to see
+    /// them: the priorities are simply stored. That is the common case (an OS sets every
+    /// interrupt's priority before it enables any), and it needs no full update.
+    #[inline(never)]
+    pub(super) fn set_priorities(
+        &mut self,
+        vcpu: usize,
+        first: u32,
+        priorities: &[u8],
+        notify: &mut Notify,
+    ) {
+        if let Some(irqs) = self.slots_mut(vcpu, first, priorities.len())
+            && irqs.iter().all(|irq| !irq.live())
+        {
+            for (irq, &priority) in irqs.iter_mut().zip(priorities) {
+                irq.priority = priority;
+            }
+            return;
+        }
+        for (intid, &priority) in (first..).zip(priorities) {
+            self.update(vcpu, intid, notify, |irq| irq.priority = priority);
+        }
     }
 
     /// Drives the input line of interrupt `intid` (of bank `vcpu` if private).
@@ -284,6 +328,7 @@ mod tests {
     use alloc::vec::Vec;
 
     use axvm_types::GuestPhysAddr;
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -355,6 +400,82 @@ mod tests {
             irq.latch = true;
         });
         assert_eq!(notify.0, 0b10, "a PPI goes to its own vCPU");
+    }
+
+    fn any_irq() -> impl Strategy<Value = IrqState> {
+        (
+            any::<[bool; 8]>(),
+            any::<u8>(),
+            proptest::option::of(0u8..3),
+            0u8..3,
+        )
+            .prop_map(
+                |(
+                    [group1, enabled, edge, hw, line, latch, latch_again, active],
+                    priority,
+                    listed_on,
+                    active_on,
+                )| IrqState {
+                    group1,
+                    enabled,
+                    edge,
+                    hw,
+                    line,
+                    latch,
+                    latch_again,
+                    active,
+                    priority,
+                    listed_on,
+                    active_on,
+                },
+            )
+    }
+
+    proptest! {
+        /// Setting priorities gives what an update of each gives: the same interrupts
+        /// and the same vCPUs noted; only the live bitmap may keep an idle SPI's bit
+        /// clear (the scan would clear it anyway), never a live one's.
+        #[test]
+        fn set_priorities_is_an_update_of_each(
+            irqs in proptest::collection::vec((any_irq(), any::<bool>()), 8),
+            grp1_enabled: bool,
+            route in prop_oneof![Just(IROUTER_IRM), 0u64..3],
+            vcpu in 0usize..2,
+            first in prop_oneof![Just(24u32), Just(26u32), Just(30u32), Just(40u32), Just(92u32), Just(94u32), Just(96u32)],
+            priorities in proptest::collection::vec(any::<u8>(), 1..=4),
+        ) {
+            let mut fast = state(2);
+            fast.grp1_enabled = grp1_enabled;
+            // The interrupts around the written ones, each idle (reset) or random.
+            let around = [(0, 24), (0, 27), (1, 27), (0, 31), (0, 40), (0, 42), (0, 93), (0, 95)];
+            for ((bank, intid), (irq, keep_reset)) in around.into_iter().zip(irqs) {
+                if let (Some(slot), false) = (fast.slot_mut(bank, intid), keep_reset) {
+                    *slot = irq;
+                }
+            }
+            fast.set_route(40, route, &mut Notify::default());
+            // Exactly the live SPIs' bits: the least the scan's invariant allows.
+            fast.live.fill(0);
+            for (index, irq) in fast.spis.iter().enumerate() {
+                if irq.live() {
+                    fast.live[index / 32] |= 1 << (index % 32);
+                }
+            }
+            let mut slow = fast.clone();
+            let (mut noted_fast, mut noted_slow) = (Notify::default(), Notify::default());
+            fast.set_priorities(vcpu, first, &priorities, &mut noted_fast);
+            for (intid, &priority) in (first..).zip(&priorities) {
+                slow.update(vcpu, intid, &mut noted_slow, |irq| irq.priority = priority);
+            }
+            prop_assert_eq!(noted_fast, noted_slow);
+            for (index, irq) in slow.spis.iter().enumerate() {
+                let bit = |state: &GicState| state.live[index / 32] & (1 << (index % 32)) != 0;
+                prop_assert!(bit(&fast) <= bit(&slow));
+                prop_assert!(!irq.live() || bit(&fast), "a live SPI keeps its bit");
+            }
+            fast.live.clone_from(&slow.live);
+            prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
