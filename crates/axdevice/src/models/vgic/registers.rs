@@ -95,7 +95,7 @@ fn intid(index: usize) -> Option<u32> {
 /// # Errors
 ///
 /// `InvalidInput` for a width or alignment the register does not take.
-#[inline]
+#[inline(always)]
 pub(super) fn decode(
     frame: Frame,
     offset: usize,
@@ -178,7 +178,7 @@ impl GicState {
     /// Writes a per-interrupt register of bank `vcpu`. Bits of INTIDs without state, and
     /// the SGIs' configuration, are ignored. Inlined into the frames' handlers: each arm
     /// is a call, so a priority write does not pay for the setup of the others.
-    #[inline]
+    #[inline(always)]
     pub(super) fn write_irq_reg(
         &mut self,
         vcpu: usize,
