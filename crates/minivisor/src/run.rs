@@ -211,6 +211,8 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
     let name = guest.name.as_str();
     let runnable = guest.runnable.as_slice();
     let console = guest.console.as_deref();
+    let this_cpu = crate::cpus::this();
+    this_cpu.set_running(Some((vm.id(), vcpu)));
     let result = vm.run_vcpu_with(vcpu, |vcpu, exit| {
         budget = budget.saturating_sub(1);
         if let AxVCpuExitReason::Hypercall { nr, args } = *exit {
@@ -261,6 +263,7 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
             ExitAction::Return
         }
     });
+    this_cpu.set_running(None);
     match result {
         Ok(AxVCpuExitReason::Hypercall {
             nr: hypercall::SYSTEM_OFF,
