@@ -203,6 +203,11 @@ pub enum AfterQuantum {
 /// that reach the hypervisor, or until the host timer ends its slice. Hypercalls
 /// are answered inside the VM's run loop (the cheap path); everything else ends the
 /// loop and is handled here.
+///
+/// Never inlined: it holds the VM's run loop, whose register allocation, inlined
+/// into the scheduler's loop, followed that loop's code, so that an unrelated change
+/// there cost every exit (`docs/performance.md`, exit costs).
+#[inline(never)]
 pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuantum {
     if let Some(cpus) = guest.ran_on.get(vcpu) {
         cpus.fetch_or(1u64.checked_shl(cpu as u32).unwrap_or(0), Ordering::Relaxed);
