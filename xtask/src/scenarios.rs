@@ -255,6 +255,7 @@ const AARCH64: &[Scenario] = &[
         // carries the VM's prefix only if nothing printed between (see the script).
         output: &[
             "[interrupts-aarch64] interrupts: GICD write round trip",
+            "[interrupts-aarch64] interrupts: 10 vtimer interrupts through the vGIC while waiting (WFI), deadline to handler",
             "[interrupts-aarch64] interrupts: waiting for input",
             "interrupts: vtimer 10, sgi 2, uart-rx 4 bytes in",
         ],

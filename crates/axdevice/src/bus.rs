@@ -127,10 +127,11 @@ impl<A: DeviceAddr> DeviceBus<A> {
     #[must_use]
     #[inline]
     pub fn find(&self, addr: A) -> Option<(DeviceRange<A>, &SharedDevice<A>)> {
-        if self.ranges.len() <= SCAN_MAX {
-            return self.iter_ranges().find(|(range, _)| range.contains(addr));
-        }
-        let at = self.position(addr)?;
+        let at = if self.ranges.len() <= SCAN_MAX {
+            self.ranges.iter().position(|range| range.contains(addr))?
+        } else {
+            self.position(addr)?
+        };
         Some((*self.ranges.get(at)?, self.devices.get(at)?))
     }
 
@@ -146,22 +147,15 @@ impl<A: DeviceAddr> DeviceBus<A> {
         self.ranges.iter().copied().zip(self.devices.iter())
     }
 
+    /// The device that takes a `width` access at `addr`: on every guest access, so the
+    /// errors are built out of line, only for a miss.
+    #[inline]
     fn target(&self, addr: A, width: AccessWidth) -> Result<&SharedDevice<A>, DeviceError> {
-        let (range, device) = self.find(addr).ok_or(DeviceError::Unmapped {
-            kind: A::KIND,
-            addr: addr.to_usize(),
-            width,
-        })?;
-        if range.contains_access(addr, A::access_len(width)) {
-            Ok(device)
-        } else {
-            Err(DeviceError::CrossesWindow {
-                kind: A::KIND,
-                name: device.name().to_string(),
-                addr: addr.to_usize(),
-                width,
-                end: range.end(),
-            })
+        match self.find(addr) {
+            Some((range, device)) if range.contains_access(addr, A::access_len(width)) => {
+                Ok(device)
+            }
+            found => Err(miss(addr, width, found)),
         }
     }
 
@@ -193,10 +187,37 @@ impl<A: DeviceAddr> DeviceBus<A> {
     }
 }
 
+/// Why an access at `addr` found no device to take it: none there (`found` is `None`),
+/// or the one there ends before the access does.
+#[cold]
+#[inline(never)]
+fn miss<A: DeviceAddr>(
+    addr: A,
+    width: AccessWidth,
+    found: Option<(DeviceRange<A>, &SharedDevice<A>)>,
+) -> DeviceError {
+    match found {
+        None => DeviceError::Unmapped {
+            kind: A::KIND,
+            addr: addr.to_usize(),
+            width,
+        },
+        Some((range, device)) => DeviceError::CrossesWindow {
+            kind: A::KIND,
+            name: device.name().to_string(),
+            addr: addr.to_usize(),
+            width,
+            end: range.end(),
+        },
+    }
+}
+
 fn width_mask(width: AccessWidth) -> usize {
     usize::try_from(width.mask()).unwrap_or(usize::MAX)
 }
 
+#[cold]
+#[inline(never)]
 fn device_error<A: DeviceAddr>(
     device: &dyn BaseDeviceOps<A>,
     addr: A,

@@ -230,6 +230,7 @@ impl AxVmDevices {
     /// # Errors
     ///
     /// See [`DeviceBus::read`]; the caller turns them into a fault for the guest.
+    #[inline]
     pub fn handle_mmio_read(
         &self,
         addr: GuestPhysAddr,
@@ -243,6 +244,7 @@ impl AxVmDevices {
     /// # Errors
     ///
     /// See [`DeviceBus::write`].
+    #[inline]
     pub fn handle_mmio_write(
         &self,
         addr: GuestPhysAddr,

@@ -45,6 +45,23 @@ pub struct PerCpu {
     timer_interrupts: AtomicU64,
     /// The period (in timer ticks) the host timer re-arms with; 0 = one-shot.
     timer_period: AtomicU64,
+    /// The vCPU the CPU runs a quantum of, as [`running_key`] encodes it; [`IDLE`]
+    /// between quanta. Only the CPU itself writes it.
+    running: AtomicU64,
+}
+
+/// [`PerCpu::running`] with no vCPU.
+const IDLE: u64 = u64::MAX;
+
+/// `vcpu` of the VM with id `vm` as one word; [`IDLE`] for ids too large to encode,
+/// so such a vCPU is never taken for the running one.
+fn running_key(vm: usize, vcpu: usize) -> u64 {
+    match (u32::try_from(vm), u32::try_from(vcpu)) {
+        (Ok(vm), Ok(vcpu)) if (vm, vcpu) != (u32::MAX, u32::MAX) => {
+            (u64::from(vm) << 32) | u64::from(vcpu)
+        }
+        _ => IDLE,
+    }
 }
 
 impl PerCpu {
@@ -58,7 +75,20 @@ impl PerCpu {
             up: AtomicBool::new(false),
             timer_interrupts: AtomicU64::new(0),
             timer_period: AtomicU64::new(0),
+            running: AtomicU64::new(IDLE),
         }
+    }
+
+    /// Records that this CPU runs `vcpu` of VM `vm` now (`None`: no vCPU).
+    pub fn set_running(&self, running: Option<(usize, usize)>) {
+        let key = running.map_or(IDLE, |(vm, vcpu)| running_key(vm, vcpu));
+        self.running.store(key, Ordering::Relaxed);
+    }
+
+    /// Whether this CPU runs `vcpu` of VM `vm` now (false for an id it cannot record).
+    pub fn is_running(&self, vm: usize, vcpu: usize) -> bool {
+        let key = running_key(vm, vcpu);
+        key != IDLE && self.running.load(Ordering::Relaxed) == key
     }
 
     /// The firmware's id of this CPU.

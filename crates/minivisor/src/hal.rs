@@ -118,8 +118,13 @@ unsafe impl AxVMHal for Hal {
     }
 
     /// A vCPU got an interrupt: the CPU it runs on is kicked unless that is this one
-    /// (whose run loop loads the interrupt before its next entry anyway).
+    /// (whose run loop loads the interrupt before its next entry anyway). The vCPU
+    /// this CPU runs now, the usual case (its timer, its own device accesses), needs
+    /// no look-up of where it runs.
     fn notify_vcpu(vm: VMId, vcpu: VCpuId) {
+        if crate::cpus::this().is_running(vm, vcpu) {
+            return;
+        }
         if let Some(cpu) = crate::sched::cpu_of(vm, vcpu)
             && cpu != crate::arch::this_cpu()
         {

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axdevice::{AxVmDeviceConfig, DeviceRegistry, SerialBackend};
 use axvcpu::AxVCpuExitReason;
-use axvm::{AxVMConfig, ExitAction, GuestFault, VMState};
+use axvm::{AxVMConfig, AxVMHal, ExitAction, GuestFault, VMState};
 use axvm_types::AxVmError;
 use axvmconfig::AxVMCrateConfig;
 use spin::Mutex;
@@ -19,6 +19,7 @@ use crate::{
     },
     console::GuestConsole,
     firmware::FirmwareCall,
+    hal::Hal,
     hypercall, println,
     vms::{EmbeddedVm, Expect},
 };
@@ -204,6 +205,11 @@ pub enum AfterQuantum {
 /// that reach the hypervisor, or until the host timer ends its slice. Hypercalls
 /// are answered inside the VM's run loop (the cheap path); everything else ends the
 /// loop and is handled here.
+///
+/// Never inlined: it holds the VM's run loop, whose register allocation, inlined
+/// into the scheduler's loop, followed that loop's code, so that an unrelated change
+/// there cost every exit (`docs/performance.md`, exit costs).
+#[inline(never)]
 pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuantum {
     if let Some(cpus) = guest.ran_on.get(vcpu) {
         cpus.fetch_or(1u64.checked_shl(cpu as u32).unwrap_or(0), Ordering::Relaxed);
@@ -213,6 +219,8 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
     let name = guest.name.as_str();
     let runnable = guest.runnable.as_slice();
     let console = guest.console.as_deref();
+    let this_cpu = crate::cpus::this();
+    this_cpu.set_running(Some((vm.id(), vcpu)));
     let result = vm.run_vcpu_with(vcpu, |vcpu, exit| {
         budget = budget.saturating_sub(1);
         if let AxVCpuExitReason::Hypercall { nr, args } = *exit {
@@ -263,6 +271,7 @@ pub fn run_quantum(guest: &Guest, vm: &Vm, vcpu: usize, cpu: usize) -> AfterQuan
             ExitAction::Return
         }
     });
+    this_cpu.set_running(None);
     match result {
         Ok(AxVCpuExitReason::Hypercall {
             nr: hypercall::SYSTEM_OFF,
@@ -334,5 +343,7 @@ fn start_vcpu(
         }
     }
     flag.store(true, Ordering::Release);
+    // Its CPU may be waiting for something to run.
+    <Hal as AxVMHal>::notify_vcpu(vm.id(), id);
     SUCCESS
 }

@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Once;
 
 use crate::{
-    arch::Vm,
+    arch::{self, Vm},
     cpus, input,
     run::{self, AfterQuantum, Guest, Outcome},
     timer,
@@ -149,6 +149,7 @@ fn run_this_cpu(cpu: usize) {
     let mut bound: Option<(usize, usize)> = None;
     loop {
         let mut live = false;
+        let mut ran = false;
         for &(index, vcpu) in queue {
             let Some(guest) = guests.get(index) else {
                 continue;
@@ -160,6 +161,7 @@ fn run_this_cpu(cpu: usize) {
             if !guest.is_runnable(vcpu) {
                 continue;
             }
+            ran = true;
             if bound != Some((index, vcpu)) {
                 if let Some((held, id)) = bound.take() {
                     unbind(guests, held, id);
@@ -181,7 +183,12 @@ fn run_this_cpu(cpu: usize) {
         if cpu == 0 {
             input::poll(guests);
         }
-        core::hint::spin_loop();
+        // Only vCPUs not started yet (or stopped): wait for a kick or the tick.
+        if ran {
+            core::hint::spin_loop();
+        } else {
+            arch::idle_wait();
+        }
     }
     if let Some((held, id)) = bound {
         unbind(guests, held, id);

@@ -18,6 +18,7 @@ mod arch;
 pub mod console;
 pub mod fp;
 pub mod hostile;
+pub mod latency;
 pub mod power;
 pub mod sink;
 pub mod timing;

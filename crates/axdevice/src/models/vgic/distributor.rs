@@ -95,7 +95,14 @@ pub(super) fn reserved(offset: usize, width: AccessWidth) -> AxVmResult {
     }
 }
 
+/// Inlined into the handlers, so the decoded register is control flow, not a value
+/// moved through memory.
+#[inline(always)]
 fn decode(offset: usize, width: AccessWidth) -> AxVmResult<DistReg> {
+    // The per-interrupt banks first: an OS writes them most.
+    if let Some(reg) = registers::decode(Frame::Distributor, offset, width)? {
+        return Ok(DistReg::Irq(reg));
+    }
     // Match the register containing the access, so a narrow access inside one is refused.
     let fixed = match offset & !3 {
         CTLR => Some(DistReg::Ctlr),
@@ -108,9 +115,6 @@ fn decode(offset: usize, width: AccessWidth) -> AxVmResult<DistReg> {
     if let Some(reg) = fixed {
         dword(offset, width)?;
         return Ok(reg);
-    }
-    if let Some(reg) = registers::decode(Frame::Distributor, offset, width)? {
-        return Ok(DistReg::Irq(reg));
     }
     if (IROUTER..IROUTER_END).contains(&offset) {
         let half = Half::of(offset, width)?;

@@ -82,8 +82,11 @@ impl GicState {
             return false;
         }
         self.sync(vcpu, &[], notify);
-        for intid in 0..PRIVATE_COUNT {
-            out.extend(self.entry_for(vcpu, intid));
+        if let Some(word) = self.cpus.get(vcpu).map(|cpu| cpu.live) {
+            let still_live = self.scan_word(vcpu, 0, word, out);
+            if let Some(cpu) = self.cpus.get_mut(vcpu) {
+                cpu.live = still_live;
+            }
         }
         self.scan_spis(vcpu, out);
         out.sort_unstable_by_key(|irq| (!irq.state.is_active(), irq.priority, irq.intid));
@@ -113,32 +116,44 @@ impl GicState {
     /// with a bit set and clearing the bits of SPIs found idle.
     fn scan_spis(&mut self, vcpu: usize, out: &mut Vec<VirtualIrq>) {
         for word_index in 0..self.live.len() {
-            let Some(&word) = self.live.get(word_index) else {
-                continue;
-            };
-            let mut bits = word;
-            let mut still_live = word;
-            while bits != 0 {
-                let bit = bits.trailing_zeros();
-                bits &= bits.wrapping_sub(1);
-                let Some(intid) = u32::try_from(word_index)
+            let (Some(&word), Some(base)) = (
+                self.live.get(word_index),
+                u32::try_from(word_index)
                     .ok()
                     .and_then(|w| w.checked_mul(32))
-                    .and_then(|base| base.checked_add(bit))
-                    .and_then(|index| index.checked_add(PRIVATE_COUNT))
-                else {
-                    continue;
-                };
-                if !self.irq(vcpu, intid).is_some_and(|irq| irq.live()) {
-                    still_live &= !(1 << bit);
-                    continue;
-                }
-                out.extend(self.entry_for(vcpu, intid));
+                    .and_then(|first| first.checked_add(PRIVATE_COUNT)),
+            ) else {
+                continue;
+            };
+            if word == 0 {
+                continue;
             }
+            let still_live = self.scan_word(vcpu, base, word, out);
             if let Some(word) = self.live.get_mut(word_index) {
                 *word = still_live;
             }
         }
+    }
+
+    /// Adds what `vcpu` is due of the interrupts `base + n` for each bit `n` set in
+    /// `word` (a word of a live bitmap) to `out`; returns `word` without the bits of
+    /// the interrupts found idle.
+    fn scan_word(&self, vcpu: usize, base: u32, word: u32, out: &mut Vec<VirtualIrq>) -> u32 {
+        let mut bits = word;
+        let mut still_live = word;
+        while bits != 0 {
+            let bit = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            let Some(intid) = base.checked_add(bit) else {
+                continue;
+            };
+            if !self.irq(vcpu, intid).is_some_and(|irq| irq.live()) {
+                still_live &= !(1 << bit);
+                continue;
+            }
+            out.extend(self.entry_for(vcpu, intid));
+        }
+        still_live
     }
 
     /// Takes back the states `loaded` reports for `vcpu`'s last list. An interrupt of
@@ -214,7 +229,8 @@ impl GicState {
                         .is_none_or(|holder| usize::from(holder) == vcpu)
             }) && self.target(vcpu, intid) == Some(vcpu)
         };
-        (0..PRIVATE_COUNT).any(free) || self.live_spis().any(free)
+        let private = self.cpus.get(vcpu).map_or(0, |cpu| cpu.live);
+        set_bits(0, private).any(free) || self.live_spis().any(free)
     }
 
     /// The SPIs whose live bit is set, in INTID order.
@@ -222,10 +238,61 @@ impl GicState {
         (0u32..)
             .zip(self.live.iter())
             .flat_map(|(word_index, &word)| {
-                let base = word_index.saturating_mul(32).saturating_add(PRIVATE_COUNT);
-                (0..32u32)
-                    .filter(move |bit| word & (1 << bit) != 0)
-                    .map(move |bit| base.saturating_add(bit))
+                set_bits(
+                    word_index.saturating_mul(32).saturating_add(PRIVATE_COUNT),
+                    word,
+                )
             })
+    }
+}
+
+/// `base + n` for each bit `n` set in `word`, lowest first.
+fn set_bits(base: u32, word: u32) -> impl Iterator<Item = u32> {
+    (0..32u32)
+        .filter(move |bit| word & (1 << bit) != 0)
+        .map(move |bit| base.saturating_add(bit))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use axvm_types::GuestPhysAddr;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::models::vgic::config::VGicConfig;
+
+    proptest! {
+        /// The list, which visits only interrupts whose live bit is set, holds what a
+        /// visit of every interrupt finds.
+        #[test]
+        fn the_live_bitmaps_miss_nothing(
+            changes in proptest::collection::vec((0u32..96, any::<[bool; 4]>(), any::<u8>()), 0..24),
+            stale in any::<(u32, u32)>(),
+            slots in 1usize..6,
+        ) {
+            let config = VGicConfig::new(GuestPhysAddr::from(0x0800_0000), GuestPhysAddr::from(0x080a_0000), 1, 64);
+            let mut gic = GicState::new(&config);
+            gic.grp1_enabled = true;
+            gic.cpus[0].live = stale.0;
+            gic.live[0] = stale.1;
+            let mut notify = Notify::default();
+            for (intid, [enabled, latch, line, active], priority) in changes {
+                gic.update(0, intid, &mut notify, |irq| {
+                    irq.enabled = enabled;
+                    irq.latch = latch;
+                    irq.line = line;
+                    irq.active = active;
+                    irq.priority = priority;
+                });
+            }
+            let mut everything: Vec<VirtualIrq> = (0..gic.intids).filter_map(|intid| gic.entry_for(0, intid)).collect();
+            everything.sort_unstable_by_key(|irq| (!irq.state.is_active(), irq.priority, irq.intid));
+            everything.truncate(slots);
+            let mut listed = Vec::new();
+            gic.list(0, slots, &mut listed, &mut notify);
+            prop_assert_eq!(listed, everything);
+        }
     }
 }

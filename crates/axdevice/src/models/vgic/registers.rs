@@ -10,8 +10,8 @@ use axvm_types::{AccessWidth, AxVmErrorKind, AxVmResult};
 
 use super::{
     regs::{
-        BIT_BANK_LEN, ICACTIVER, ICENABLER, ICFGR, ICFGR_END, ICFGR_SGI, ICPENDR, IGROUPR,
-        IPRIORITYR, IPRIORITYR_END, ISACTIVER, ISENABLER, ISPENDR, PRIVATE_COUNT, SGI_COUNT,
+        BIT_BANK_LEN, ICACTIVER, ICFGR, ICFGR_END, ICFGR_SGI, IGROUPR, IPRIORITYR, IPRIORITYR_END,
+        PRIVATE_COUNT, SGI_COUNT,
     },
     state::{GicState, Notify},
 };
@@ -42,15 +42,18 @@ pub(super) enum IrqReg {
     Reserved,
 }
 
-const BIT_BANKS: [(usize, BitReg); 7] = [
-    (IGROUPR, BitReg::Group),
-    (ISENABLER, BitReg::SetEnable),
-    (ICENABLER, BitReg::ClearEnable),
-    (ISPENDR, BitReg::SetPending),
-    (ICPENDR, BitReg::ClearPending),
-    (ISACTIVER, BitReg::SetActive),
-    (ICACTIVER, BitReg::ClearActive),
+/// The 1-bit banks in offset order, each [`BIT_BANK_LEN`] bytes, from [`IGROUPR`].
+const BIT_BANKS: [BitReg; 7] = [
+    BitReg::Group,
+    BitReg::SetEnable,
+    BitReg::ClearEnable,
+    BitReg::SetPending,
+    BitReg::ClearPending,
+    BitReg::SetActive,
+    BitReg::ClearActive,
 ];
+/// The end of the last 1-bit bank (ICACTIVER).
+const BIT_BANKS_END: usize = ICACTIVER + BIT_BANK_LEN;
 
 /// Which INTIDs a frame's per-interrupt registers cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,38 +95,43 @@ fn intid(index: usize) -> Option<u32> {
 /// # Errors
 ///
 /// `InvalidInput` for a width or alignment the register does not take.
+#[inline(always)]
 pub(super) fn decode(
     frame: Frame,
     offset: usize,
     width: AccessWidth,
 ) -> AxVmResult<Option<IrqReg>> {
-    for (base, reg) in BIT_BANKS {
-        if let Some(rel) = offset.checked_sub(base).filter(|&rel| rel < BIT_BANK_LEN) {
+    // Ranges, not a scan of the banks: this runs on every GIC register access.
+    let reg = match offset {
+        IGROUPR..BIT_BANKS_END => {
             dword_only(width, offset)?;
-            return Ok(Some(bank(frame, rel.saturating_mul(8), |first| {
+            let rel = offset.wrapping_sub(IGROUPR);
+            let Some(&reg) = BIT_BANKS.get(rel / BIT_BANK_LEN) else {
+                return Ok(None);
+            };
+            bank(frame, (rel % BIT_BANK_LEN).saturating_mul(8), |first| {
                 IrqReg::Bits { reg, first }
-            })));
+            })
         }
-    }
-    if (IPRIORITYR..IPRIORITYR_END).contains(&offset) {
-        if !matches!(width, AccessWidth::Byte | AccessWidth::Dword) || !aligned(offset, width) {
-            return Err(AxVmErrorKind::InvalidInput.into());
+        IPRIORITYR..IPRIORITYR_END => {
+            if !matches!(width, AccessWidth::Byte | AccessWidth::Dword) || !aligned(offset, width) {
+                return Err(AxVmErrorKind::InvalidInput.into());
+            }
+            bank(frame, offset.wrapping_sub(IPRIORITYR), |first| {
+                IrqReg::Priority { first }
+            })
         }
-        return Ok(Some(bank(
-            frame,
-            offset.saturating_sub(IPRIORITYR),
-            |first| IrqReg::Priority { first },
-        )));
-    }
-    if (ICFGR..ICFGR_END).contains(&offset) {
-        dword_only(width, offset)?;
-        return Ok(Some(bank(
-            frame,
-            offset.saturating_sub(ICFGR).saturating_mul(4),
-            |first| IrqReg::Config { first },
-        )));
-    }
-    Ok(None)
+        ICFGR..ICFGR_END => {
+            dword_only(width, offset)?;
+            bank(
+                frame,
+                offset.wrapping_sub(ICFGR).saturating_mul(4),
+                |first| IrqReg::Config { first },
+            )
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(reg))
 }
 
 /// The register for the INTIDs from `first_index`, or `Reserved` if `frame` does not own
@@ -168,7 +176,9 @@ impl GicState {
     }
 
     /// Writes a per-interrupt register of bank `vcpu`. Bits of INTIDs without state, and
-    /// the SGIs' configuration, are ignored.
+    /// the SGIs' configuration, are ignored. Inlined into the frames' handlers: each arm
+    /// is a call, so a priority write does not pay for the setup of the others.
+    #[inline(always)]
     pub(super) fn write_irq_reg(
         &mut self,
         vcpu: usize,
@@ -178,37 +188,44 @@ impl GicState {
         notify: &mut Notify,
     ) {
         match reg {
-            IrqReg::Bits { reg, first } => {
-                for bit in 0..32u32 {
-                    let set = value & (1 << bit) != 0;
-                    self.write_bit(vcpu, reg, first.saturating_add(bit), set, notify);
-                }
-            }
+            IrqReg::Bits { reg, first } => self.write_bits(vcpu, reg, first, value, notify),
             IrqReg::Priority { first } => {
-                for lane in 0..lanes(width) {
-                    let [priority, ..] = value
-                        .checked_shr(lane.saturating_mul(8))
-                        .unwrap_or(0)
-                        .to_le_bytes();
-                    self.update(vcpu, first.saturating_add(lane), notify, |irq| {
-                        irq.priority = priority;
-                    });
-                }
+                let bytes = value.to_le_bytes();
+                let lanes = bytes.get(..width.size()).unwrap_or(&bytes);
+                self.set_priorities(vcpu, first, lanes, notify);
             }
             IrqReg::Config { first } if first < SGI_COUNT => {
                 log::debug!("vgic: write {value:#x} to the read-only ICFGR0 ignored");
             }
-            IrqReg::Config { first } => {
-                for field in 0..16u32 {
-                    let edge = value & (1 << field.saturating_mul(2).saturating_add(1)) != 0;
-                    self.update(vcpu, first.saturating_add(field), notify, |irq| {
-                        irq.edge = edge
-                    });
-                }
-            }
+            IrqReg::Config { first } => self.write_config(vcpu, first, value, notify),
             IrqReg::Reserved => {
                 log::debug!("vgic: write {value:#x} to a reserved register ignored")
             }
+        }
+    }
+
+    #[inline(never)]
+    fn write_bits(
+        &mut self,
+        vcpu: usize,
+        reg: BitReg,
+        first: u32,
+        value: u32,
+        notify: &mut Notify,
+    ) {
+        for bit in 0..32u32 {
+            let set = value & (1 << bit) != 0;
+            self.write_bit(vcpu, reg, first.saturating_add(bit), set, notify);
+        }
+    }
+
+    #[inline(never)]
+    fn write_config(&mut self, vcpu: usize, first: u32, value: u32, notify: &mut Notify) {
+        for field in 0..16u32 {
+            let edge = value & (1 << field.saturating_mul(2).saturating_add(1)) != 0;
+            self.update(vcpu, first.saturating_add(field), notify, |irq| {
+                irq.edge = edge
+            });
         }
     }
 

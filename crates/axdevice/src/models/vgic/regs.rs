@@ -37,6 +37,16 @@ pub(super) const ISACTIVER: usize = 0x0300;
 pub(super) const ICACTIVER: usize = 0x0380;
 /// Length of each 1-bit bank (1024 INTIDs).
 pub(super) const BIT_BANK_LEN: usize = 0x80;
+// The banks follow each other: decoders index them by `(offset - IGROUPR) / BIT_BANK_LEN`.
+const _: () = assert!(
+    ISENABLER == IGROUPR + BIT_BANK_LEN
+        && ICENABLER == ISENABLER + BIT_BANK_LEN
+        && ISPENDR == ICENABLER + BIT_BANK_LEN
+        && ICPENDR == ISPENDR + BIT_BANK_LEN
+        && ISACTIVER == ICPENDR + BIT_BANK_LEN
+        && ICACTIVER == ISACTIVER + BIT_BANK_LEN
+        && IPRIORITYR == ICACTIVER + BIT_BANK_LEN
+);
 /// One byte per INTID.
 pub(super) const IPRIORITYR: usize = 0x0400;
 pub(super) const IPRIORITYR_END: usize = 0x0800;

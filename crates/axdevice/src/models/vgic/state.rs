@@ -23,9 +23,12 @@ pub(super) struct Handed {
 
 /// One vCPU's part of the GIC: its SGIs and PPIs, its redistributor's WAKER, and what
 /// its last interrupt list held.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CpuState {
     pub(super) private: [IrqState; PRIVATE_COUNT as usize],
+    /// One bit per private interrupt, kept like [`GicState::live`] for the SPIs: a
+    /// list visits only these.
+    pub(super) live: u32,
     /// GICR_WAKER.ProcessorSleep (set at reset).
     pub(super) asleep: bool,
     pub(super) handed: Vec<Handed>,
@@ -39,6 +42,7 @@ impl CpuState {
         }
         Self {
             private,
+            live: 0,
             asleep: true,
             handed: Vec::new(),
         }
@@ -46,7 +50,7 @@ impl CpuState {
 }
 
 /// Every interrupt of the GIC.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct GicState {
     pub(super) vcpu_num: usize,
     /// Implemented INTIDs: 0 to `intids - 1`.
@@ -99,20 +103,60 @@ impl GicState {
         }
     }
 
-    fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
+    /// Sets the live bit of interrupt `intid` of bank `vcpu`: it changed, and the next
+    /// scan must look at it again.
+    fn mark_live(&mut self, vcpu: usize, intid: u32) {
         if intid < PRIVATE_COUNT {
-            self.cpus
-                .get_mut(vcpu)?
-                .private
-                .get_mut(usize::try_from(intid).ok()?)
-        } else {
-            let index = self.spi_index(intid)?;
-            // Whatever changes, the scan must look at it again.
-            if let Some(word) = self.live.get_mut(index / 32) {
-                *word |= 1 << (index % 32);
+            if let Some(cpu) = self.cpus.get_mut(vcpu) {
+                cpu.live |= 1 << intid;
             }
-            self.spis.get_mut(index)
+        } else if let Some(index) = self.spi_index(intid)
+            && let Some(word) = self.live.get_mut(index / 32)
+        {
+            *word |= 1 << (index % 32);
         }
+    }
+
+    /// Whether the live bitmap proves the `count` SPIs from `first` idle: all their bits
+    /// clear (every change sets an SPI's bit, and an SPI becomes live only by a change,
+    /// so a live SPI has it set; a set bit proves nothing, the scan clears it lazily).
+    /// False for private INTIDs.
+    fn idle_spis(&self, first: u32, count: usize) -> bool {
+        let Some(index) = first
+            .checked_sub(PRIVATE_COUNT)
+            .and_then(|index| usize::try_from(index).ok())
+        else {
+            return false;
+        };
+        let shift = index % 32;
+        if count == 0 || shift.saturating_add(count) > 32 {
+            return false;
+        }
+        // 1 <= count <= 32 - shift: neither shift overflows.
+        let mask = (u32::MAX >> 32usize.wrapping_sub(count)) << shift;
+        self.live
+            .get(index / 32)
+            .is_some_and(|word| word & mask == 0)
+    }
+
+    /// Interrupt `intid` of bank `vcpu`, its live bit untouched.
+    fn slot_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
+        self.slots_mut(vcpu, intid, 1)?.first_mut()
+    }
+
+    /// The `count` interrupts from `first` of bank `vcpu`, their live bits untouched;
+    /// `None` unless all of them exist in one bank (private or shared).
+    fn slots_mut(&mut self, vcpu: usize, first: u32, count: usize) -> Option<&mut [IrqState]> {
+        let (bank, start) = if first < PRIVATE_COUNT {
+            (
+                self.cpus.get_mut(vcpu)?.private.as_mut_slice(),
+                usize::try_from(first).ok()?,
+            )
+        } else {
+            let start = self.spi_index(first)?;
+            (self.spis.as_mut_slice(), start)
+        };
+        bank.get_mut(start..start.checked_add(count)?)
     }
 
     /// The vCPU an SPI's IROUTER names: IRM = 1 ("any PE") goes to vCPU 0; IRM = 0 to
@@ -162,15 +206,17 @@ impl GicState {
         notify: &mut Notify,
         change: impl FnOnce(&mut IrqState),
     ) {
-        let Some(irq) = self.irq_mut(vcpu, intid) else {
+        let Some(irq) = self.slot_mut(vcpu, intid) else {
             return;
         };
         let before = *irq;
         change(irq);
         let after = *irq;
+        // Unchanged, it is as live as it was: its bit needs no setting.
         if before == after {
             return;
         }
+        self.mark_live(vcpu, intid);
         if after.deliverable(self.grp1_enabled) {
             if let Some(target) = self.target(vcpu, intid) {
                 notify.add(target);
@@ -178,6 +224,47 @@ impl GicState {
         }
         self.holders(vcpu, intid, &before, notify);
         self.holders(vcpu, intid, &after, notify);
+    }
+
+    /// Sets the priorities of the interrupts from `first` of bank `vcpu`, one byte each,
+    /// as an [`update`](Self::update) of each would. When none of them has anything to
+    /// track (none pending, active or listed: see [`IrqState::live`]), none is
+    /// deliverable or held, so no update would note a vCPU, and no scan needs to see
+    /// them: the priorities are simply stored. That is the common case (an OS sets every
+    /// interrupt's priority before it enables any), and it needs no full update.
+    #[inline(never)]
+    pub(super) fn set_priorities(
+        &mut self,
+        vcpu: usize,
+        first: u32,
+        priorities: &[u8],
+        notify: &mut Notify,
+    ) {
+        let idle = self.idle_spis(first, priorities.len());
+        if let Some(irqs) = self.slots_mut(vcpu, first, priorities.len())
+            && (idle || irqs.iter().all(|irq| !irq.live()))
+        {
+            for (irq, &priority) in irqs.iter_mut().zip(priorities) {
+                irq.priority = priority;
+            }
+            return;
+        }
+        self.update_priorities(vcpu, first, priorities, notify);
+    }
+
+    /// [`set_priorities`](Self::set_priorities) with something to track: an update of
+    /// each (out of line, so the common store saves no registers for it).
+    #[inline(never)]
+    fn update_priorities(
+        &mut self,
+        vcpu: usize,
+        first: u32,
+        priorities: &[u8],
+        notify: &mut Notify,
+    ) {
+        for (intid, &priority) in (first..).zip(priorities) {
+            self.update(vcpu, intid, notify, |irq| irq.priority = priority);
+        }
     }
 
     /// Drives the input line of interrupt `intid` (of bank `vcpu` if private).
@@ -251,6 +338,7 @@ impl GicState {
 #[cfg(test)]
 mod tests {
     use axvm_types::GuestPhysAddr;
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -308,6 +396,107 @@ mod tests {
             irq.latch = true;
         });
         assert_eq!(notify.0, 0b10, "a PPI goes to its own vCPU");
+    }
+
+    fn any_irq() -> impl Strategy<Value = IrqState> {
+        (
+            any::<[bool; 8]>(),
+            any::<u8>(),
+            proptest::option::of(0u8..3),
+            0u8..3,
+        )
+            .prop_map(
+                |(
+                    [group1, enabled, edge, hw, line, latch, latch_again, active],
+                    priority,
+                    listed_on,
+                    active_on,
+                )| IrqState {
+                    group1,
+                    enabled,
+                    edge,
+                    hw,
+                    line,
+                    latch,
+                    latch_again,
+                    active,
+                    priority,
+                    listed_on,
+                    active_on,
+                },
+            )
+    }
+
+    /// Whether the live bitmaps of `state` have interrupt `intid` of bank `vcpu`'s bit.
+    fn live_bit(state: &GicState, vcpu: usize, intid: u32) -> bool {
+        let (word, bit) = match intid.checked_sub(PRIVATE_COUNT) {
+            None => (state.cpus[vcpu].live, intid),
+            Some(index) => (state.live[index as usize / 32], index % 32),
+        };
+        word & (1 << bit) != 0
+    }
+
+    /// Every interrupt of a two-vCPU state, as (bank, INTID).
+    fn every_irq(state: &GicState) -> impl Iterator<Item = (usize, u32)> {
+        let privates = (0..2).flat_map(|vcpu| (0..PRIVATE_COUNT).map(move |intid| (vcpu, intid)));
+        privates.chain((PRIVATE_COUNT..state.intids).map(|intid| (0, intid)))
+    }
+
+    proptest! {
+        /// Setting priorities gives what an update of each gives: the same interrupts
+        /// and the same vCPUs noted, whatever stale bits the live bitmaps hold; only
+        /// those bitmaps may keep an idle interrupt's bit clear (a scan would clear it
+        /// anyway), never a live one's.
+        #[test]
+        fn set_priorities_is_an_update_of_each(
+            irqs in proptest::collection::vec((any_irq(), any::<bool>()), 8),
+            grp1_enabled: bool,
+            route in prop_oneof![Just(IROUTER_IRM), 0u64..3],
+            vcpu in 0usize..2,
+            first in prop_oneof![Just(24u32), Just(26u32), Just(30u32), Just(40u32), Just(92u32), Just(94u32), Just(96u32)],
+            priorities in proptest::collection::vec(any::<u8>(), 1..=4),
+            stale_bits in any::<[u32; 4]>(),
+        ) {
+            let mut fast = state(2);
+            fast.grp1_enabled = grp1_enabled;
+            // The interrupts around the written ones, each idle (reset) or random.
+            let around = [(0, 24), (0, 27), (1, 27), (0, 31), (0, 40), (0, 42), (0, 93), (0, 95)];
+            for ((bank, intid), (irq, keep_reset)) in around.into_iter().zip(irqs) {
+                if let (Some(slot), false) = (fast.slot_mut(bank, intid), keep_reset) {
+                    *slot = irq;
+                }
+            }
+            fast.set_route(40, route, &mut Notify::default());
+            // Stale bits of idle interrupts, and every live one's (the scans' invariant).
+            let [spis_low, spis_high, cpu0, cpu1] = stale_bits;
+            fast.live.copy_from_slice(&[spis_low, spis_high]);
+            fast.cpus[0].live = cpu0;
+            fast.cpus[1].live = cpu1;
+            for (bank, intid) in every_irq(&fast).collect::<Vec<_>>() {
+                if fast.irq(bank, intid).unwrap().live() {
+                    fast.mark_live(bank, intid);
+                }
+            }
+            let mut slow = fast.clone();
+            let (mut noted_fast, mut noted_slow) = (Notify::default(), Notify::default());
+            fast.set_priorities(vcpu, first, &priorities, &mut noted_fast);
+            for (intid, &priority) in (first..).zip(&priorities) {
+                slow.update(vcpu, intid, &mut noted_slow, |irq| irq.priority = priority);
+            }
+            prop_assert_eq!(noted_fast, noted_slow);
+            for (bank, intid) in every_irq(&slow) {
+                prop_assert!(live_bit(&fast, bank, intid) <= live_bit(&slow, bank, intid));
+                prop_assert!(
+                    !slow.irq(bank, intid).unwrap().live() || live_bit(&fast, bank, intid),
+                    "a live interrupt keeps its bit"
+                );
+            }
+            fast.live.clone_from(&slow.live);
+            for (fast, slow) in fast.cpus.iter_mut().zip(&slow.cpus) {
+                fast.live = slow.live;
+            }
+            prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]

@@ -34,7 +34,9 @@ mod gicv3 {
         sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     };
 
-    use minivisor_guests::{counter, counter_hz, cpu_id, mrs, msr, power, println, wfi};
+    use minivisor_guests::{
+        counter, counter_hz, cpu_id, latency::Latency, mrs, msr, power, println, wfi,
+    };
 
     use super::ROUNDS;
 
@@ -166,21 +168,13 @@ mod gicv3 {
     /// Prints vCPU `vcpu`'s latencies of interrupts `from..from + ROUNDS` (`who`
     /// names it when two vCPUs ran).
     fn report(vcpu: usize, who: &str, from: usize, how: &str) {
-        let ns = |ticks: u64| ticks.saturating_mul(1_000_000_000) / counter_hz().max(1);
         let samples = LATENCY
             .get(vcpu)
             .and_then(|latency| latency.get(from..from.saturating_add(ROUNDS)))
             .unwrap_or(&[]);
-        let ticks = samples.iter().map(|slot| slot.load(Ordering::Relaxed));
-        let min = ticks.clone().min().unwrap_or(0);
-        let max = ticks.clone().max().unwrap_or(0);
-        let sum = ticks.fold(0u64, u64::saturating_add);
-        let avg = sum / (samples.len().max(1) as u64);
         println!(
-            "vtimer: {who}{ROUNDS} interrupts {how}, deadline to handler min/avg/max {}/{}/{} ns (instructions under icount)",
-            ns(min),
-            ns(avg),
-            ns(max)
+            "vtimer: {who}{ROUNDS} interrupts {how}, deadline to handler {} (instructions under icount)",
+            Latency::of(samples)
         );
     }
 

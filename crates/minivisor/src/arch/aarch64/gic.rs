@@ -151,6 +151,15 @@ pub fn ich_vtr() -> u64 {
     vtr
 }
 
+/// The highest-priority pending group 1 interrupt, left pending; its INTID
+/// ([`SPURIOUS`] when none is pending).
+pub fn highest_pending() -> u64 {
+    let intid: u64;
+    // SAFETY: reading ICC_HPPIR1_EL1 at EL2 has no side effect.
+    unsafe { asm!("mrs {}, S3_0_C12_C12_2", out(reg) intid, options(nomem, nostack)) };
+    intid & 0xff_ffff
+}
+
 /// Acknowledges the highest-priority pending group 1 interrupt; its INTID
 /// ([`SPURIOUS`] when none is pending).
 pub fn acknowledge() -> u64 {

@@ -22,3 +22,21 @@ pub fn end_of_interrupt(vector: u64) {
         gic::end(vector);
     }
 }
+
+/// With no vCPU to run on this CPU: sleeps until an interrupt is pending (the host
+/// tick, a kick from a CPU that made one of this CPU's vCPUs runnable), then handles
+/// each pending one, since one left pending would end every later wait at once. An
+/// idle CPU that spun instead would take emulation time from the busy ones (and
+/// under `-icount` its instructions count in every guest's time).
+pub fn idle_wait() {
+    // SAFETY: waiting for an interrupt has no effect on memory; interrupts stay
+    // masked at EL2, a pending one ends the wait.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+    loop {
+        let intid = gic::acknowledge();
+        if intid == gic::SPURIOUS {
+            break;
+        }
+        crate::irq::handle(intid);
+    }
+}

@@ -15,7 +15,9 @@
 //!   the physical one) is linked again in the state it is in.
 //! - A vCPU that halts (WFI) with nothing to take sleeps on `wfi` at EL2 with its
 //!   timer still loaded: its timer, the host's 5 ms tick or a kick from another CPU
-//!   wakes the CPU, and the guest is entered again at once.
+//!   wakes the CPU, and the guest is entered again at once. When its own timer woke
+//!   it, the interrupt is taken there and handed over before that entry, rather
+//!   than entering the guest only to exit again for it.
 
 use axvcpu::{AxArchVCpu, AxVCpu, AxVCpuExitReason};
 use axvm_types::{VirqState, VirtualIrq};
@@ -55,6 +57,9 @@ pub fn after_exit(vm: &Vm, vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> 
             AxVCpuExitReason::Halt => {
                 if !vm.has_deliverable_irq(id) {
                     wait_for_interrupt();
+                    if took_timer_wakeup() {
+                        vgic.set_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
+                    }
                 }
                 true
             }
@@ -69,7 +74,11 @@ pub fn after_exit(vm: &Vm, vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> 
         }
         AxVCpuExitReason::Halt => {
             forget_finished(vcpu);
-            sleep_until_deadline(vcpu)
+            let resume = sleep_until_deadline(vcpu);
+            if resume && took_timer_wakeup() {
+                inject(vcpu);
+            }
+            resume
         }
         _ => {
             forget_finished(vcpu);
@@ -84,6 +93,22 @@ fn wait_for_interrupt() {
     // SAFETY: waiting for an interrupt at EL2 has no effect on memory; the host's
     // periodic tick bounds the wait.
     unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
+
+/// After a halted vCPU's wait: whether its virtual timer's interrupt is what is
+/// pending now. If so it is acknowledged and handled here (as the `ExternalInterrupt`
+/// exit it would cause one guest entry later is), and the caller hands it to the
+/// guest at once. Should another interrupt overtake it between the look and the
+/// acknowledge, that one is handled as the host's (a host tick taken this way does
+/// not end the time slice: the next one does).
+fn took_timer_wakeup() -> bool {
+    let timer = u64::from(timer::VIRTUAL_TIMER_INTID);
+    if gic::highest_pending() != timer {
+        return false;
+    }
+    let intid = gic::acknowledge();
+    crate::irq::handle(intid);
+    intid == timer
 }
 
 /// Hands the active physical timer interrupt to the guest, linked.

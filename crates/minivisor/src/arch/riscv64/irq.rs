@@ -43,3 +43,10 @@ pub fn acknowledge_kick() {
         core::arch::asm!("csrc sip, {}", in(reg) 1u64 << SUPERVISOR_SOFTWARE, options(nomem, nostack))
     };
 }
+
+/// With no vCPU to run on this CPU: spins once, so a vCPU another hart starts or
+/// makes runnable is found at once (waiting in `wfi` for `kick_cpu`'s IPI, as aarch64
+/// does, is not done here yet).
+pub fn idle_wait() {
+    core::hint::spin_loop();
+}

@@ -25,7 +25,7 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr};
 pub use self::{
     console::{getc, putc},
     firmware::firmware_call,
-    irq::{end_of_interrupt, irq_fetch},
+    irq::{end_of_interrupt, idle_wait, irq_fetch},
     kick::kick_cpu,
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},

@@ -17,3 +17,8 @@ pub fn end_of_interrupt(vector: u64) {
         lapic::end_of_interrupt();
     }
 }
+
+/// With no vCPU to run on this CPU: spins once (minivisor runs with interrupts off, and `hlt` would not wake on them).
+pub fn idle_wait() {
+    core::hint::spin_loop();
+}

@@ -25,7 +25,7 @@ use axvm_types::{Arch, AxVmResult, GuestPhysAddr, VMBootProtocol};
 
 pub use self::{
     console::{getc, putc},
-    irq::{end_of_interrupt, irq_fetch},
+    irq::{end_of_interrupt, idle_wait, irq_fetch},
     power::{fail_exit, power_off},
     smp::{idle, start_secondaries, this_cpu},
     timer::{arm_timeslice, disarm_timer, is_timer_interrupt, timer_hz},

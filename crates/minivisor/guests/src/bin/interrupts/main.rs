@@ -14,7 +14,9 @@
 //!    with the counter: under QEMU `-icount shift=0` one instruction is one
 //!    nanosecond, so that is the cost of an emulated GICD write in instructions;
 //! 2. it takes [`TIMER_ROUNDS`] virtual timer interrupts, each waited for with WFI
-//!    (`ICC_IAR1_EL1` must say 27);
+//!    (`ICC_IAR1_EL1` must say 27), and prints how long each took from its deadline
+//!    (`CNTV_CVAL_EL0`) to the handler's first instruction: the virtual timer through
+//!    the emulated vGIC's model;
 //! 3. it starts vCPU 1 (PSCI CPU_ON), which sets up its own redistributor and CPU
 //!    interface and waits in WFI; vCPU 0 sends it SGI [`SGI`] with `ICC_SGI1R_EL1`,
 //!    and vCPU 1, having taken it, sends the same SGI back;
@@ -40,7 +42,9 @@ mod gicv3 {
         sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
     };
 
-    use minivisor_guests::{counter, counter_hz, cpu_id, mrs, msr, power, println, wfi};
+    use minivisor_guests::{
+        counter, counter_hz, cpu_id, latency::Latency, mrs, msr, power, println, wfi,
+    };
 
     /// The timer interrupts vCPU 0 waits for.
     pub const TIMER_ROUNDS: usize = 10;
@@ -98,6 +102,8 @@ mod gicv3 {
 
     /// Timer interrupts vCPU 0 took.
     static TIMER: AtomicUsize = AtomicUsize::new(0);
+    /// Per timer interrupt, counter ticks from its deadline to the handler.
+    static TIMER_LATENCY: [AtomicU64; TIMER_ROUNDS] = [const { AtomicU64::new(0) }; TIMER_ROUNDS];
     /// Per vCPU: SGIs taken.
     static SGIS: [AtomicUsize; VCPUS] = [const { AtomicUsize::new(0) }; VCPUS];
     /// UART interrupts taken, bytes received, and the first of them.
@@ -160,18 +166,21 @@ mod gicv3 {
         power::system_off()
     }
 
-    /// The IRQ handler: acknowledge, service, end.
-    extern "C" fn irq(_now: u64) {
+    /// The IRQ handler (`now`: the counter at its first instruction): acknowledge,
+    /// service, end.
+    extern "C" fn irq(now: u64) {
         let me = me();
         let intid = mrs!("S3_0_C12_C12_0") & 0xff_ffff; // ICC_IAR1_EL1
         match intid {
             VTIMER if me == 0 => {
+                let late = now.wrapping_sub(mrs!("cntv_cval_el0"));
                 // Disabled, so its line is low before the end of the interrupt.
                 msr!("cntv_ctl_el0", 0);
-                TIMER.store(
-                    TIMER.load(Ordering::Relaxed).wrapping_add(1),
-                    Ordering::Release,
-                );
+                let round = TIMER.load(Ordering::Relaxed);
+                if let Some(slot) = TIMER_LATENCY.get(round) {
+                    slot.store(late, Ordering::Relaxed);
+                }
+                TIMER.store(round.wrapping_add(1), Ordering::Release);
             }
             SGI => {
                 if let Some(taken) = SGIS.get(me) {
@@ -355,6 +364,10 @@ mod gicv3 {
             "interrupts: GICD write round trip {cost} instructions ({GICD_WRITES} writes to GICD_IPRIORITYR, loop overhead {baseline} subtracted)"
         ));
         timer_rounds();
+        say(format_args!(
+            "interrupts: {TIMER_ROUNDS} vtimer interrupts through the vGIC while waiting (WFI), deadline to handler {} (instructions under icount)",
+            Latency::of(&TIMER_LATENCY)
+        ));
         exchange_sgis();
         say(format_args!("interrupts: waiting for input"));
         wait_until(|| RX_BYTES.load(Ordering::Acquire) >= INPUT.len());
