@@ -19,6 +19,7 @@ pub mod console;
 pub mod fp;
 pub mod hostile;
 pub mod latency;
+pub mod plic;
 pub mod power;
 pub mod sink;
 pub mod timing;
@@ -28,7 +29,7 @@ pub use arch::{
     report_boot, wfi,
 };
 #[cfg(target_arch = "riscv64")]
-pub use arch::{fp_check, fp_fill};
+pub use arch::{UART_IER_ERBFI, UART_IER_ETBEI, fp_check, fp_fill, getc, uart_enable_interrupts};
 
 /// The bytes of stack each vCPU gets.
 pub const STACK_SIZE: u64 = 0x4000;

@@ -197,8 +197,32 @@ pub fn system_off() {
 /// The VM's emulated NS16550.
 const UART_BASE: usize = 0x1000_0000;
 const THR: usize = 0;
+const RBR: usize = 0;
+const IER: usize = 1;
 const LSR: usize = 5;
+const LSR_DR: u8 = 1 << 0;
 const LSR_THRE: u8 = 1 << 5;
+/// `IER` bits: the received-data-available and the transmitter-empty interrupts.
+pub const UART_IER_ERBFI: u8 = 1 << 0;
+/// See [`UART_IER_ERBFI`].
+pub const UART_IER_ETBEI: u8 = 1 << 1;
+
+/// Sets the UART's interrupt enable register: which of its interrupts raise its line.
+pub fn uart_enable_interrupts(ier: u8) {
+    // SAFETY: the VM maps its emulated NS16550 at UART_BASE; a register write.
+    unsafe { core::ptr::write_volatile((UART_BASE + IER) as *mut u8, ier) };
+}
+
+/// The next byte the UART has received, if it holds one (`LSR.DR`).
+pub fn getc() -> Option<u8> {
+    // SAFETY: as in `uart_enable_interrupts`; reading RBR takes the byte, as meant.
+    unsafe {
+        if core::ptr::read_volatile((UART_BASE + LSR) as *const u8) & LSR_DR == 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile((UART_BASE + RBR) as *const u8))
+    }
+}
 
 /// Sends one byte, waiting until the transmitter holds no byte.
 #[inline]

@@ -20,34 +20,18 @@ use minivisor_guests::println;
 
 #[cfg(target_arch = "riscv64")]
 mod plic {
-    use minivisor_guests::{println, timing};
+    use minivisor_guests::{
+        UART_IER_ETBEI,
+        plic::{UART_SOURCE as SOURCE, claim, complete, enable, set_priority, set_threshold},
+        println, timing, uart_enable_interrupts,
+    };
 
     /// Claim/complete round trips timed.
     const ROUNDS: u64 = 1000;
-    /// The UART's PLIC source.
-    const SOURCE: u32 = 10;
-    /// The PLIC's registers for source 10 and context 0 (the config's window).
-    const PLIC: usize = 0x0c00_0000;
-    const PRIORITY: usize = PLIC + 4 * SOURCE as usize;
-    const ENABLE: usize = PLIC + 0x2000;
-    const THRESHOLD: usize = PLIC + 0x20_0000;
-    const CLAIM: usize = PLIC + 0x20_0004;
-    /// The UART's interrupt enable register and its transmitter-empty bit.
-    const UART_IER: usize = 0x1000_0001;
-    const IER_ETBEI: u8 = 1 << 1;
+    /// Hart 0's S-mode context.
+    const CONTEXT: usize = 0;
     /// `sip.SEIP`: a supervisor external interrupt is pending.
     const SIP_SEIP: u64 = 1 << 9;
-
-    fn write32(addr: usize, value: u32) {
-        // SAFETY: a register of the emulated PLIC the config maps at PLIC; the
-        // write is emulated.
-        unsafe { core::ptr::write_volatile(addr as *mut u32, value) };
-    }
-
-    fn read32(addr: usize) -> u32 {
-        // SAFETY: as `write32`; a read of the claim register claims, which is meant.
-        unsafe { core::ptr::read_volatile(addr as *const u32) }
-    }
 
     fn external_pending() -> bool {
         let sip: u64;
@@ -58,15 +42,14 @@ mod plic {
 
     /// Runs the checks and the timing; prints FAILED when one fails.
     pub fn run() {
-        write32(PRIORITY, 1);
-        write32(ENABLE, 1 << SOURCE);
-        write32(THRESHOLD, 0);
-        // SAFETY: the UART's IER, emulated like the PLIC's registers.
-        unsafe { core::ptr::write_volatile(UART_IER as *mut u8, IER_ETBEI) };
+        set_priority(SOURCE, 1);
+        enable(CONTEXT, SOURCE);
+        set_threshold(CONTEXT, 0);
+        uart_enable_interrupts(UART_IER_ETBEI);
         let raised = external_pending();
-        let claimed = read32(CLAIM);
+        let claimed = claim(CONTEXT);
         let lowered = !external_pending();
-        write32(CLAIM, claimed);
+        complete(CONTEXT, claimed);
         let raised_again = external_pending();
         if !(raised && claimed == SOURCE && lowered && raised_again) {
             println!(
@@ -86,14 +69,13 @@ mod plic {
             core::hint::black_box(id);
         });
         let round_trip = timing::per_round(ROUNDS, |_| {
-            let id = read32(CLAIM);
+            let id = claim(CONTEXT);
             if id != SOURCE {
                 wrong = wrong.saturating_add(1);
             }
-            write32(CLAIM, id);
+            complete(CONTEXT, id);
         });
-        // SAFETY: as above.
-        unsafe { core::ptr::write_volatile(UART_IER as *mut u8, 0) };
+        uart_enable_interrupts(0);
         if wrong != 0 {
             println!("plic: FAILED: {wrong} of {ROUNDS} claims did not return source {SOURCE}");
             return;
