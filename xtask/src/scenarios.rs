@@ -264,11 +264,11 @@ const AARCH64: &[Scenario] = &[
     },
 ];
 
-/// The interrupts guest's UART input: four bytes, which its receive interrupt
-/// handler counts.
+/// The interrupts guest's UART input (aarch64 and riscv64): four bytes, which its
+/// receive interrupt handler counts.
 static INTERRUPTS_INPUT: Script = Script {
     steps: &[Step {
-        wait_for: "[interrupts-aarch64] interrupts: waiting for input",
+        wait_for: "interrupts: waiting for input",
         within: Duration::from_secs(60),
         check: None,
         send: "abc\n",
@@ -422,11 +422,12 @@ const RISCV64: &[Scenario] = &[
             "[interrupts-riscv64] interrupts: SBI set_timer with Sstc: 10 timer interrupts while waiting (WFI)",
             "[interrupts-riscv64] interrupts: SBI set_timer with Sstc: 10 timer interrupts while running",
             "[interrupts-riscv64] interrupts: IPI from hart 0 to hart 1's handler",
-            "[interrupts-riscv64] interrupts: sstc on, timer 40, ipi 2, unknown hart refused",
+            "[interrupts-riscv64] interrupts: waiting for input",
+            "interrupts: sstc on, unknown hart refused, timer 40, ipi 2, uart-rx 4 bytes in",
             "minivisor: vCPUs ran on 2 of 4 CPUs",
         ],
         icount: true,
-        script: None,
+        script: Some(&INTERRUPTS_INPUT),
     },
     // The same guest with its vCPUs on the SBI TIME path: the backend injects the
     // timer interrupt (hvip.VSTIP) and minivisor's host timer interrupts the guest
@@ -437,11 +438,12 @@ const RISCV64: &[Scenario] = &[
         output: &[
             "[interrupts-riscv64] interrupts: SBI set_timer without Sstc: 10 timer interrupts while waiting (WFI)",
             "[interrupts-riscv64] interrupts: SBI set_timer without Sstc: 10 timer interrupts while running",
-            "[interrupts-riscv64] interrupts: sstc off, timer 20, ipi 2, unknown hart refused",
+            "[interrupts-riscv64] interrupts: waiting for input",
+            "interrupts: sstc off, unknown hart refused, timer 20, ipi 2, uart-rx 4 bytes in",
             "minivisor: vCPUs ran on 2 of 4 CPUs",
         ],
         icount: true,
-        script: None,
+        script: Some(&INTERRUPTS_INPUT),
     },
 ];
 

@@ -1,5 +1,5 @@
-//! The riscv64 interrupts guest: the supervisor timer and SBI IPIs, as an OS takes
-//! them. Each hart installs a trap vector (`stvec`, direct) and enables its software
+//! The riscv64 interrupts guest: the supervisor timer, SBI IPIs and the UART's
+//! receive interrupts through the vPLIC, as an OS takes them. Each hart installs a trap vector (`stvec`, direct) and enables its software
 //! and timer interrupts (`sie.SSIE`, `sie.STIE`, `sstatus.SIE`). Then:
 //!
 //! 1. hart 0 starts hart 1 (SBI HSM `hart_start`), which waits in WFI for an IPI;
@@ -15,16 +15,24 @@
 //! 3. an IPI to a hart that does not exist must be refused (`SBI_ERR_INVALID_PARAM`);
 //! 4. hart 0 sends hart 1 an IPI (`send_ipi`, hart 1 on another physical CPU), whose
 //!    handler clears `sip.SSIP` and sends one back;
+//! 5. hart 0 gives the UART's source priority 1 and enables it in its context
+//!    (context 0, threshold 0), turns on the UART's receive interrupt
+//!    (`IER.ERBFI`) and its external interrupts (`sie.SEIE`), prints
+//!    `interrupts: waiting for input` and waits in WFI until [`INPUT`] has come: its
+//!    handler (`scause` 9) claims, drains `RBR` while `LSR.DR`, completes;
 //!
 //! then hart 0 checks the counts, prints them and powers off. Any other trap prints
 //! FAILED and powers off.
 
 use core::{
     arch::{asm, global_asm},
-    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
 };
 
-use minivisor_guests::{counter, counter_hz, cpu_id, hypercall, power, println, wfi};
+use minivisor_guests::{
+    UART_IER_ERBFI, counter, counter_hz, cpu_id, getc, hypercall, plic, power, println,
+    uart_enable_interrupts, wfi,
+};
 
 /// Timer interrupts per way of programming and of waiting.
 const ROUNDS: usize = 10;
@@ -33,6 +41,10 @@ const ROUNDS: usize = 10;
 const TICKS: u64 = 1000;
 /// The harts of the VM.
 const HARTS: usize = 2;
+/// What the scenario types: the handler must receive exactly these bytes.
+const INPUT: &[u8] = b"abc\n";
+/// Hart 0's S-mode context in the PLIC.
+const CONTEXT: usize = 0;
 
 /// minivisor's hypercall: 1 when this vCPU's timer is Sstc's.
 const TIMER_SSTC: u64 = 0x4d56_0003;
@@ -42,12 +54,14 @@ const SBI_IPI: u64 = 0x0073_5049;
 /// SBI_ERR_INVALID_PARAM.
 const INVALID_PARAM: u64 = -3i64 as u64;
 
-/// `scause` of the supervisor software and timer interrupts.
+/// `scause` of the supervisor software, timer and external interrupts.
 const SOFTWARE_INTERRUPT: u64 = (1 << 63) | 1;
 const TIMER_INTERRUPT: u64 = (1 << 63) | 5;
-/// `sie` / `sip` bits: SSIE / SSIP and STIE.
+const EXTERNAL_INTERRUPT: u64 = (1 << 63) | 9;
+/// `sie` / `sip` bits: SSIE / SSIP, STIE and SEIE.
 const SSI: u64 = 1 << 1;
 const STI: u64 = 1 << 5;
+const SEI: u64 = 1 << 9;
 /// `sstatus.SIE`.
 const SIE: u64 = 1 << 1;
 
@@ -74,6 +88,10 @@ static IPI_LATENCY: AtomicU64 = AtomicU64::new(0);
 /// Hart 1 has its interrupts on, and has sent its IPI back.
 static HART1_READY: AtomicBool = AtomicBool::new(false);
 static HART1_DONE: AtomicBool = AtomicBool::new(false);
+/// UART interrupts taken, bytes received, and the first of them.
+static RX_IRQS: AtomicUsize = AtomicUsize::new(0);
+static RX_BYTES: AtomicUsize = AtomicUsize::new(0);
+static RECEIVED: [AtomicU8; INPUT.len()] = [const { AtomicU8::new(0) }; INPUT.len()];
 
 // The trap vector: saves the registers a call may change, reads `time` into a0 and
 // `scause` into a1 for `trap`, and returns with `sret`.
@@ -187,11 +205,58 @@ extern "C" fn trap(now: u64, scause: u64) {
                 bump(taken);
             }
         }
+        EXTERNAL_INTERRUPT if me == 0 => uart_rx(),
         _ => fail(format_args!(
             "hart {me} took trap {scause:#x} at {:#x}",
             csr_sepc()
         )),
     }
+}
+
+/// Claims, drains the UART while it holds a byte, completes: its line is low by
+/// the completion unless a byte came after the drain, which then interrupts again.
+fn uart_rx() {
+    let source = plic::claim(CONTEXT);
+    if source == 0 {
+        // A claim with nothing pending: nothing to complete.
+        return;
+    }
+    if source != plic::UART_SOURCE {
+        fail(format_args!("hart 0 claimed PLIC source {source}"));
+    }
+    let mut count = RX_BYTES.load(Ordering::Relaxed);
+    while let Some(byte) = getc() {
+        if let Some(slot) = RECEIVED.get(count) {
+            slot.store(byte, Ordering::Relaxed);
+        }
+        count = count.wrapping_add(1);
+    }
+    RX_BYTES.store(count, Ordering::Release);
+    bump(&RX_IRQS);
+    plic::complete(CONTEXT, source);
+}
+
+/// The UART's source enabled for hart 0 at threshold 0, its receive interrupt and
+/// hart 0's external interrupts on.
+fn enable_uart_rx() {
+    plic::set_priority(plic::UART_SOURCE, 1);
+    plic::enable(CONTEXT, plic::UART_SOURCE);
+    plic::set_threshold(CONTEXT, 0);
+    uart_enable_interrupts(UART_IER_ERBFI);
+    // SAFETY: sets sie.SEIE; the vector handles external interrupts on hart 0.
+    unsafe { asm!("csrs sie, {}", in(reg) SEI, options(nomem, nostack)) };
+}
+
+/// Waits for [`INPUT`]; fails unless exactly it came.
+fn receive_input() -> usize {
+    say(format_args!("interrupts: waiting for input"));
+    wait_until(|| RX_BYTES.load(Ordering::Acquire) >= INPUT.len());
+    let bytes = RX_BYTES.load(Ordering::Acquire);
+    let received = RECEIVED.iter().map(|b| b.load(Ordering::Relaxed));
+    if bytes != INPUT.len() || !received.eq(INPUT.iter().copied()) {
+        fail(format_args!("received {bytes} bytes, not {INPUT:?}"));
+    }
+    bytes
 }
 
 fn csr_sepc() -> u64 {
@@ -367,10 +432,13 @@ pub fn main() -> ! {
     say(format_args!(
         "interrupts: IPI from hart 0 to hart 1's handler {ipi_latency} ns (instructions under icount)"
     ));
+    enable_uart_rx();
+    let bytes = receive_input();
     say(format_args!(
-        "interrupts: sstc {}, timer {timer}, ipi {}, unknown hart refused",
+        "interrupts: sstc {}, unknown hart refused, timer {timer}, ipi {}, uart-rx {bytes} bytes in {} interrupts",
         if sstc { "on" } else { "off" },
-        ipis(0).wrapping_add(ipis(1))
+        ipis(0).wrapping_add(ipis(1)),
+        RX_IRQS.load(Ordering::Acquire)
     ));
     power::system_off()
 }
