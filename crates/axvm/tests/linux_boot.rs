@@ -13,14 +13,15 @@
 
 mod common;
 
-use std::{fs, path::PathBuf};
-
 use ::fdt::Fdt;
 use axvcpu::scripted::ScriptedEvent;
 use axvm::{AxVMConfig, VMState, fdt::generate};
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
-use axvmconfig::AxVMCrateConfig;
-use common::{Vm, vm_with};
+use common::{
+    Vm,
+    boot::{assert_chosen, assert_single_entry, dtb_at, first_region, optional_config, read},
+    vm_with,
+};
 
 /// One vCPU (or `cpus`), 256 MiB of lazy RAM at 0x4000_0000, a console and
 /// `extra` in `[kernel]` and `devices` in `emu_devices`.
@@ -66,13 +67,7 @@ fn image(text_offset: u64, image_size: u64) -> Vec<u8> {
 }
 
 fn events(vm: &Vm) -> Vec<ScriptedEvent> {
-    vm.vcpu(0).unwrap().arch().events.clone()
-}
-
-fn read(vm: &Vm, gpa: usize, len: usize) -> Vec<u8> {
-    let mut buf = vec![0; len];
-    vm.read_guest(GuestPhysAddr::from(gpa), &mut buf).unwrap();
-    buf
+    common::boot::events(vm, 0)
 }
 
 #[test]
@@ -108,14 +103,7 @@ fn a_raw_kernel_is_loaded_as_before() {
     vm.load_kernel_image(&raw).unwrap();
     assert_eq!(read(&vm, 0x4008_0000, raw.len()), raw);
     // Only the entry set up from the config.
-    let entries: Vec<_> = events(&vm)
-        .into_iter()
-        .filter(|e| matches!(e, ScriptedEvent::Entry(_)))
-        .collect();
-    assert_eq!(
-        entries,
-        [ScriptedEvent::Entry(GuestPhysAddr::from(0x4008_0000))]
-    );
+    assert_single_entry(&vm, 0x4008_0000);
 }
 
 #[test]
@@ -166,19 +154,14 @@ ramdisk_load_addr = 0x4800_0000"#;
             ScriptedEvent::Gpr(0, dtb_gpa as u64),
         ]
     );
-    let header = read(&vm, dtb_gpa, 8);
-    let size = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
-    let blob = read(&vm, dtb_gpa, size);
-    assert_eq!(blob, vm.generate_dtb().unwrap());
+    let blob = dtb_at(&vm, dtb_gpa);
     let tree = Fdt::new(&blob).unwrap();
-    assert_eq!(
-        tree.chosen().bootargs(),
-        Some("console=ttyAMA0 rdinit=/init")
+    assert_chosen(
+        &tree,
+        "console=ttyAMA0 rdinit=/init",
+        0x4800_0000,
+        0x4801_2345,
     );
-    let chosen = tree.find_node("/chosen").unwrap();
-    let at = |name: &str| chosen.property(name).unwrap().as_usize().unwrap();
-    assert_eq!(at("linux,initrd-start"), 0x4800_0000);
-    assert_eq!(at("linux,initrd-end"), 0x4801_2345);
     assert_eq!(tree.cpus().count(), 2);
     assert!(tree.find_node("/interrupt-controller@8000000").is_some());
 }
@@ -224,23 +207,16 @@ fn a_generated_dtb_with_no_room_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_linux_config_gets_a_tree() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference-configs/linux-aarch64-qemu-smp1.toml");
-    let Ok(source) = fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not present", path.display());
-        return;
-    };
-    let Ok(file) = AxVMCrateConfig::from_toml(&source) else {
-        eprintln!("skipped: {} does not parse", path.display());
+    let Some(file) =
+        optional_config("../../../shared/reference-configs/linux-aarch64-qemu-smp1.toml")
+    else {
         return;
     };
     let config = AxVMConfig::new(file, Arch::Aarch64).unwrap();
     let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
-    let memory = tree.find_node("/memory@80000000").unwrap();
-    let region = memory.reg().unwrap().next().unwrap();
     assert_eq!(
-        (region.starting_address as usize, region.size),
+        first_region(&tree, "/memory@80000000"),
         (0x8000_0000, Some(0x1000_0000))
     );
     let cpus: Vec<_> = tree

@@ -24,7 +24,12 @@ use axvm::{
 };
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use axvmconfig::AxVMCrateConfig;
-use common::{Vm, bare_vm};
+use common::{
+    Vm, bare_vm,
+    boot::{
+        assert_chosen, assert_single_entry, dtb_at, events, first_region, optional_config, read,
+    },
+};
 
 /// `cpus` harts, 256 MiB of lazy RAM at 0x9000_0000, an NS16550 on source 10,
 /// `extra` in `[kernel]` and `devices` in `emu_devices`.
@@ -73,16 +78,6 @@ fn image(text_offset: u64, image_size: u64) -> Vec<u8> {
     image
 }
 
-fn events(vm: &Vm, vcpu: usize) -> Vec<ScriptedEvent> {
-    vm.vcpu(vcpu).unwrap().arch().events.clone()
-}
-
-fn read(vm: &Vm, gpa: usize, len: usize) -> Vec<u8> {
-    let mut buf = vec![0; len];
-    vm.read_guest(GuestPhysAddr::from(gpa), &mut buf).unwrap();
-    buf
-}
-
 #[test]
 fn an_image_goes_to_ram_plus_its_text_offset_and_is_entered_there() {
     let vm = vm(1, "", "");
@@ -103,14 +98,7 @@ fn a_raw_kernel_is_loaded_and_entered_as_before() {
     let raw = vec![0x13u8; 0x3000];
     vm.load_kernel_image(&raw).unwrap();
     assert_eq!(read(&vm, 0x9000_0000, raw.len()), raw);
-    let entries: Vec<_> = events(&vm, 0)
-        .into_iter()
-        .filter(|e| matches!(e, ScriptedEvent::Entry(_)))
-        .collect();
-    assert_eq!(
-        entries,
-        [ScriptedEvent::Entry(GuestPhysAddr::from(0x9000_0000))]
-    );
+    assert_single_entry(&vm, 0x9000_0000);
 }
 
 #[test]
@@ -157,19 +145,14 @@ ramdisk_load_addr = 0x9800_0000"#;
             .iter()
             .any(|e| matches!(e, ScriptedEvent::Gpr(11, _)))
     );
-    let header = read(&vm, dtb_gpa, 8);
-    let size = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
-    let blob = read(&vm, dtb_gpa, size);
-    assert_eq!(blob, vm.generate_dtb().unwrap());
+    let blob = dtb_at(&vm, dtb_gpa);
     let tree = Fdt::new(&blob).unwrap();
-    assert_eq!(
-        tree.chosen().bootargs(),
-        Some("console=ttyS0 earlycon=sbi rdinit=/init")
+    assert_chosen(
+        &tree,
+        "console=ttyS0 earlycon=sbi rdinit=/init",
+        0x9800_0000,
+        0x9801_2345,
     );
-    let chosen = tree.find_node("/chosen").unwrap();
-    let at = |name: &str| chosen.property(name).unwrap().as_usize().unwrap();
-    assert_eq!(at("linux,initrd-start"), 0x9800_0000);
-    assert_eq!(at("linux,initrd-end"), 0x9801_2345);
     assert_eq!(tree.cpus().count(), 2);
     let isa = tree
         .find_node("/cpus/cpu@1")
@@ -252,23 +235,16 @@ fn a_tree_the_options_cannot_describe_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_riscv_linux_config_gets_a_tree() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference-configs/tgoskits-riscv64-linux-smp1.toml");
-    let Ok(source) = fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not present", path.display());
-        return;
-    };
-    let Ok(file) = AxVMCrateConfig::from_toml(&source) else {
-        eprintln!("skipped: {} does not parse", path.display());
+    let Some(file) =
+        optional_config("../../../shared/reference-configs/tgoskits-riscv64-linux-smp1.toml")
+    else {
         return;
     };
     let config = AxVMConfig::new(file, Arch::Riscv64).unwrap();
     let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
-    let memory = tree.find_node("/memory@90000000").unwrap();
-    let region = memory.reg().unwrap().next().unwrap();
     assert_eq!(
-        (region.starting_address as usize, region.size),
+        first_region(&tree, "/memory@90000000"),
         (0x9000_0000, Some(0x400_0000))
     );
     assert_eq!(tree.cpus().count(), 1);
