@@ -75,18 +75,9 @@ impl Relist {
 #[cfg(test)]
 mod tests {
     use alloc::vec;
-    use spin::Mutex;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Log(Mutex<Vec<usize>>);
-
-    impl VcpuNotifier for Log {
-        fn notify(&self, vcpu: usize) {
-            self.0.lock().push(vcpu);
-        }
-    }
+    use crate::testing::Kicks;
 
     #[test]
     fn flags_start_stale_and_follow_mark_and_listed() {
@@ -104,11 +95,11 @@ mod tests {
 
     #[test]
     fn notify_skips_the_given_vcpu() {
-        let log = Arc::new(Log::default());
-        let relist = Relist::new(3, Some(log.clone()));
+        let kicks = Arc::new(Kicks::default());
+        let relist = Relist::new(3, Some(kicks.clone()));
         assert!(relist.has_notifier());
         relist.notify(VcpuSet(0b111), Some(1));
-        assert_eq!(*log.0.lock(), vec![0, 2]);
+        assert_eq!(kicks.take(), vec![0, 2]);
         assert!(!Relist::new(1, None).has_notifier());
     }
 }
