@@ -19,7 +19,10 @@ use axvm::{AxVMConfig, VMState, fdt::generate};
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use common::{
     Vm,
-    boot::{assert_chosen, assert_single_entry, dtb_at, first_region, optional_config, read},
+    boot::{
+        assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
+        assert_raw_kernel_kept, dtb_at, first_region, optional_config, read,
+    },
     vm_with,
 };
 
@@ -73,16 +76,9 @@ fn events(vm: &Vm) -> Vec<ScriptedEvent> {
 #[test]
 fn an_image_is_placed_on_a_2mib_base_and_entered_there() {
     let vm = vm(1, "", "");
-    let kernel = image(0, 0x250_0000);
-    vm.load_kernel_image(&kernel).unwrap();
-    // 0x4008_0000 is no 2 MiB base: the Image goes to the next one.
-    assert_eq!(read(&vm, 0x4020_0000, kernel.len()), kernel);
-    // Nothing was written at the configured address.
-    assert_eq!(vm.translate(GuestPhysAddr::from(0x4008_0000)), None);
-    assert_eq!(
-        events(&vm).last(),
-        Some(&ScriptedEvent::Entry(GuestPhysAddr::from(0x4020_0000)))
-    );
+    // 0x4008_0000 is no 2 MiB base: the Image goes to the next one, nothing is
+    // written at the configured address.
+    assert_placed(&vm, &image(0, 0x250_0000), 0x4020_0000, 0x4008_0000);
     // A text offset counts from the base.
     let vm2 = vm_with(
         &config(1, "", "").replace("0x4008_0000", "0x4000_0000"),
@@ -99,11 +95,7 @@ fn an_image_is_placed_on_a_2mib_base_and_entered_there() {
 #[test]
 fn a_raw_kernel_is_loaded_as_before() {
     let vm = vm(1, "", "");
-    let raw = vec![0x14u8; 0x3000];
-    vm.load_kernel_image(&raw).unwrap();
-    assert_eq!(read(&vm, 0x4008_0000, raw.len()), raw);
-    // Only the entry set up from the config.
-    assert_single_entry(&vm, 0x4008_0000);
+    assert_raw_kernel_kept(&vm, 0x14, 0x4008_0000);
 }
 
 #[test]
@@ -113,8 +105,7 @@ fn the_reserved_image_size_is_kept_free_of_the_dtb_and_ramdisk() {
     let vm = vm(1, extra, "");
     let kernel = image(0, 0x250_0000);
     vm.load_kernel_image(&kernel).unwrap();
-    assert_eq!(vm.load_dtb(&[0xd0; 0x100]), Err(AxVmError::InvalidInput));
-    assert_eq!(vm.load_ramdisk(&[1; 0x100]), Err(AxVmError::InvalidInput));
+    assert_dtb_and_ramdisk_refused(&vm);
     // The other order: the kernel is refused.
     let vm = self::vm(1, extra, "");
     vm.load_dtb(&[0xd0; 0x100]).unwrap();
@@ -180,12 +171,9 @@ fn without_a_gic_or_with_a_dtb_path_boot_generates_nothing() {
     // The raw test guests: no interrupt controller, no device tree.
     let vm = vm(1, "", "");
     vm.load_kernel_image(&[0x14; 0x100]).unwrap();
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&vm);
     // The host loads the file the config names.
-    let vm = self::vm(1, r#"dtb_path = "guest.dtb""#, GIC);
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&self::vm(1, r#"dtb_path = "guest.dtb""#, GIC));
     // A DTB the host loaded is kept.
     let vm = self::vm(1, "", GIC);
     vm.load_dtb(&[0xd0; 0x40]).unwrap();

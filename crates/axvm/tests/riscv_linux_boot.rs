@@ -27,7 +27,8 @@ use axvmconfig::AxVMCrateConfig;
 use common::{
     Vm, bare_vm,
     boot::{
-        assert_chosen, assert_single_entry, dtb_at, events, first_region, optional_config, read,
+        assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
+        assert_raw_kernel_kept, dtb_at, events, first_region, optional_config,
     },
 };
 
@@ -81,24 +82,14 @@ fn image(text_offset: u64, image_size: u64) -> Vec<u8> {
 #[test]
 fn an_image_goes_to_ram_plus_its_text_offset_and_is_entered_there() {
     let vm = vm(1, "", "");
-    let kernel = image(0x20_0000, 0x1e6_c000);
-    vm.load_kernel_image(&kernel).unwrap();
     // kernel_load_addr is the start of RAM: the Image goes 2 MiB up.
-    assert_eq!(read(&vm, 0x9020_0000, kernel.len()), kernel);
-    assert_eq!(vm.translate(GuestPhysAddr::from(0x9000_0000)), None);
-    assert_eq!(
-        events(&vm, 0).last(),
-        Some(&ScriptedEvent::Entry(GuestPhysAddr::from(0x9020_0000)))
-    );
+    assert_placed(&vm, &image(0x20_0000, 0x1e6_c000), 0x9020_0000, 0x9000_0000);
 }
 
 #[test]
 fn a_raw_kernel_is_loaded_and_entered_as_before() {
     let vm = vm(1, "", "");
-    let raw = vec![0x13u8; 0x3000];
-    vm.load_kernel_image(&raw).unwrap();
-    assert_eq!(read(&vm, 0x9000_0000, raw.len()), raw);
-    assert_single_entry(&vm, 0x9000_0000);
+    assert_raw_kernel_kept(&vm, 0x13, 0x9000_0000);
 }
 
 #[test]
@@ -107,8 +98,7 @@ fn the_reserved_image_size_is_kept_free_of_the_dtb_and_ramdisk() {
     let extra = "dtb_load_addr = 0x9200_0000\nramdisk_load_addr = 0x9100_0000";
     let vm = vm(1, extra, "");
     vm.load_kernel_image(&image(0x20_0000, 0x1e6_c000)).unwrap();
-    assert_eq!(vm.load_dtb(&[0xd0; 0x100]), Err(AxVmError::InvalidInput));
-    assert_eq!(vm.load_ramdisk(&[1; 0x100]), Err(AxVmError::InvalidInput));
+    assert_dtb_and_ramdisk_refused(&vm);
     // An image_size past the end of RAM.
     assert_eq!(
         vm.load_kernel_image(&image(0x20_0000, 0x1000_0000)),
@@ -211,12 +201,9 @@ fn without_a_plic_or_with_a_dtb_path_boot_generates_nothing() {
     // The raw test guests: no interrupt controller, no device tree.
     let vm = vm(1, "", "");
     vm.load_kernel_image(&[0x13; 0x100]).unwrap();
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&vm);
     // The host loads the file the config names.
-    let vm = self::vm(1, r#"dtb_path = "guest.dtb""#, PLIC);
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&self::vm(1, r#"dtb_path = "guest.dtb""#, PLIC));
     // The ArceOS form of the PLIC line (emu_type 0x30) is a PLIC too.
     let vm = self::vm(1, "", r#"["plic", 0x0c00_0000, 0x60_0000, 0, 0x30, [2]],"#);
     vm.boot().unwrap();

@@ -5,7 +5,7 @@ use std::{fs, path::PathBuf};
 
 use ::fdt::Fdt;
 use axvcpu::scripted::ScriptedEvent;
-use axvm_types::GuestPhysAddr;
+use axvm_types::{AxVmError, GuestPhysAddr};
 use axvmconfig::AxVMCrateConfig;
 
 use super::Vm;
@@ -20,6 +20,38 @@ pub fn read(vm: &Vm, gpa: usize, len: usize) -> Vec<u8> {
     let mut buf = vec![0; len];
     vm.read_guest(GuestPhysAddr::from(gpa), &mut buf).unwrap();
     buf
+}
+
+/// `kernel` loads to `at` (nothing at `not_at`) and vCPU 0 is entered there.
+pub fn assert_placed(vm: &Vm, kernel: &[u8], at: usize, not_at: usize) {
+    vm.load_kernel_image(kernel).unwrap();
+    assert_eq!(read(vm, at, kernel.len()), kernel);
+    assert_eq!(vm.translate(GuestPhysAddr::from(not_at)), None);
+    assert_eq!(
+        events(vm, 0).last(),
+        Some(&ScriptedEvent::Entry(GuestPhysAddr::from(at)))
+    );
+}
+
+/// A raw kernel (no Image header) of `fill` bytes loads at `gpa`, and the only
+/// entry vCPU 0 was given is the config's, `gpa`.
+pub fn assert_raw_kernel_kept(vm: &Vm, fill: u8, gpa: usize) {
+    let raw = vec![fill; 0x3000];
+    vm.load_kernel_image(&raw).unwrap();
+    assert_eq!(read(vm, gpa, raw.len()), raw);
+    assert_single_entry(vm, gpa);
+}
+
+/// The loaded kernel's reservation keeps both the DTB and the ramdisk out.
+pub fn assert_dtb_and_ramdisk_refused(vm: &Vm) {
+    assert_eq!(vm.load_dtb(&[0xd0; 0x100]), Err(AxVmError::InvalidInput));
+    assert_eq!(vm.load_ramdisk(&[1; 0x100]), Err(AxVmError::InvalidInput));
+}
+
+/// `vm` boots without placing a DTB.
+pub fn assert_boots_without_dtb(vm: &Vm) {
+    vm.boot().unwrap();
+    assert_eq!(vm.dtb_address(), None);
 }
 
 /// The only entry vCPU 0 was given is `gpa` (a raw kernel keeps the config's).
