@@ -15,13 +15,13 @@ mod common;
 
 use ::fdt::Fdt;
 use axvcpu::scripted::ScriptedEvent;
-use axvm::{AxVMConfig, VMState, fdt::generate};
+use axvm::VMState;
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use common::{
     Vm,
     boot::{
         assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
-        assert_raw_kernel_kept, dtb_at, first_region, optional_config, read,
+        assert_raw_kernel_kept, dtb_at, first_region, read, reference_dtb,
     },
     vm_with,
 };
@@ -195,13 +195,9 @@ fn a_generated_dtb_with_no_room_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_linux_config_gets_a_tree() {
-    let Some(file) =
-        optional_config("../../../shared/reference-configs/linux-aarch64-qemu-smp1.toml")
-    else {
+    let Some(blob) = reference_dtb("linux-aarch64-qemu-smp1.toml", Arch::Aarch64) else {
         return;
     };
-    let config = AxVMConfig::new(file, Arch::Aarch64).unwrap();
-    let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
     assert_eq!(
         first_region(&tree, "/memory@80000000"),

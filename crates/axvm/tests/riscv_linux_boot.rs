@@ -17,18 +17,14 @@ use std::{fs, path::PathBuf, sync::Arc};
 
 use ::fdt::Fdt;
 use axvcpu::{AxVCpuExitReason, scripted::ScriptedEvent};
-use axvm::{
-    AxVMConfig, VMState,
-    fdt::{FdtOptions, generate},
-    start_registers,
-};
+use axvm::{AxVMConfig, VMState, fdt::FdtOptions, start_registers};
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use axvmconfig::AxVMCrateConfig;
 use common::{
     Vm, bare_vm,
     boot::{
         assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
-        assert_raw_kernel_kept, dtb_at, events, first_region, optional_config,
+        assert_raw_kernel_kept, dtb_at, events, first_region, reference_dtb,
     },
 };
 
@@ -222,13 +218,9 @@ fn a_tree_the_options_cannot_describe_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_riscv_linux_config_gets_a_tree() {
-    let Some(file) =
-        optional_config("../../../shared/reference-configs/tgoskits-riscv64-linux-smp1.toml")
-    else {
+    let Some(blob) = reference_dtb("tgoskits-riscv64-linux-smp1.toml", Arch::Riscv64) else {
         return;
     };
-    let config = AxVMConfig::new(file, Arch::Riscv64).unwrap();
-    let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
     assert_eq!(
         first_region(&tree, "/memory@90000000"),

@@ -5,7 +5,8 @@ use std::{fs, path::PathBuf};
 
 use ::fdt::Fdt;
 use axvcpu::scripted::ScriptedEvent;
-use axvm_types::{AxVmError, GuestPhysAddr};
+use axvm::{AxVMConfig, fdt::generate};
+use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use axvmconfig::AxVMCrateConfig;
 
 use super::Vm;
@@ -101,4 +102,12 @@ pub fn optional_config(path: &str) -> Option<AxVMCrateConfig> {
         return None;
     };
     Some(file)
+}
+
+/// The device tree generated for the reference config `name` as an `arch` VM, or
+/// `None` when the config is absent (see [`optional_config`]).
+pub fn reference_dtb(name: &str, arch: Arch) -> Option<Vec<u8>> {
+    let file = optional_config(&format!("../../../shared/reference-configs/{name}"))?;
+    let config = AxVMConfig::new(file, arch).unwrap();
+    Some(generate(&config, None).unwrap())
 }
