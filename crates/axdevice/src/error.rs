@@ -138,6 +138,14 @@ pub enum DeviceError {
     },
 }
 
+/// The [`DeviceError::InvalidConfig`] of device `name`, for `reason`.
+pub(crate) fn invalid_config(name: &str, reason: &'static str) -> DeviceError {
+    DeviceError::InvalidConfig {
+        name: name.into(),
+        reason,
+    }
+}
+
 impl From<DeviceError> for AxVmError {
     /// Keeps a device's own error; maps the others to the nearest error kind.
     fn from(error: DeviceError) -> Self {

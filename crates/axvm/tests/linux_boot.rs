@@ -13,14 +13,18 @@
 
 mod common;
 
-use std::{fs, path::PathBuf};
-
 use ::fdt::Fdt;
 use axvcpu::scripted::ScriptedEvent;
-use axvm::{AxVMConfig, VMState, fdt::generate};
+use axvm::VMState;
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
-use axvmconfig::AxVMCrateConfig;
-use common::{Vm, vm_with};
+use common::{
+    Vm,
+    boot::{
+        assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
+        assert_raw_kernel_kept, dtb_at, first_region, read, reference_dtb,
+    },
+    vm_with,
+};
 
 /// One vCPU (or `cpus`), 256 MiB of lazy RAM at 0x4000_0000, a console and
 /// `extra` in `[kernel]` and `devices` in `emu_devices`.
@@ -66,28 +70,15 @@ fn image(text_offset: u64, image_size: u64) -> Vec<u8> {
 }
 
 fn events(vm: &Vm) -> Vec<ScriptedEvent> {
-    vm.vcpu(0).unwrap().arch().events.clone()
-}
-
-fn read(vm: &Vm, gpa: usize, len: usize) -> Vec<u8> {
-    let mut buf = vec![0; len];
-    vm.read_guest(GuestPhysAddr::from(gpa), &mut buf).unwrap();
-    buf
+    common::boot::events(vm, 0)
 }
 
 #[test]
 fn an_image_is_placed_on_a_2mib_base_and_entered_there() {
     let vm = vm(1, "", "");
-    let kernel = image(0, 0x250_0000);
-    vm.load_kernel_image(&kernel).unwrap();
-    // 0x4008_0000 is no 2 MiB base: the Image goes to the next one.
-    assert_eq!(read(&vm, 0x4020_0000, kernel.len()), kernel);
-    // Nothing was written at the configured address.
-    assert_eq!(vm.translate(GuestPhysAddr::from(0x4008_0000)), None);
-    assert_eq!(
-        events(&vm).last(),
-        Some(&ScriptedEvent::Entry(GuestPhysAddr::from(0x4020_0000)))
-    );
+    // 0x4008_0000 is no 2 MiB base: the Image goes to the next one, nothing is
+    // written at the configured address.
+    assert_placed(&vm, &image(0, 0x250_0000), 0x4020_0000, 0x4008_0000);
     // A text offset counts from the base.
     let vm2 = vm_with(
         &config(1, "", "").replace("0x4008_0000", "0x4000_0000"),
@@ -104,18 +95,7 @@ fn an_image_is_placed_on_a_2mib_base_and_entered_there() {
 #[test]
 fn a_raw_kernel_is_loaded_as_before() {
     let vm = vm(1, "", "");
-    let raw = vec![0x14u8; 0x3000];
-    vm.load_kernel_image(&raw).unwrap();
-    assert_eq!(read(&vm, 0x4008_0000, raw.len()), raw);
-    // Only the entry set up from the config.
-    let entries: Vec<_> = events(&vm)
-        .into_iter()
-        .filter(|e| matches!(e, ScriptedEvent::Entry(_)))
-        .collect();
-    assert_eq!(
-        entries,
-        [ScriptedEvent::Entry(GuestPhysAddr::from(0x4008_0000))]
-    );
+    assert_raw_kernel_kept(&vm, 0x14, 0x4008_0000);
 }
 
 #[test]
@@ -125,8 +105,7 @@ fn the_reserved_image_size_is_kept_free_of_the_dtb_and_ramdisk() {
     let vm = vm(1, extra, "");
     let kernel = image(0, 0x250_0000);
     vm.load_kernel_image(&kernel).unwrap();
-    assert_eq!(vm.load_dtb(&[0xd0; 0x100]), Err(AxVmError::InvalidInput));
-    assert_eq!(vm.load_ramdisk(&[1; 0x100]), Err(AxVmError::InvalidInput));
+    assert_dtb_and_ramdisk_refused(&vm);
     // The other order: the kernel is refused.
     let vm = self::vm(1, extra, "");
     vm.load_dtb(&[0xd0; 0x100]).unwrap();
@@ -166,19 +145,14 @@ ramdisk_load_addr = 0x4800_0000"#;
             ScriptedEvent::Gpr(0, dtb_gpa as u64),
         ]
     );
-    let header = read(&vm, dtb_gpa, 8);
-    let size = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
-    let blob = read(&vm, dtb_gpa, size);
-    assert_eq!(blob, vm.generate_dtb().unwrap());
+    let blob = dtb_at(&vm, dtb_gpa);
     let tree = Fdt::new(&blob).unwrap();
-    assert_eq!(
-        tree.chosen().bootargs(),
-        Some("console=ttyAMA0 rdinit=/init")
+    assert_chosen(
+        &tree,
+        "console=ttyAMA0 rdinit=/init",
+        0x4800_0000,
+        0x4801_2345,
     );
-    let chosen = tree.find_node("/chosen").unwrap();
-    let at = |name: &str| chosen.property(name).unwrap().as_usize().unwrap();
-    assert_eq!(at("linux,initrd-start"), 0x4800_0000);
-    assert_eq!(at("linux,initrd-end"), 0x4801_2345);
     assert_eq!(tree.cpus().count(), 2);
     assert!(tree.find_node("/interrupt-controller@8000000").is_some());
 }
@@ -197,12 +171,9 @@ fn without_a_gic_or_with_a_dtb_path_boot_generates_nothing() {
     // The raw test guests: no interrupt controller, no device tree.
     let vm = vm(1, "", "");
     vm.load_kernel_image(&[0x14; 0x100]).unwrap();
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&vm);
     // The host loads the file the config names.
-    let vm = self::vm(1, r#"dtb_path = "guest.dtb""#, GIC);
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&self::vm(1, r#"dtb_path = "guest.dtb""#, GIC));
     // A DTB the host loaded is kept.
     let vm = self::vm(1, "", GIC);
     vm.load_dtb(&[0xd0; 0x40]).unwrap();
@@ -224,23 +195,12 @@ fn a_generated_dtb_with_no_room_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_linux_config_gets_a_tree() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference-configs/linux-aarch64-qemu-smp1.toml");
-    let Ok(source) = fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not present", path.display());
+    let Some(blob) = reference_dtb("linux-aarch64-qemu-smp1.toml", Arch::Aarch64) else {
         return;
     };
-    let Ok(file) = AxVMCrateConfig::from_toml(&source) else {
-        eprintln!("skipped: {} does not parse", path.display());
-        return;
-    };
-    let config = AxVMConfig::new(file, Arch::Aarch64).unwrap();
-    let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
-    let memory = tree.find_node("/memory@80000000").unwrap();
-    let region = memory.reg().unwrap().next().unwrap();
     assert_eq!(
-        (region.starting_address as usize, region.size),
+        first_region(&tree, "/memory@80000000"),
         (0x8000_0000, Some(0x1000_0000))
     );
     let cpus: Vec<_> = tree

@@ -17,14 +17,16 @@ use std::{fs, path::PathBuf, sync::Arc};
 
 use ::fdt::Fdt;
 use axvcpu::{AxVCpuExitReason, scripted::ScriptedEvent};
-use axvm::{
-    AxVMConfig, VMState,
-    fdt::{FdtOptions, generate},
-    start_registers,
-};
+use axvm::{AxVMConfig, VMState, fdt::FdtOptions, start_registers};
 use axvm_types::{Arch, AxVmError, GuestPhysAddr};
 use axvmconfig::AxVMCrateConfig;
-use common::{Vm, bare_vm};
+use common::{
+    Vm, bare_vm,
+    boot::{
+        assert_boots_without_dtb, assert_chosen, assert_dtb_and_ramdisk_refused, assert_placed,
+        assert_raw_kernel_kept, dtb_at, events, first_region, reference_dtb,
+    },
+};
 
 /// `cpus` harts, 256 MiB of lazy RAM at 0x9000_0000, an NS16550 on source 10,
 /// `extra` in `[kernel]` and `devices` in `emu_devices`.
@@ -73,44 +75,17 @@ fn image(text_offset: u64, image_size: u64) -> Vec<u8> {
     image
 }
 
-fn events(vm: &Vm, vcpu: usize) -> Vec<ScriptedEvent> {
-    vm.vcpu(vcpu).unwrap().arch().events.clone()
-}
-
-fn read(vm: &Vm, gpa: usize, len: usize) -> Vec<u8> {
-    let mut buf = vec![0; len];
-    vm.read_guest(GuestPhysAddr::from(gpa), &mut buf).unwrap();
-    buf
-}
-
 #[test]
 fn an_image_goes_to_ram_plus_its_text_offset_and_is_entered_there() {
     let vm = vm(1, "", "");
-    let kernel = image(0x20_0000, 0x1e6_c000);
-    vm.load_kernel_image(&kernel).unwrap();
     // kernel_load_addr is the start of RAM: the Image goes 2 MiB up.
-    assert_eq!(read(&vm, 0x9020_0000, kernel.len()), kernel);
-    assert_eq!(vm.translate(GuestPhysAddr::from(0x9000_0000)), None);
-    assert_eq!(
-        events(&vm, 0).last(),
-        Some(&ScriptedEvent::Entry(GuestPhysAddr::from(0x9020_0000)))
-    );
+    assert_placed(&vm, &image(0x20_0000, 0x1e6_c000), 0x9020_0000, 0x9000_0000);
 }
 
 #[test]
 fn a_raw_kernel_is_loaded_and_entered_as_before() {
     let vm = vm(1, "", "");
-    let raw = vec![0x13u8; 0x3000];
-    vm.load_kernel_image(&raw).unwrap();
-    assert_eq!(read(&vm, 0x9000_0000, raw.len()), raw);
-    let entries: Vec<_> = events(&vm, 0)
-        .into_iter()
-        .filter(|e| matches!(e, ScriptedEvent::Entry(_)))
-        .collect();
-    assert_eq!(
-        entries,
-        [ScriptedEvent::Entry(GuestPhysAddr::from(0x9000_0000))]
-    );
+    assert_raw_kernel_kept(&vm, 0x13, 0x9000_0000);
 }
 
 #[test]
@@ -119,8 +94,7 @@ fn the_reserved_image_size_is_kept_free_of_the_dtb_and_ramdisk() {
     let extra = "dtb_load_addr = 0x9200_0000\nramdisk_load_addr = 0x9100_0000";
     let vm = vm(1, extra, "");
     vm.load_kernel_image(&image(0x20_0000, 0x1e6_c000)).unwrap();
-    assert_eq!(vm.load_dtb(&[0xd0; 0x100]), Err(AxVmError::InvalidInput));
-    assert_eq!(vm.load_ramdisk(&[1; 0x100]), Err(AxVmError::InvalidInput));
+    assert_dtb_and_ramdisk_refused(&vm);
     // An image_size past the end of RAM.
     assert_eq!(
         vm.load_kernel_image(&image(0x20_0000, 0x1000_0000)),
@@ -157,19 +131,14 @@ ramdisk_load_addr = 0x9800_0000"#;
             .iter()
             .any(|e| matches!(e, ScriptedEvent::Gpr(11, _)))
     );
-    let header = read(&vm, dtb_gpa, 8);
-    let size = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
-    let blob = read(&vm, dtb_gpa, size);
-    assert_eq!(blob, vm.generate_dtb().unwrap());
+    let blob = dtb_at(&vm, dtb_gpa);
     let tree = Fdt::new(&blob).unwrap();
-    assert_eq!(
-        tree.chosen().bootargs(),
-        Some("console=ttyS0 earlycon=sbi rdinit=/init")
+    assert_chosen(
+        &tree,
+        "console=ttyS0 earlycon=sbi rdinit=/init",
+        0x9800_0000,
+        0x9801_2345,
     );
-    let chosen = tree.find_node("/chosen").unwrap();
-    let at = |name: &str| chosen.property(name).unwrap().as_usize().unwrap();
-    assert_eq!(at("linux,initrd-start"), 0x9800_0000);
-    assert_eq!(at("linux,initrd-end"), 0x9801_2345);
     assert_eq!(tree.cpus().count(), 2);
     let isa = tree
         .find_node("/cpus/cpu@1")
@@ -228,12 +197,9 @@ fn without_a_plic_or_with_a_dtb_path_boot_generates_nothing() {
     // The raw test guests: no interrupt controller, no device tree.
     let vm = vm(1, "", "");
     vm.load_kernel_image(&[0x13; 0x100]).unwrap();
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&vm);
     // The host loads the file the config names.
-    let vm = self::vm(1, r#"dtb_path = "guest.dtb""#, PLIC);
-    vm.boot().unwrap();
-    assert_eq!(vm.dtb_address(), None);
+    assert_boots_without_dtb(&self::vm(1, r#"dtb_path = "guest.dtb""#, PLIC));
     // The ArceOS form of the PLIC line (emu_type 0x30) is a PLIC too.
     let vm = self::vm(1, "", r#"["plic", 0x0c00_0000, 0x60_0000, 0, 0x30, [2]],"#);
     vm.boot().unwrap();
@@ -252,23 +218,12 @@ fn a_tree_the_options_cannot_describe_fails_the_boot_cleanly() {
 
 #[test]
 fn the_reference_riscv_linux_config_gets_a_tree() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference-configs/tgoskits-riscv64-linux-smp1.toml");
-    let Ok(source) = fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not present", path.display());
+    let Some(blob) = reference_dtb("tgoskits-riscv64-linux-smp1.toml", Arch::Riscv64) else {
         return;
     };
-    let Ok(file) = AxVMCrateConfig::from_toml(&source) else {
-        eprintln!("skipped: {} does not parse", path.display());
-        return;
-    };
-    let config = AxVMConfig::new(file, Arch::Riscv64).unwrap();
-    let blob = generate(&config, None).unwrap();
     let tree = Fdt::new(&blob).unwrap();
-    let memory = tree.find_node("/memory@90000000").unwrap();
-    let region = memory.reg().unwrap().next().unwrap();
     assert_eq!(
-        (region.starting_address as usize, region.size),
+        first_region(&tree, "/memory@90000000"),
         (0x9000_0000, Some(0x400_0000))
     );
     assert_eq!(tree.cpus().count(), 1);

@@ -5,6 +5,7 @@ mod fifo;
 mod irq_output;
 mod ns16550;
 mod pl011;
+mod relist;
 mod vcpu_set;
 mod vgic;
 mod vplic;

@@ -3,13 +3,13 @@
 
 use axvm_types::EmulatedDeviceConfig;
 
-use crate::{devices::AxVmDevices, error::DeviceError};
+use crate::{
+    devices::AxVmDevices,
+    error::{DeviceError, invalid_config},
+};
 
 pub(super) fn invalid(config: &EmulatedDeviceConfig, reason: &'static str) -> DeviceError {
-    DeviceError::InvalidConfig {
-        name: config.name.clone(),
-        reason,
-    }
+    invalid_config(&config.name, reason)
 }
 
 /// The `irq_id`s of every config line but the controller's own, `own` (0 means none). A

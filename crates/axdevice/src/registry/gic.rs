@@ -74,33 +74,14 @@ mod tests {
     use alloc::{sync::Arc, vec, vec::Vec};
 
     use axvm_types::{AccessWidth, EmulatedDeviceConfig, EmulatedDeviceType, VirqState};
-    use spin::Mutex;
 
     use crate::{
-        AxVmDeviceConfig, DeviceError, DeviceRegistry, Platform, SerialBackend, VcpuNotifier,
-        testing::Line,
+        AxVmDeviceConfig, DeviceError, DeviceRegistry, Platform, SerialBackend,
+        testing::{Kicks, Line, device_line as line},
     };
 
     const GICD: usize = 0x0800_0000;
     const GICR: usize = 0x080a_0000;
-
-    fn line(
-        name: &str,
-        base: usize,
-        length: usize,
-        irq: usize,
-        emu_type: EmulatedDeviceType,
-        cfg: Vec<usize>,
-    ) -> EmulatedDeviceConfig {
-        EmulatedDeviceConfig {
-            name: name.into(),
-            base_gpa: base,
-            length,
-            irq_id: irq,
-            emu_type,
-            cfg_list: cfg,
-        }
-    }
 
     fn gic_line(cfg: Vec<usize>) -> EmulatedDeviceConfig {
         line(
@@ -139,15 +120,6 @@ mod tests {
         devices
             .handle_mmio_write(addr.into(), AccessWidth::Dword, val)
             .unwrap();
-    }
-
-    #[derive(Default)]
-    struct Kicks(Mutex<Vec<usize>>);
-
-    impl VcpuNotifier for Kicks {
-        fn notify(&self, vcpu: usize) {
-            self.0.lock().push(vcpu);
-        }
     }
 
     #[test]

@@ -105,33 +105,15 @@ mod tests {
     use alloc::{sync::Arc, vec, vec::Vec};
 
     use axvm_types::{AccessWidth, EmulatedDeviceConfig, EmulatedDeviceType, VirqState};
-    use spin::Mutex;
 
     use crate::{
         AxVmDeviceConfig, AxVmDevices, DeviceError, DeviceRegistry, Platform, PlicContexts,
-        SerialBackend, VPlicConfig, VcpuNotifier, testing::Line,
+        SerialBackend, VPlicConfig,
+        testing::{Kicks, Line, device_line as line},
     };
 
     const PLIC: usize = 0x0c00_0000;
     const UART: usize = 0x1000_0000;
-
-    fn line(
-        name: &str,
-        base: usize,
-        length: usize,
-        irq: usize,
-        emu_type: EmulatedDeviceType,
-        cfg: Vec<usize>,
-    ) -> EmulatedDeviceConfig {
-        EmulatedDeviceConfig {
-            name: name.into(),
-            base_gpa: base,
-            length,
-            irq_id: irq,
-            emu_type,
-            cfg_list: cfg,
-        }
-    }
 
     fn plic_line(emu_type: EmulatedDeviceType, cfg: Vec<usize>) -> EmulatedDeviceConfig {
         line("plic", PLIC, 0x60_0000, 0, emu_type, cfg)
@@ -168,15 +150,6 @@ mod tests {
 
     fn read(devices: &AxVmDevices, addr: usize, width: AccessWidth) -> usize {
         devices.handle_mmio_read(addr.into(), width).unwrap()
-    }
-
-    #[derive(Default)]
-    struct Kicks(Mutex<Vec<usize>>);
-
-    impl VcpuNotifier for Kicks {
-        fn notify(&self, vcpu: usize) {
-            self.0.lock().push(vcpu);
-        }
     }
 
     #[test]

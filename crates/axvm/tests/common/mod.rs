@@ -10,6 +10,8 @@
     clippy::arithmetic_side_effects
 )]
 
+pub mod boot;
+
 use std::sync::{Arc, Mutex};
 
 use axaddrspace::{

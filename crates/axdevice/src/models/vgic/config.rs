@@ -109,12 +109,7 @@ fn window(name: &str, base: GuestPhysAddr, size: usize) -> Result<MmioRange, Dev
     })
 }
 
-pub(super) fn invalid(name: &str, reason: &'static str) -> DeviceError {
-    DeviceError::InvalidConfig {
-        name: name.into(),
-        reason,
-    }
-}
+pub(super) use crate::error::invalid_config as invalid;
 
 #[cfg(test)]
 mod tests {

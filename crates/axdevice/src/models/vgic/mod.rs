@@ -43,7 +43,6 @@ mod state;
 mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use axvm_types::VirtualIrq;
 use spin::Mutex;
@@ -63,6 +62,7 @@ use crate::{
     devices::AxVmDevices,
     error::DeviceError,
     irq::{IrqSink, VcpuNotifier, VirtualInterruptController},
+    models::relist::Relist,
 };
 
 /// An emulated GICv3: the shared state behind its MMIO and system-register devices.
@@ -100,13 +100,12 @@ pub struct VGic {
     config: VGicConfig,
     gicd: MmioRange,
     gicr: MmioRange,
-    notifier: Option<Arc<dyn VcpuNotifier>>,
     state: Mutex<GicState>,
     /// Per vCPU, whether a change since its last list may have changed what the list
-    /// should hold: set, under the state lock, for every vCPU a change notes (the
+    /// should hold: marked, under the state lock, for every vCPU a change notes (the
     /// target of an interrupt it made deliverable, whoever held the interrupt), cleared
-    /// when the vCPU's list is computed.
-    stale: Vec<AtomicBool>,
+    /// when the vCPU's list is computed; and the notifier that kicks them.
+    relist: Relist,
 }
 
 impl core::fmt::Debug for VGic {
@@ -114,7 +113,7 @@ impl core::fmt::Debug for VGic {
         f.debug_struct("VGic")
             .field("name", &self.name)
             .field("config", &self.config)
-            .field("notifier", &self.notifier.is_some())
+            .field("notifier", &self.relist.has_notifier())
             .finish_non_exhaustive()
     }
 }
@@ -138,11 +137,8 @@ impl VGic {
             gicd: config.gicd_range(name)?,
             gicr: config.gicr_range(name)?,
             state: Mutex::new(GicState::new(&config)),
-            stale: (0..config.vcpu_num)
-                .map(|_| AtomicBool::new(true))
-                .collect(),
+            relist: Relist::new(config.vcpu_num, notifier),
             config,
-            notifier,
         })
     }
 
@@ -211,35 +207,16 @@ impl VGic {
         let result = {
             let mut state = self.state.lock();
             let result = op(&mut state, &mut notify);
-            self.mark_stale(notify, None);
+            self.relist.mark(notify, None);
             result
         };
-        self.tell(notify, skip);
+        self.relist.notify(notify, skip);
         result
     }
 
     /// Runs `op`, which only reads the state (a register read).
     fn read_state<R>(&self, op: impl FnOnce(&GicState) -> R) -> R {
         op(&self.state.lock())
-    }
-
-    /// Marks every vCPU of `notify` but `except` as needing a new list; called with the
-    /// state locked, so a list computed later sees the change.
-    fn mark_stale(&self, notify: Notify, except: Option<usize>) {
-        for vcpu in notify.iter().filter(|&vcpu| Some(vcpu) != except) {
-            if let Some(stale) = self.stale.get(vcpu) {
-                stale.store(true, Ordering::Release);
-            }
-        }
-    }
-
-    /// Notifies every vCPU of `notify` except `skip`.
-    fn tell(&self, notify: Notify, skip: Option<usize>) {
-        if let Some(notifier) = &self.notifier {
-            for vcpu in notify.iter().filter(|&vcpu| Some(vcpu) != skip) {
-                notifier.notify(vcpu);
-            }
-        }
     }
 
     /// Drives PPI `intid` (16-31) of `vcpu`. Other INTIDs and vCPUs are ignored (logged).
@@ -318,20 +295,16 @@ impl VirtualInterruptController for VGic {
             let more = state.list(vcpu, slots, out, &mut notify);
             // Listing notes this vCPU as the holder of what it lists: that is the list
             // just made, not a change.
-            self.mark_stale(notify, Some(vcpu));
-            if let Some(stale) = self.stale.get(vcpu) {
-                stale.store(false, Ordering::Release);
-            }
+            self.relist.mark(notify, Some(vcpu));
+            self.relist.listed(vcpu);
             more
         };
-        self.tell(notify, Some(vcpu));
+        self.relist.notify(notify, Some(vcpu));
         more
     }
 
     fn needs_relist(&self, vcpu: usize) -> bool {
-        self.stale
-            .get(vcpu)
-            .is_none_or(|stale| stale.load(Ordering::Acquire))
+        self.relist.needs_relist(vcpu)
     }
 
     fn has_deliverable(&self, vcpu: usize) -> bool {

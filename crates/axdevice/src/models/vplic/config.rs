@@ -199,12 +199,7 @@ impl VPlicConfig {
     }
 }
 
-pub(super) fn invalid(name: &str, reason: &'static str) -> DeviceError {
-    DeviceError::InvalidConfig {
-        name: name.into(),
-        reason,
-    }
-}
+pub(super) use crate::error::invalid_config as invalid;
 
 #[cfg(test)]
 mod tests {

@@ -46,7 +46,6 @@ mod state;
 mod tests;
 
 use alloc::{string::String, sync::Arc, vec::Vec};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use axvm_types::{VirqState, VirtualIrq};
 use spin::Mutex;
@@ -61,6 +60,7 @@ use crate::{
     devices::AxVmDevices,
     error::DeviceError,
     irq::{IrqSink, VcpuNotifier, VirtualInterruptController},
+    models::relist::Relist,
 };
 
 /// An emulated PLIC: one MMIO device and the VM's interrupt controller.
@@ -98,11 +98,10 @@ pub struct VPlic {
     name: String,
     config: VPlicConfig,
     range: MmioRange,
-    notifier: Option<Arc<dyn VcpuNotifier>>,
     state: Mutex<PlicState>,
-    /// Per vCPU, whether its context's best source changed since its last list: set
-    /// under the state lock, cleared when the list is computed.
-    stale: Vec<AtomicBool>,
+    /// Per vCPU, whether its context's best source changed since its last list, and
+    /// the notifier told when a vCPU gains a deliverable source.
+    relist: Relist,
 }
 
 impl core::fmt::Debug for VPlic {
@@ -110,7 +109,7 @@ impl core::fmt::Debug for VPlic {
         f.debug_struct("VPlic")
             .field("name", &self.name)
             .field("config", &self.config)
-            .field("notifier", &self.notifier.is_some())
+            .field("notifier", &self.relist.has_notifier())
             .finish_non_exhaustive()
     }
 }
@@ -133,11 +132,8 @@ impl VPlic {
             name: name.into(),
             range: config.range(name)?,
             state: Mutex::new(PlicState::new(&config)),
-            stale: (0..config.vcpu_num)
-                .map(|_| AtomicBool::new(true))
-                .collect(),
+            relist: Relist::new(config.vcpu_num, notifier),
             config,
-            notifier,
         })
     }
 
@@ -179,18 +175,10 @@ impl VPlic {
         let result = {
             let mut state = self.state.lock();
             let result = op(&mut state, &mut changes);
-            for vcpu in changes.stale.iter() {
-                if let Some(stale) = self.stale.get(vcpu) {
-                    stale.store(true, Ordering::Release);
-                }
-            }
+            self.relist.mark(changes.stale, None);
             result
         };
-        if let Some(notifier) = &self.notifier {
-            for vcpu in changes.gained.iter() {
-                notifier.notify(vcpu);
-            }
-        }
+        self.relist.notify(changes.gained, None);
         result
     }
 
@@ -249,9 +237,7 @@ impl VirtualInterruptController for VPlic {
         out.clear();
         let best = {
             let state = self.state.lock();
-            if let Some(stale) = self.stale.get(vcpu) {
-                stale.store(false, Ordering::Release);
-            }
+            self.relist.listed(vcpu);
             self.config
                 .context_of(vcpu)
                 .and_then(|context| state.best(context))
@@ -280,8 +266,6 @@ impl VirtualInterruptController for VPlic {
     }
 
     fn needs_relist(&self, vcpu: usize) -> bool {
-        self.stale
-            .get(vcpu)
-            .is_none_or(|stale| stale.load(Ordering::Acquire))
+        self.relist.needs_relist(vcpu)
     }
 }

@@ -11,35 +11,15 @@ mod sgi;
 use alloc::{sync::Arc, vec::Vec};
 
 use axvm_types::{AccessWidth, AxVmResult, GuestPhysAddr, VirqState, VirtualIrq};
-use spin::Mutex;
 
 use super::{GicDistributor, GicRedistributors, VGic, VGicConfig};
-use crate::{
-    irq::{VcpuNotifier, VirtualInterruptController},
-    traits::BaseDeviceOps,
-};
+pub(super) use crate::testing::Kicks;
+use crate::{irq::VirtualInterruptController, traits::BaseDeviceOps};
 
 pub(super) const GICD: usize = 0x0800_0000;
 pub(super) const GICR: usize = 0x080a_0000;
 pub(super) const SGI_FRAME: usize = 0x1_0000;
 pub(super) const STRIDE: usize = 0x2_0000;
-
-/// Records the vCPUs notified, in order.
-#[derive(Default)]
-pub(super) struct Kicks(Mutex<Vec<usize>>);
-
-impl Kicks {
-    /// The vCPUs notified since the last call.
-    pub(super) fn take(&self) -> Vec<usize> {
-        core::mem::take(&mut *self.0.lock())
-    }
-}
-
-impl VcpuNotifier for Kicks {
-    fn notify(&self, vcpu: usize) {
-        self.0.lock().push(vcpu);
-    }
-}
 
 /// A GIC with its devices and a record of its notifications.
 pub(super) struct Gic {

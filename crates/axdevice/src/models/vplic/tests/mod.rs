@@ -8,35 +8,15 @@ mod registers;
 use alloc::{sync::Arc, vec::Vec};
 
 use axvm_types::{AccessWidth, AxVmResult, GuestPhysAddr, VirtualIrq};
-use spin::Mutex;
 
 use super::{PlicContexts, VPlic, VPlicConfig};
-use crate::{
-    irq::{VcpuNotifier, VirtualInterruptController},
-    traits::BaseDeviceOps,
-};
+pub(super) use crate::testing::Kicks;
+use crate::{irq::VirtualInterruptController, traits::BaseDeviceOps};
 
 pub(super) const BASE: usize = 0x0c00_0000;
 pub(super) const PENDING: usize = 0x1000;
 pub(super) const ENABLE: usize = 0x2000;
 pub(super) const CONTEXT: usize = 0x20_0000;
-
-/// Records the vCPUs notified, in order.
-#[derive(Default)]
-pub(super) struct Kicks(Mutex<Vec<usize>>);
-
-impl Kicks {
-    /// The vCPUs notified since the last call.
-    pub(super) fn take(&self) -> Vec<usize> {
-        core::mem::take(&mut *self.0.lock())
-    }
-}
-
-impl VcpuNotifier for Kicks {
-    fn notify(&self, vcpu: usize) {
-        self.0.lock().push(vcpu);
-    }
-}
 
 /// A PLIC and a record of its notifications.
 pub(super) struct Plic {
