@@ -656,7 +656,8 @@ impl<H: AxVMHal, A: AxArchVCpu, F: NestedFormat, T: NestedTlb> AxVM<H, A, F, T> 
         if !vcpu.is_loaded_here() {
             return Err(AxVmError::BadState);
         }
-        let mut irqs = Vec::new();
+        // Room for a full list, so that no interrupt's delivery waits for an allocation.
+        let mut irqs = Vec::with_capacity(vcpu.irq_slots());
         // IPIs sent to the vCPU are injected before its first entry and after the
         // exits a kick ends with (see `ipi`).
         let ipis = self.ipis.slot(id).unwrap_or(&ipi::NONE);

@@ -81,7 +81,13 @@ impl GicState {
         if vcpu >= self.vcpu_num {
             return false;
         }
-        self.sync(vcpu, &[], notify);
+        if self
+            .cpus
+            .get(vcpu)
+            .is_some_and(|cpu| !cpu.handed.is_empty())
+        {
+            self.sync(vcpu, &[], notify);
+        }
         if let Some(word) = self.cpus.get(vcpu).map(|cpu| cpu.live) {
             let still_live = self.scan_word(vcpu, 0, word, out);
             if let Some(cpu) = self.cpus.get_mut(vcpu) {
@@ -89,25 +95,28 @@ impl GicState {
             }
         }
         self.scan_spis(vcpu, out);
-        out.sort_unstable_by_key(|irq| (!irq.state.is_active(), irq.priority, irq.intid));
+        if out.len() > 1 {
+            out.sort_unstable_by_key(|irq| (!irq.state.is_active(), irq.priority, irq.intid));
+        }
         let more = out.len() > slots;
         out.truncate(slots);
-        let mut handed = self
-            .cpus
-            .get_mut(vcpu)
-            .map(|cpu| core::mem::take(&mut cpu.handed))
-            .unwrap_or_default();
+        let holder = u8::try_from(vcpu).ok();
         for irq in out.iter() {
-            self.update(vcpu, irq.intid, notify, |state| {
-                state.listed_on = u8::try_from(vcpu).ok();
-            });
-            handed.push(Handed {
-                intid: irq.intid,
-                given: irq.state,
-            });
+            // Only the holder changes, so no `update` is needed: the scan kept the
+            // interrupt's live bit (it is live), and the only vCPU an update would note
+            // (its target, or its holder or owner: `entry_for` lists nothing another
+            // vCPU holds or owns) is this one, whose list this is.
+            if let Some(state) = self.slot_mut(vcpu, irq.intid) {
+                state.listed_on = holder;
+            }
         }
         if let Some(cpu) = self.cpus.get_mut(vcpu) {
-            cpu.handed = handed;
+            // Empty: taken back above, or by the sync after the last exit.
+            cpu.handed.clear();
+            cpu.handed.extend(out.iter().map(|irq| Handed {
+                intid: irq.intid,
+                given: irq.state,
+            }));
         }
         more
     }
@@ -138,6 +147,7 @@ impl GicState {
     /// Adds what `vcpu` is due of the interrupts `base + n` for each bit `n` set in
     /// `word` (a word of a live bitmap) to `out`; returns `word` without the bits of
     /// the interrupts found idle.
+    #[inline(always)]
     fn scan_word(&self, vcpu: usize, base: u32, word: u32, out: &mut Vec<VirtualIrq>) -> u32 {
         let mut bits = word;
         let mut still_live = word;

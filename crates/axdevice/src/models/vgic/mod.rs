@@ -221,13 +221,38 @@ impl VGic {
 
     /// Drives PPI `intid` (16-31) of `vcpu`. Other INTIDs and vCPUs are ignored (logged).
     pub fn set_ppi_level(&self, vcpu: usize, intid: u32, asserted: bool) {
-        if !(SGI_COUNT..PRIVATE_COUNT).contains(&intid) || vcpu >= self.vcpu_num() {
-            log::debug!("{}: no PPI {intid} on vCPU {vcpu}", self.name);
+        if self.is_ppi(vcpu, intid) {
+            self.with_state(None, |state, notify| {
+                state.set_line(vcpu, intid, asserted, notify)
+            });
+        }
+    }
+
+    /// [`set_ppi_level`](Self::set_ppi_level) by the physical CPU that runs `vcpu`,
+    /// between an exit of `vcpu` and its next entry (a host handing it the physical
+    /// interrupt that ended its run, as the virtual timer's): `vcpu` itself is not
+    /// notified, since its run loop looks for a new list before the entry anyway.
+    pub fn set_own_ppi_level(&self, vcpu: usize, intid: u32, asserted: bool) {
+        if !self.is_ppi(vcpu, intid) {
             return;
         }
-        self.with_state(None, |state, notify| {
-            state.set_line(vcpu, intid, asserted, notify)
-        });
+        let mut state = self.state.lock();
+        // A change of a private interrupt concerns its own vCPU alone (see
+        // `set_private_line`), which is marked stale here and not notified.
+        if state.set_private_line(vcpu, intid, asserted) {
+            let mut stale = Notify::default();
+            stale.add(vcpu);
+            self.relist.mark(stale, None);
+        }
+    }
+
+    /// Whether `intid` is a PPI of an existing `vcpu` (logged if not).
+    fn is_ppi(&self, vcpu: usize, intid: u32) -> bool {
+        let known = (SGI_COUNT..PRIVATE_COUNT).contains(&intid) && vcpu < self.vcpu_num();
+        if !known {
+            log::debug!("{}: no PPI {intid} on vCPU {vcpu}", self.name);
+        }
+        known
     }
 
     /// Links PPI or SGI `intid` (0-31) of `vcpu` to the physical interrupt of the same

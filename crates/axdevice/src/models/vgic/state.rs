@@ -44,7 +44,8 @@ impl CpuState {
             private,
             live: 0,
             asleep: true,
-            handed: Vec::new(),
+            // As many as a CPU interface has list registers: listing never allocates.
+            handed: Vec::with_capacity(16),
         }
     }
 }
@@ -140,7 +141,7 @@ impl GicState {
     }
 
     /// Interrupt `intid` of bank `vcpu`, its live bit untouched.
-    fn slot_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
+    pub(super) fn slot_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
         self.slots_mut(vcpu, intid, 1)?.first_mut()
     }
 
@@ -268,6 +269,27 @@ impl GicState {
     }
 
     /// Drives the input line of interrupt `intid` (of bank `vcpu` if private).
+    /// Drives the line of private interrupt `intid` (below 32) of `vcpu`, as
+    /// [`set_line`](Self::set_line) does; whether anything changed. No notification set
+    /// is needed: a vCPU's private interrupt is delivered to that vCPU alone, and only
+    /// its own list holds it (`entry_for` lists a bank's interrupts for its vCPU only),
+    /// so a change concerns that vCPU alone.
+    pub(super) fn set_private_line(&mut self, vcpu: usize, intid: u32, asserted: bool) -> bool {
+        if intid >= PRIVATE_COUNT {
+            return false;
+        }
+        let Some(irq) = self.slot_mut(vcpu, intid) else {
+            return false;
+        };
+        let before = *irq;
+        irq.set_line(asserted);
+        if *irq == before {
+            return false;
+        }
+        self.mark_live(vcpu, intid);
+        true
+    }
+
     pub(super) fn set_line(
         &mut self,
         vcpu: usize,

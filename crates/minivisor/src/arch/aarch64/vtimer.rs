@@ -51,14 +51,14 @@ pub fn after_exit(vm: &Vm, vcpu: &mut AxVCpu<VCpu>, exit: &AxVCpuExitReason) -> 
     if let Some(vgic) = vm.devices().vgic() {
         return match *exit {
             _ if timer_fired => {
-                vgic.set_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
+                vgic.set_own_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
                 false
             }
             AxVCpuExitReason::Halt => {
                 if !vm.has_deliverable_irq(id) {
                     wait_for_interrupt();
                     if took_timer_wakeup() {
-                        vgic.set_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
+                        vgic.set_own_ppi_level(id, timer::VIRTUAL_TIMER_INTID, true);
                     }
                 }
                 true

@@ -78,28 +78,43 @@ const fn valid_vintid(intid: u32, id_bits: u32) -> bool {
 /// virtual one) or asks for EOI notification (the hardware deactivates it; there is
 /// no maintenance request for linked interrupts).
 pub fn encode_lr(irq: &VirtualIrq, vtr: IchVtr) -> AxVmResult<u64> {
+    check_lr(irq, vtr)?;
+    Ok(lr_value(irq, vtr))
+}
+
+/// Whether [`encode_lr`] accepts `irq`.
+///
+/// # Errors
+///
+/// As [`encode_lr`].
+pub fn check_lr(irq: &VirtualIrq, vtr: IchVtr) -> AxVmResult {
     if !valid_vintid(irq.intid, vtr.id_bits()) {
         return Err(AxVmError::InvalidInput);
     }
+    if let Some(pintid) = irq.hw_intid
+        && (!(FIRST_PPI..SPECIAL_INTIDS).contains(&pintid)
+            || irq.notify_eoi
+            || irq.state == VirqState::PendingActive)
+    {
+        return Err(AxVmError::InvalidInput);
+    }
+    Ok(())
+}
+
+/// The list register value of `irq`, which [`check_lr`] accepted (for one it
+/// refuses, a value that may name the wrong interrupt).
+#[must_use]
+pub fn lr_value(irq: &VirtualIrq, vtr: IchVtr) -> u64 {
     let priority = u64::from(irq.priority & vtr.priority_mask());
-    let mut value = (state_bits(irq.state) << field::STATE_SHIFT)
+    let value = (state_bits(irq.state) << field::STATE_SHIFT)
         | field::GROUP1
         | (priority << field::PRIORITY_SHIFT)
         | u64::from(irq.intid);
     match irq.hw_intid {
-        Some(pintid) => {
-            if !(FIRST_PPI..SPECIAL_INTIDS).contains(&pintid)
-                || irq.notify_eoi
-                || irq.state == VirqState::PendingActive
-            {
-                return Err(AxVmError::InvalidInput);
-            }
-            value |= field::HW | (u64::from(pintid) << field::PINTID_SHIFT);
-        }
-        None if irq.notify_eoi => value |= field::EOI,
-        None => {}
+        Some(pintid) => value | field::HW | (u64::from(pintid) << field::PINTID_SHIFT),
+        None if irq.notify_eoi => value | field::EOI,
+        None => value,
     }
-    Ok(value)
 }
 
 /// The virtual interrupt list register `value` holds.

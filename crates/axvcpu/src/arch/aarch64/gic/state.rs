@@ -24,7 +24,7 @@ use axvm_types::{AxVmError, AxVmResult, VirqState, VirtualIrq};
 
 use super::{
     cpuif::CpuInterfaceHw,
-    lr::{encode_lr, linked_intid, lr_state, unlink},
+    lr::{check_lr, linked_intid, lr_state, lr_value, unlink},
     regs::{IchVtr, MAX_LIST_REGS, ich_hcr},
 };
 
@@ -136,7 +136,7 @@ impl CpuInterfaceState {
             if earlier.iter().any(|other| other.intid == irq.intid) {
                 return Err(AxVmError::InvalidInput);
             }
-            encode_lr(irq, vtr)?;
+            check_lr(irq, vtr)?;
         }
         let mut live = false;
         for (index, (saved, value)) in self.irqs.iter_mut().zip(self.lrs.iter_mut()).enumerate() {
@@ -147,7 +147,7 @@ impl CpuInterfaceState {
                     // request in it would raise a maintenance interrupt at once.
                     *value = match irq.state {
                         VirqState::Inactive => 0,
-                        _ => encode_lr(irq, vtr).unwrap_or(0),
+                        _ => lr_value(irq, vtr),
                     };
                     *saved = *irq;
                 }
@@ -315,7 +315,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::arch::aarch64::gic::lr::decode_lr;
+    use crate::arch::aarch64::gic::lr::{decode_lr, encode_lr};
 
     const A72: IchVtr = IchVtr(0x90b8_0003);
 
