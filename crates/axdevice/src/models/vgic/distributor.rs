@@ -235,6 +235,14 @@ impl BaseDeviceOps<GuestPhysAddr> for GicDistributor {
 
     fn handle_write(&self, addr: GuestPhysAddr, width: AccessWidth, val: usize) -> AxVmResult {
         let offset = self.offset(addr)?;
+        if let Some(first) = registers::spi_priorities(offset, width) {
+            let bytes = u32::try_from(val & 0xffff_ffff).unwrap_or(0).to_le_bytes();
+            let lanes = bytes.get(..width.size()).unwrap_or(&bytes);
+            self.vgic.with_state(None, |state, notify| {
+                state.set_priorities(0, first, lanes, notify);
+            });
+            return Ok(());
+        }
         let reg = decode(offset, width)?;
         let value = u64::try_from(val).map_err(|_| AxVmErrorKind::InvalidInput)?;
         self.vgic.with_state(None, |state, notify| {
