@@ -96,7 +96,7 @@ fn intid(index: usize) -> Option<u32> {
 /// write an OS makes most.
 #[inline(always)]
 pub(super) fn spi_priorities(offset: usize, width: AccessWidth) -> Option<u32> {
-    let first = offset.checked_sub(IPRIORITYR).and_then(|rel| intid(rel))?;
+    let first = offset.checked_sub(IPRIORITYR).and_then(intid)?;
     let well_formed = offset < IPRIORITYR_END
         && matches!(width, AccessWidth::Byte | AccessWidth::Dword)
         && aligned(offset, width);
