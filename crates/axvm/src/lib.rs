@@ -58,6 +58,7 @@
 extern crate alloc;
 
 mod boot;
+pub mod bzimage;
 mod config;
 mod fault;
 pub mod fdt;
