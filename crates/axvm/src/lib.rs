@@ -67,6 +67,7 @@ mod ipi;
 mod irq;
 pub mod kernel_image;
 mod memory;
+pub mod mptable;
 pub mod multiboot;
 mod placement;
 mod vm;
