@@ -4,6 +4,7 @@ mod dummy;
 mod fifo;
 mod irq_output;
 mod ns16550;
+mod pit8254;
 mod pl011;
 mod relist;
 mod vcpu_set;
@@ -12,6 +13,7 @@ mod vplic;
 
 pub use dummy::DummyDevice;
 pub use ns16550::Ns16550;
+pub use pit8254::{PIT_HZ, Pit};
 pub use pl011::Pl011;
 pub use vgic::{
     GicDistributor, GicRedistributors, GicSgiRegister, SgiRegister, SgiTargets, VGic, VGicConfig,
