@@ -123,9 +123,9 @@ pub use irq::{IrqSink, VcpuNotifier, VirtualInterruptController};
 pub use ivc::{IVC_ALIGN, IvcChannelAllocator};
 pub use links::CurrentVcpu;
 pub use models::{
-    DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, Ns16550, PIT_HZ, Pit, Pl011,
-    PlicContexts, SgiRegister, SgiTargets, VGic, VGicConfig, VPlic, VPlicConfig,
-    aarch64_sysreg_addr, spis_for_lines,
+    ApicWrite, DummyDevice, GicDistributor, GicRedistributors, GicSgiRegister, LocalApic, Ns16550,
+    PIT_HZ, Pit, Pl011, PlicContexts, SgiRegister, SgiTargets, VGic, VGicConfig, VPlic,
+    VPlicConfig, aarch64_sysreg_addr, spis_for_lines,
 };
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};

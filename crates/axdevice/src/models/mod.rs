@@ -9,6 +9,7 @@ mod pl011;
 mod relist;
 mod vcpu_set;
 mod vgic;
+mod vlapic;
 mod vplic;
 
 pub use dummy::DummyDevice;
@@ -19,4 +20,5 @@ pub use vgic::{
     GicDistributor, GicRedistributors, GicSgiRegister, SgiRegister, SgiTargets, VGic, VGicConfig,
     aarch64_sysreg_addr, spis_for_lines,
 };
+pub use vlapic::{ApicWrite, LocalApic};
 pub use vplic::{PlicContexts, VPlic, VPlicConfig};
