@@ -20,5 +20,7 @@ pub use vgic::{
     GicDistributor, GicRedistributors, GicSgiRegister, SgiRegister, SgiTargets, VGic, VGicConfig,
     aarch64_sysreg_addr, spis_for_lines,
 };
-pub use vlapic::{ApicWrite, LocalApic};
+pub use vlapic::{
+    ApicAddress, ApicWrite, DeliveryMode, Icr, LocalApic, Shorthand, targets as apic_targets,
+};
 pub use vplic::{PlicContexts, VPlic, VPlicConfig};
