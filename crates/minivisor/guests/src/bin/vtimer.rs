@@ -70,6 +70,8 @@ mod gicv3 {
     static VCPU1_DONE: AtomicBool = AtomicBool::new(false);
     /// Timer interrupts vCPU 1 took while vCPU 0 was in its slow handler.
     static WHILE_SLOW: AtomicUsize = AtomicUsize::new(0);
+    /// vCPU 0 has entered its slow handler: vCPU 1 starts its rounds only then.
+    static SLOW_STARTED: AtomicBool = AtomicBool::new(false);
 
     // The vector table: an IRQ calls `vtimer_irq` with the counter it read first.
     minivisor_guests::irq_vector_table!(vtimer_irq, vtimer_unexpected);
@@ -117,6 +119,7 @@ mod gicv3 {
     /// Stays in the handler, the timer interrupt active, for [`SLOW_MILLIS`]: the host
     /// timer takes the CPU away meanwhile and vCPU 1 runs. Counts its interrupts.
     fn slow_handler() {
+        SLOW_STARTED.store(true, Ordering::Release);
         let other = TAKEN
             .get(1)
             .map_or(0, |taken| taken.load(Ordering::Acquire));
@@ -196,6 +199,13 @@ mod gicv3 {
     }
 
     extern "C" fn secondary(_context: u64) -> ! {
+        // A round lasts microseconds (a 1 GHz counter with `-cpu max`): started at
+        // once, vCPU 1 could finish all of them while vCPU 0 waits for its first
+        // interrupts, and take none during the slow handler. Spinning keeps it
+        // runnable, so the host's slices alternate between the two meanwhile.
+        while !SLOW_STARTED.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
         run_rounds();
         VCPU1_DONE.store(true, Ordering::Release);
         power::cpu_off()
