@@ -123,10 +123,10 @@ pub use irq::{IrqSink, VcpuNotifier, VirtualInterruptController};
 pub use ivc::{IVC_ALIGN, IvcChannelAllocator};
 pub use links::CurrentVcpu;
 pub use models::{
-    ApicAddress, ApicWrite, DeliveryMode, DummyDevice, GicDistributor, GicRedistributors,
-    GicSgiRegister, Icr, LocalApic, Ns16550, PIT_HZ, Pit, Pl011, PlicContexts, SgiRegister,
-    SgiTargets, Shorthand, VGic, VGicConfig, VPlic, VPlicConfig, aarch64_sysreg_addr, apic_targets,
-    spis_for_lines,
+    ApicAddress, ApicBus, ApicWrite, DeliveryMode, DummyDevice, EoiListener, GicDistributor,
+    GicRedistributors, GicSgiRegister, Icr, LocalApic, Ns16550, PIT_HZ, Pit, Pl011, PlicContexts,
+    SgiRegister, SgiTargets, Shorthand, VGic, VGicConfig, VPlic, VPlicConfig, aarch64_sysreg_addr,
+    apic_targets, spis_for_lines,
 };
 pub use platform::{Platform, Window};
 pub use registry::{ConsoleProvider, DeviceFactory, DeviceRegistry};

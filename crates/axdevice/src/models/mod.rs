@@ -21,6 +21,7 @@ pub use vgic::{
     aarch64_sysreg_addr, spis_for_lines,
 };
 pub use vlapic::{
-    ApicAddress, ApicWrite, DeliveryMode, Icr, LocalApic, Shorthand, targets as apic_targets,
+    ApicAddress, ApicBus, ApicWrite, DeliveryMode, EoiListener, Icr, LocalApic, Shorthand,
+    targets as apic_targets,
 };
 pub use vplic::{PlicContexts, VPlic, VPlicConfig};

@@ -4,6 +4,7 @@
 //! on them).
 
 mod apic;
+mod bus;
 mod icr;
 mod regs;
 #[cfg(test)]
@@ -11,4 +12,5 @@ mod tests;
 mod vectors;
 
 pub use apic::{ApicWrite, LocalApic};
+pub use bus::{ApicBus, EoiListener};
 pub use icr::{ApicAddress, DeliveryMode, Icr, Shorthand, targets};
